@@ -1,0 +1,77 @@
+"""The five capabilities, where each one's CLI commands and demo step live, and which have landed.
+
+The CLI and the demo tour read this table; a capability whose ``entry`` is None has not landed yet
+and is listed as such, never faked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CAPABILITIES", "Capability", "capability_for_command"]
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One capability of the package.
+
+    Attributes:
+        key: short name, e.g. "einsum".
+        title: what a user would call it.
+        issue: the tracker issue that builds it.
+        commands: the CLI subcommands it owns, with a one-line help each.
+        entry: module that provides ``register_commands(subparsers)`` and ``tour_step(report)``,
+            or None while the capability has not landed.
+    """
+
+    key: str
+    title: str
+    issue: int
+    commands: tuple[tuple[str, str], ...]
+    entry: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.entry is not None
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(
+        "einsum",
+        "encrypted einsum on CKKS (EinHops-style)",
+        3,
+        (("einsum", "plan and run an einsum on CKKS-encrypted tensors"),),
+    ),
+    Capability(
+        "cross",
+        "matmul-engine HE arithmetic (CROSS-style NTT, BAT, RNS)",
+        4,
+        (("ntt", "negacyclic NTT and RNS kernels as exact GEMMs"),),
+    ),
+    Capability(
+        "frag",
+        "federated encrypted nearest-neighbour search (FRAG)",
+        5,
+        (("frag", "encrypted k-NN across distrusting vector stores"),),
+    ),
+    Capability(
+        "federated",
+        "fault-tolerant federated learning (Flag Aggregator, FedFix)",
+        6,
+        (("simulate", "simulate robust or asynchronous federated training"),),
+    ),
+    Capability(
+        "zk",
+        "zero-knowledge ReLU proofs (zkReLU)",
+        8,
+        (("prove", "prove a ReLU layer in zero knowledge"), ("verify", "verify a zkReLU proof")),
+    ),
+)
+
+
+def capability_for_command(command: str) -> Capability | None:
+    """Return the capability that owns CLI subcommand ``command``, if any."""
+    for capability in CAPABILITIES:
+        if any(name == command for name, _ in capability.commands):
+            return capability
+    return None
