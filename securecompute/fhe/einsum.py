@@ -1,0 +1,122 @@
+"""``securecompute.einsum`` and ``plan_einsum``: numpy.einsum on encrypted and plain operands."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from securecompute.errors import DepthExhaustedError, KeyMismatchError, ParameterError
+from securecompute.fhe.execute import execute_plan
+from securecompute.fhe.parser import parse_einsum
+from securecompute.fhe.plan import EinsumPlan, build_plan
+from securecompute.fhe.tensor import EncryptedTensor
+
+__all__ = ["einsum", "plan_einsum"]
+
+Operand = EncryptedTensor | np.ndarray | float | int
+_CACHE: OrderedDict[tuple[Any, ...], EinsumPlan] = OrderedDict()
+_CACHE_SIZE = 64
+
+
+def plan_einsum(expression: str, *operands: Operand) -> EinsumPlan:
+    """Plan ``expression`` for these operands without computing anything.
+
+    Raises:
+        EinsumSyntaxError, ShapeError: as numpy.einsum would refuse the expression.
+        KeyMismatchError: encrypted operands from different contexts.
+        ParameterError: no encrypted operand, or an operand of another type.
+    """
+    tensors = [_check_operand(operand, k) for k, operand in enumerate(operands)]
+    encrypted = [t for t in tensors if isinstance(t, EncryptedTensor)]
+    if not encrypted:
+        raise ParameterError("plan_einsum needs at least one EncryptedTensor operand")
+    context = encrypted[0].context
+    for tensor in encrypted[1:]:
+        if tensor.context.fingerprint != context.fingerprint:
+            raise KeyMismatchError(
+                "einsum operands were encrypted under different contexts "
+                f"({context.fingerprint.hex()[:12]} and {tensor.context.fingerprint.hex()[:12]})"
+            )
+    spec = parse_einsum(expression, *(tuple(t.shape) for t in tensors))
+    key = (
+        spec.canonical(),
+        spec.operand_shapes,
+        context.slots,
+        *(t.layout if isinstance(t, EncryptedTensor) else _digest(t) for t in tensors),
+    )
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        cached = _CACHE[key]
+        return cached if cached.spec.expression == expression else _respec(cached, spec)
+    plan = build_plan(
+        spec,
+        [t.layout if isinstance(t, EncryptedTensor) else None for t in tensors],
+        [None if isinstance(t, EncryptedTensor) else t for t in tensors],
+        context.slots,
+        context.galois_key_bytes(),
+    )
+    _CACHE[key] = plan
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return plan
+
+
+def einsum(expression: str, *operands: Operand) -> EncryptedTensor | np.ndarray:
+    """numpy.einsum semantics on any mix of EncryptedTensor and plain arrays.
+
+    With no encrypted operand the result is ``numpy.einsum``'s.  Otherwise the result is an
+    EncryptedTensor under the operands' context.  Depth is checked before any ciphertext work,
+    and a secret context makes the Galois keys the plan needs on first use.
+
+    Raises:
+        DepthExhaustedError: an operand has fewer levels left than the plan consumes from it.
+        MissingKeyError: an evaluation context lacks rotation keys the plan needs.
+        EinsumSyntaxError, ShapeError, KeyMismatchError, ParameterError: see plan_einsum.
+    """
+    if not any(isinstance(operand, EncryptedTensor) for operand in operands):
+        result: np.ndarray = np.einsum(expression, *(np.asarray(operand, dtype=np.float64) for operand in operands))
+        return result
+    plan = plan_einsum(expression, *operands)
+    inputs: dict[int, list[Any]] = {}
+    for operand, needed in plan.leaf_depth.items():
+        tensor = operands[operand]
+        assert isinstance(tensor, EncryptedTensor)
+        if tensor.level < needed:
+            raise DepthExhaustedError(
+                f"einsum {expression!r} consumes {needed} level(s) from operand {operand}, which has "
+                f"{tensor.level} left; create the context with a larger depth",
+                needed=needed,
+                available=tensor.level,
+            )
+        inputs[operand] = tensor.chunks
+    context = next(op for op in operands if isinstance(op, EncryptedTensor)).context
+    context.ensure_rotation_steps(plan.rotation_steps)
+    return EncryptedTensor(context, plan.output_layout, execute_plan(plan, inputs, context.backend))
+
+
+def _check_operand(operand: Any, position: int) -> EncryptedTensor | np.ndarray:
+    if isinstance(operand, EncryptedTensor):
+        return operand
+    try:
+        values = np.asarray(operand)
+    except Exception:
+        values = np.asarray(None)
+    if values.dtype.kind not in "biuf":
+        raise ParameterError(
+            f"einsum operand {position} is a {type(operand).__name__}; accepted: EncryptedTensor or a real array"
+        )
+    return values.astype(np.float64)
+
+
+def _digest(values: np.ndarray) -> str:
+    return hashlib.blake2b(values.tobytes() + str(values.shape).encode(), digest_size=16).hexdigest()
+
+
+def _respec(plan: EinsumPlan, spec: Any) -> EinsumPlan:
+    """A cached plan for an equivalent expression, relabelled to the new spec."""
+    from dataclasses import replace
+
+    return plan if plan.spec.output == spec.output else replace(plan, spec=spec)

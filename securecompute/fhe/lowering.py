@@ -1,0 +1,496 @@
+"""Lower one contraction (of one or two operands) to CKKS SIMD steps, choosing the cheapest way.
+
+Each contraction is lowered in the *joint space* of its labels, ordered reduced-labels-outermost:
+   every encrypted operand is placed there (free when its storage already is the innermost part of
+   the joint order: periodic layouts replicate it along the outer labels at no cost; otherwise one
+   sparse linear transform, then log-step replication of the labels it lacks), the operands are
+multiplied slot-wise, and a rotate-and-sum over the outer reduced block leaves the result
+   periodic, in a layout a later contraction or decryption can use as is.  With one encrypted
+   operand, the plaintext operands are folded into that single linear transform (or multiplied
+   slot-wise when the placement is free): every ciphertext x plaintext einsum costs one level.
+   A direct transform from the input layout to the output layout is costed as an alternative.
+The iteration order of each contraction is searched among permutations of its reduced and kept
+labels so that operands need replication rather than permutation.
+
+See ``protocols/einhops.md`` for the notation, formulas and diagrams.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from math import prod
+
+import numpy as np
+
+from securecompute.errors import ParameterError
+from securecompute.fhe.layout import TensorLayout, next_power_of_two
+from securecompute.fhe.lineartransform import build_linear_transform, count_diagonals
+from securecompute.fhe.steps import (
+    LinearStep,
+    MultiplyPlainStep,
+    MultiplyStep,
+    ReplicateStep,
+    RotateSumStep,
+    Step,
+    TileStep,
+    doubling_steps,
+)
+
+__all__ = ["Lowering", "Node", "RegisterCounter", "critical_levels", "lower_contraction", "plaintext_contraction"]
+
+# Relative time of one operation, in units of one rotation (measured at N = 2^15, see research):
+ROTATION_COST = 1.0
+DIAGONAL_COST = 0.35
+CIPHERTEXT_MULTIPLY_COST = 1.4
+PLAIN_MULTIPLY_COST = 0.35
+MAX_ORDERS = 720
+MAX_GRID = 1 << 22
+
+
+@dataclass(frozen=True)
+class Node:
+    """A value during planning: labels of its logical axes, and either a layout or values.
+
+    Encrypted nodes have ``layout`` (over axes in ``labels`` order) and a ``register``;
+    plaintext nodes have ``values`` (axes in ``labels`` order).
+    """
+
+    labels: tuple[str, ...]
+    layout: TensorLayout | None = None
+    register: int | None = None
+    values: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def encrypted(self) -> bool:
+        return self.layout is not None
+
+    def storage_labels(self) -> tuple[str, ...]:
+        assert self.layout is not None
+        return tuple(self.labels[axis] for axis in self.layout.order)
+
+
+@dataclass
+class Lowering:
+    """The steps of one contraction, its result node, and its cost."""
+
+    steps: list[Step]
+    result: Node
+    levels: int
+    time: float
+
+    @property
+    def cost(self) -> tuple[int, float]:
+        return (self.levels, self.time)
+
+
+class RegisterCounter:
+    """Hands out fresh register numbers for the whole plan (never reused)."""
+
+    def __init__(self, start: int) -> None:
+        self.next = start
+
+    def new(self) -> int:
+        self.next += 1
+        return self.next - 1
+
+
+def plaintext_contraction(operands: list[Node], kept: tuple[str, ...]) -> Node:
+    """Contract plaintext nodes with numpy; the result's axes follow ``kept``."""
+    letters: dict[str, str] = {}
+    for label in itertools.chain(*(node.labels for node in operands), kept):
+        letters.setdefault(
+            label, chr(ord("a") + len(letters)) if len(letters) < 26 else chr(ord("A") + len(letters) - 26)
+        )
+    terms = ",".join("".join(letters[label] for label in node.labels) for node in operands)
+    expression = f"{terms}->{''.join(letters[label] for label in kept)}"
+    values = [node.values for node in operands if node.values is not None]
+    return Node(kept, values=np.einsum(expression, *values))
+
+
+def lower_contraction(
+    operands: list[Node], kept: set[str], sizes: dict[str, int], slots: int, registers: RegisterCounter
+) -> Lowering:
+    """Choose and build the cheapest lowering of one contraction of one or two nodes.
+
+    Args:
+        operands: one or two nodes, at least one encrypted.
+        kept: labels the result keeps; every other label of the operands is summed over.
+        sizes: unpadded size of every label.
+        slots: S.
+        registers: where new register numbers come from.
+    """
+    encrypted = [node for node in operands if node.encrypted]
+    plain = [node for node in operands if not node.encrypted]
+    all_labels = _unique(itertools.chain(*(node.labels for node in operands)))
+    reduced = [label for label in all_labels if label not in kept]
+    kept_labels = [label for label in all_labels if label in kept]
+    plain_labels = tuple(_unique(itertools.chain(*(node.labels for node in plain))))
+    plain_joint = plaintext_contraction(plain, plain_labels) if plain else None
+    candidates: list[tuple[tuple[int, float], str, tuple[str, ...]]] = []
+    for order in _orders(reduced, kept_labels, encrypted):
+        cost = _joint_cost(encrypted, plain_joint, order, len(reduced), sizes, slots)
+        if cost is not None:
+            candidates.append((cost, "joint", order))
+    if len(encrypted) == 1:
+        for output_order in itertools.islice(itertools.permutations(kept_labels), MAX_ORDERS):
+            cost = _direct_cost(encrypted[0], plain_joint, all_labels, output_order, sizes, slots)
+            if cost is not None:
+                candidates.append((cost, "direct", output_order))
+    if not candidates:
+        raise ParameterError(f"no lowering fits for labels {all_labels}: the grid exceeds {MAX_GRID} points")
+    _, kind, order = min(candidates, key=lambda item: item[0])
+    if kind == "direct":
+        return _build_direct(encrypted[0], plain_joint, all_labels, order, sizes, slots, registers)
+    return _build_joint(encrypted, plain_joint, order, len(reduced), sizes, slots, registers)
+
+
+# --- candidate orders ----------------------------------------------------------------------
+
+
+def _orders(reduced: list[str], kept: list[str], encrypted: list[Node]) -> list[tuple[str, ...]]:
+    """Joint orders (reduced labels outermost) to try: all permutations when few, else heuristics."""
+    count = prod(range(1, len(reduced) + 1)) * prod(range(1, len(kept) + 1))
+    if count <= MAX_ORDERS:
+        return [r + k for r in itertools.permutations(reduced) for k in itertools.permutations(kept)]
+    orders = {tuple(reduced) + tuple(kept)}
+    for node in encrypted:
+        storage = node.storage_labels()
+        rank = {label: position for position, label in enumerate(storage)}
+        by_storage = sorted(reduced, key=lambda label: rank.get(label, -1))
+        kept_by_storage = sorted(kept, key=lambda label: rank.get(label, -1))
+        orders.add(tuple(by_storage) + tuple(kept_by_storage))
+    return sorted(orders)
+
+
+def _unique(labels: itertools.chain[str] | list[str]) -> list[str]:
+    return list(dict.fromkeys(labels))
+
+
+# --- geometry helpers ------------------------------------------------------------------------
+
+
+def _padded(labels: tuple[str, ...] | list[str], sizes: dict[str, int]) -> list[int]:
+    return [next_power_of_two(sizes[label]) for label in labels]
+
+
+def _strides(labels: tuple[str, ...] | list[str], sizes: dict[str, int]) -> dict[str, int]:
+    strides, step = {}, 1
+    for label, padded in zip(reversed(labels), reversed(_padded(labels, sizes)), strict=True):
+        strides[label] = step
+        step *= padded
+    return strides
+
+
+def _grid(labels: list[str], sizes: dict[str, int]) -> dict[str, np.ndarray] | None:
+    """Index arrays over the unpadded grid of ``labels`` (row-major), or None if too large."""
+    shape = [sizes[label] for label in labels]
+    if prod(shape) > MAX_GRID:
+        return None
+    indices = np.indices(shape).reshape(len(shape), -1) if shape else np.zeros((0, 1), dtype=np.int64)
+    return {label: indices[k].astype(np.int64) for k, label in enumerate(labels)}
+
+
+def _flat_index(node: Node, grid: dict[str, np.ndarray], size: int) -> np.ndarray:
+    """Flat storage index of ``node`` at every grid point (repeated labels read the diagonal)."""
+    assert node.layout is not None
+    flat = np.zeros(size, dtype=np.int64)
+    for axis, stride in node.layout.strides().items():
+        flat += grid[node.labels[axis]] * stride
+    return flat
+
+
+def _is_free(node: Node, order: tuple[str, ...], sizes: dict[str, int]) -> bool:
+    """True when the node's storage is exactly the innermost part of ``order`` (size-1 labels aside)."""
+    storage = tuple(label for label in node.storage_labels() if sizes[label] > 1)
+    if len(set(node.labels)) != len(node.labels):
+        return False
+    wide = tuple(label for label in order if sizes[label] > 1)
+    return wide[len(wide) - len(storage) :] == storage
+
+
+def _suffix(node: Node, order: tuple[str, ...]) -> tuple[str, ...]:
+    """The part of ``order`` from the node's outermost label inwards."""
+    first = min(order.index(label) for label in node.labels) if node.labels else len(order)
+    return order[first:]
+
+
+def _plain_values(plain_joint: Node | None, grid: dict[str, np.ndarray], size: int) -> np.ndarray | None:
+    """The plaintext factor at every grid point, (size,) float64, or None without plaintext."""
+    if plain_joint is None:
+        return None
+    assert plain_joint.values is not None
+    index = tuple(grid[label] for label in plain_joint.labels)
+    values = plain_joint.values[index] if index else np.full(size, float(plain_joint.values))
+    return np.asarray(values, dtype=np.float64)
+
+
+# --- costing -----------------------------------------------------------------------------------
+
+
+def _placement(node: Node, order: tuple[str, ...], sizes: dict[str, int], slots: int) -> tuple[int, float] | None:
+    """(levels, time) to put ``node`` into the joint order without plaintext folding."""
+    if _is_free(node, order, sizes):
+        return (0, 0.0)
+    suffix = _suffix(node, order)
+    labels = _unique(list(node.labels))
+    grid = _grid(labels, sizes)
+    if grid is None:
+        return None
+    size = next(iter(grid.values())).size if grid else 1
+    strides = _strides(suffix, sizes)
+    dst = sum((grid[label] * strides[label] for label in labels), np.zeros(size, dtype=np.int64))
+    src = _flat_index(node, grid, size)
+    period = prod(_padded(suffix, sizes))
+    assert node.layout is not None
+    diagonals = count_diagonals(dst, src, node.layout.period, period, slots)
+    chunks = max(1, period // slots)
+    missing = [label for label in suffix if label not in labels]
+    replications = sum(
+        chunks * sum(1 for m in doubling_steps(next_power_of_two(sizes[label])) if strides[label] * m < slots)
+        for label in missing
+    )
+    rotations = 2.0 * np.sqrt(diagonals) + replications
+    return (1, rotations * ROTATION_COST + diagonals * DIAGONAL_COST)
+
+
+def _joint_cost(
+    encrypted: list[Node],
+    plain_joint: Node | None,
+    order: tuple[str, ...],
+    reduced: int,
+    sizes: dict[str, int],
+    slots: int,
+) -> tuple[int, float] | None:
+    joint_period = prod(_padded(order, sizes))
+    chunks = max(1, joint_period // slots)
+    outer = prod(_padded(order[:reduced], sizes))
+    inner = joint_period // outer
+    reduce_rotations = RotateSumStep(0, 0, outer, inner, slots).rotations
+    if len(encrypted) == 2:
+        placements = [_placement(node, order, sizes, slots) for node in encrypted]
+        if any(p is None for p in placements):
+            return None
+        levels = max(p[0] for p in placements if p is not None) + 1
+        time = sum(p[1] for p in placements if p is not None) + chunks * CIPHERTEXT_MULTIPLY_COST
+        return (levels, time + reduce_rotations * ROTATION_COST)
+    (node,) = encrypted
+    if _is_free(node, order, sizes):
+        levels = 1 if plain_joint is not None else 0
+        return (levels, chunks * PLAIN_MULTIPLY_COST * levels + reduce_rotations * ROTATION_COST)
+    if plain_joint is None:
+        placement = _placement(node, order, sizes, slots)
+        if placement is None:
+            return None
+        return (placement[0], placement[1] + reduce_rotations * ROTATION_COST)
+    grid = _grid(list(order), sizes)
+    if grid is None:
+        return None
+    size = next(iter(grid.values())).size
+    strides = _strides(order, sizes)
+    dst = sum((grid[label] * strides[label] for label in order), np.zeros(size, dtype=np.int64))
+    assert node.layout is not None
+    diagonals = count_diagonals(dst, _flat_index(node, grid, size), node.layout.period, joint_period, slots)
+    return (1, (2.0 * np.sqrt(diagonals) + reduce_rotations) * ROTATION_COST + diagonals * DIAGONAL_COST)
+
+
+def _direct_entries(
+    node: Node, plain_joint: Node | None, labels: list[str], output_order: tuple[str, ...], sizes: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    grid = _grid(labels, sizes)
+    if grid is None:
+        return None
+    size = next(iter(grid.values())).size if grid else 1
+    strides = _strides(output_order, sizes)
+    dst = sum((grid[label] * strides[label] for label in output_order), np.zeros(size, dtype=np.int64))
+    values = _plain_values(plain_joint, grid, size)
+    return dst, _flat_index(node, grid, size), np.ones(size) if values is None else values
+
+
+def _direct_cost(
+    node: Node,
+    plain_joint: Node | None,
+    labels: list[str],
+    output_order: tuple[str, ...],
+    sizes: dict[str, int],
+    slots: int,
+) -> tuple[int, float] | None:
+    entries = _direct_entries(node, plain_joint, labels, output_order, sizes)
+    if entries is None:
+        return None
+    dst, src, _ = entries
+    output_period = prod(_padded(output_order, sizes))
+    assert node.layout is not None
+    diagonals = count_diagonals(dst, src, node.layout.period, output_period, slots)
+    period = max(node.layout.period, output_period) if max(node.layout.period, output_period) <= slots else slots
+    replicate = len(doubling_steps(period // output_period)) if output_period < period else 0
+    return (1, (2.0 * np.sqrt(diagonals) + replicate) * ROTATION_COST + diagonals * DIAGONAL_COST)
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+def _result_node(order: tuple[str, ...], sizes: dict[str, int], slots: int, register: int) -> Node:
+    shape = tuple(sizes[label] for label in order)
+    return Node(order, TensorLayout(shape, tuple(range(len(order))), slots), register)
+
+
+def _linear(
+    source: Node,
+    dst: np.ndarray,
+    src: np.ndarray,
+    values: np.ndarray,
+    output_period: int,
+    slots: int,
+    registers: RegisterCounter,
+    purpose: str,
+) -> tuple[list[Step], int]:
+    """A linear step plus, when its output is shorter than its period, the replication after it."""
+    assert source.layout is not None and source.register is not None
+    keep = values != 0
+    transform = build_linear_transform(dst[keep], src[keep], values[keep], source.layout.period, output_period, slots)
+    steps: list[Step] = [LinearStep(registers.new(), source.register, transform, purpose)]
+    if output_period < transform.period:
+        count = transform.period // output_period
+        steps.append(ReplicateStep(registers.new(), steps[-1].target, output_period, count, 1, slots, "period"))
+    return steps, steps[-1].target
+
+
+def _build_direct(
+    node: Node,
+    plain_joint: Node | None,
+    labels: list[str],
+    output_order: tuple[str, ...],
+    sizes: dict[str, int],
+    slots: int,
+    registers: RegisterCounter,
+) -> Lowering:
+    entries = _direct_entries(node, plain_joint, labels, output_order, sizes)
+    assert entries is not None
+    output_period = prod(_padded(output_order, sizes))
+    steps, register = _linear(node, *entries, output_period, slots, registers, "direct linear transform")
+    return _finish(steps, _result_node(output_order, sizes, slots, register))
+
+
+def _place(
+    node: Node, order: tuple[str, ...], sizes: dict[str, int], slots: int, registers: RegisterCounter
+) -> tuple[list[Step], int]:
+    """Steps putting ``node`` into the joint order; returns them and the register of the result."""
+    assert node.register is not None
+    if _is_free(node, order, sizes):
+        return [], node.register
+    suffix = _suffix(node, order)
+    labels = _unique(list(node.labels))
+    grid = _grid(labels, sizes)
+    assert grid is not None
+    size = next(iter(grid.values())).size if grid else 1
+    strides = _strides(suffix, sizes)
+    dst = sum((grid[label] * strides[label] for label in labels), np.zeros(size, dtype=np.int64))
+    period = prod(_padded(suffix, sizes))
+    steps, register = _linear(
+        node, dst, _flat_index(node, grid, size), np.ones(size), period, slots, registers, "place operand"
+    )
+    for label in suffix:
+        if label not in labels and sizes[label] > 1:
+            count = next_power_of_two(sizes[label])
+            steps.append(
+                ReplicateStep(registers.new(), register, strides[label], count, max(1, period // slots), slots, label)
+            )
+            register = steps[-1].target
+    return steps, register
+
+
+def _tile(
+    steps: list[Step], register: int, node_period: int, joint_period: int, slots: int, registers: RegisterCounter
+) -> int:
+    if joint_period > slots and node_period < joint_period:
+        steps.append(TileStep(registers.new(), register, joint_period // slots))
+        return steps[-1].target
+    return register
+
+
+def _build_joint(
+    encrypted: list[Node],
+    plain_joint: Node | None,
+    order: tuple[str, ...],
+    reduced: int,
+    sizes: dict[str, int],
+    slots: int,
+    registers: RegisterCounter,
+) -> Lowering:
+    joint_period = prod(_padded(order, sizes))
+    joint_layout = TensorLayout(tuple(sizes[label] for label in order), tuple(range(len(order))), slots)
+    steps: list[Step] = []
+    placed: list[int] = []
+    if len(encrypted) == 1 and plain_joint is not None and not _is_free(encrypted[0], order, sizes):
+        node = encrypted[0]
+        grid = _grid(list(order), sizes)
+        assert grid is not None and node.layout is not None
+        size = next(iter(grid.values())).size
+        strides = _strides(order, sizes)
+        dst = sum((grid[label] * strides[label] for label in order), np.zeros(size, dtype=np.int64))
+        values = _plain_values(plain_joint, grid, size)
+        assert values is not None
+        linear, register = _linear(
+            node,
+            dst,
+            _flat_index(node, grid, size),
+            values,
+            joint_period,
+            slots,
+            registers,
+            "place and multiply by plaintext",
+        )
+        steps += linear
+        placed.append(register)
+        plain_joint = None
+    else:
+        for node in encrypted:
+            placement, register = _place(node, order, sizes, slots, registers)
+            steps += placement
+            free = _is_free(node, order, sizes)
+            assert node.layout is not None
+            period = node.layout.period if free else prod(_padded(_suffix(node, order), sizes))
+            placed.append(_tile(steps, register, period, joint_period, slots, registers))
+    register = placed[0]
+    chunks = max(1, joint_period // slots)
+    if len(placed) == 2:
+        steps.append(MultiplyStep(registers.new(), placed[0], placed[1], chunks))
+        register = steps[-1].target
+    if plain_joint is not None:
+        grid = _grid(list(order), sizes)
+        assert grid is not None
+        size = next(iter(grid.values())).size if grid else 1
+        values = _plain_values(plain_joint, grid, size)
+        assert values is not None
+        aligned = values.reshape(tuple(sizes[label] for label in order))
+        steps.append(MultiplyPlainStep(registers.new(), register, joint_layout.pack(aligned)))
+        register = steps[-1].target
+    outer = prod(_padded(order[:reduced], sizes))
+    if outer > 1:
+        steps.append(
+            RotateSumStep(registers.new(), register, outer, joint_period // outer, slots, ",".join(order[:reduced]))
+        )
+        register = steps[-1].target
+    return _finish(steps, _result_node(order[reduced:], sizes, slots, register))
+
+
+def _finish(steps: list[Step], result: Node) -> Lowering:
+    levels = critical_levels(steps)
+    time = sum(
+        step.rotations * ROTATION_COST
+        + step.plaintext_multiplications * DIAGONAL_COST
+        + step.ciphertext_multiplications * CIPHERTEXT_MULTIPLY_COST
+        for step in steps
+    )
+    return Lowering(steps, result, levels, time)
+
+
+def critical_levels(steps: list[Step], start: int | None = None) -> int:
+    """Longest chain of level-consuming steps; from register ``start`` only, when given."""
+    depth: dict[int, int] = {} if start is None else {start: 0}
+    for step in steps:
+        sources = [source for source in step.sources() if start is None or source in depth]
+        if start is None or sources:
+            depth[step.target] = max((depth.get(source, 0) for source in sources), default=0) + step.levels
+    return max(depth.values(), default=0)

@@ -1,0 +1,295 @@
+"""Plan an einsum over encrypted and plain operands: contraction tree, steps, cost, explanation.
+
+``build_plan`` splits the einsum into pairwise contractions, choosing the tree by dynamic
+programming over subsets of operands (greedily beyond five operands), costed first in levels and
+then in estimated time; plaintext-only subtrees are contracted with numpy while planning.  Each
+contraction is lowered by :mod:`securecompute.fhe.lowering`.  The plan can be printed
+(:meth:`EinsumPlan.explain`), costed (depth, rotations, Galois keys, ciphertexts) and executed on
+any backend by :mod:`securecompute.fhe.execute`; planning never touches a ciphertext.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from securecompute.errors import ParameterError, ShapeError
+from securecompute.fhe.layout import TensorLayout
+from securecompute.fhe.lowering import (
+    Node,
+    RegisterCounter,
+    critical_levels,
+    lower_contraction,
+    plaintext_contraction,
+)
+from securecompute.fhe.parser import EinsumSpec
+from securecompute.fhe.steps import Step
+
+__all__ = ["EinsumPlan", "build_plan"]
+
+EXHAUSTIVE_OPERANDS = 5
+
+
+@dataclass
+class EinsumPlan:
+    """A lowered einsum, ready to run.
+
+    Attributes:
+        spec: the parsed einsum.
+        encrypted: per operand, whether it is a ciphertext.
+        leaf_registers: register of each encrypted operand.
+        groups: (title, steps) per contraction, in execution order.
+        output_register: register holding the result.
+        output_layout: layout of the result over the einsum's output axes.
+        leaf_depth: levels consumed between each encrypted operand and the result.
+        slots: S.
+        galois_key_bytes: size of one Galois key for this context's parameters (0 if unknown).
+    """
+
+    spec: EinsumSpec
+    encrypted: tuple[bool, ...]
+    leaf_registers: dict[int, int]
+    groups: list[tuple[str, list[Step]]]
+    output_register: int
+    output_layout: TensorLayout
+    leaf_depth: dict[int, int]
+    slots: int
+    galois_key_bytes: int = 0
+    input_layouts: dict[int, TensorLayout] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> list[Step]:
+        return [step for _, steps in self.groups for step in steps]
+
+    @property
+    def depth(self) -> int:
+        """Multiplicative levels the plan consumes (the most over its encrypted operands)."""
+        return max(self.leaf_depth.values(), default=0)
+
+    @property
+    def rotations(self) -> int:
+        """Ciphertext rotations performed."""
+        return sum(step.rotations for step in self.steps)
+
+    @property
+    def rotation_steps(self) -> frozenset[int]:
+        """Distinct left-rotation steps (mod S); each needs one Galois key."""
+        return frozenset(step for item in self.steps for step in item.rotation_steps())
+
+    @property
+    def galois_elements(self) -> list[int]:
+        """SEAL Galois elements 3^k mod 2N of the rotation steps (N = 2S)."""
+        return sorted(pow(3, step, 4 * self.slots) for step in self.rotation_steps)
+
+    @property
+    def key_bytes(self) -> int:
+        """Bytes of the Galois keys the plan needs."""
+        return len(self.rotation_steps) * self.galois_key_bytes
+
+    @property
+    def plaintext_multiplications(self) -> int:
+        return sum(step.plaintext_multiplications for step in self.steps)
+
+    @property
+    def ciphertext_multiplications(self) -> int:
+        return sum(step.ciphertext_multiplications for step in self.steps)
+
+    @property
+    def ciphertexts(self) -> int:
+        """Ciphertexts of the result."""
+        return self.output_layout.chunks
+
+    @property
+    def input_ciphertexts(self) -> int:
+        return sum(layout.chunks for layout in self.input_layouts.values())
+
+    def explain(self) -> str:
+        """A readable account of the layouts, steps and costs."""
+        lines = [f"einsum {self.spec.expression!r}  (slots S = {self.slots})"]
+        for operand, shape in enumerate(self.spec.operand_shapes):
+            if self.encrypted[operand]:
+                layout = self.input_layouts[operand]
+                lines.append(
+                    f"  operand {operand}: encrypted {shape}, {layout.chunks} ciphertext(s), "
+                    f"period {layout.period}, needs {self.leaf_depth[operand]} level(s)"
+                )
+            else:
+                lines.append(f"  operand {operand}: plaintext {shape}")
+        for title, steps in self.groups:
+            lines.append(f"  {title}")
+            lines += [f"    - {step.describe()}" for step in steps] or ["    - relabel only (free)"]
+        storage = ", ".join(self.spec.output[axis] for axis in self.output_layout.order) or "scalar"
+        lines.append(
+            f"  result: shape {self.output_layout.shape}, {self.ciphertexts} ciphertext(s), storage order ({storage})"
+        )
+        keys = f", Galois keys {self.key_bytes / 2**20:.1f} MiB" if self.galois_key_bytes else ""
+        lines.append(
+            f"  cost: depth {self.depth}, rotations {self.rotations} ({len(self.rotation_steps)} distinct steps{keys}), "
+            f"plaintext mults {self.plaintext_multiplications}, ciphertext mults {self.ciphertext_multiplications}"
+        )
+        return "\n".join(lines)
+
+
+@dataclass
+class _Partial:
+    node: Node
+    levels: int
+    time: float
+    groups: list[tuple[str, list[Step]]]
+    operands: tuple[int, ...]
+
+    @property
+    def cost(self) -> tuple[int, float]:
+        return (self.levels, self.time)
+
+
+def build_plan(
+    spec: EinsumSpec,
+    layouts: Sequence[TensorLayout | None],
+    plain: Sequence[np.ndarray | None],
+    slots: int,
+    galois_key_bytes: int = 0,
+) -> EinsumPlan:
+    """Plan ``spec`` for operands that are encrypted (a layout) or plain (values).
+
+    Raises:
+        ParameterError: no operand is encrypted, or a contraction is too large to lower.
+        ShapeError: an encrypted operand has an axis of size 0.
+    """
+    if not any(layout is not None for layout in layouts):
+        raise ParameterError("einsum has no encrypted operand: use numpy.einsum for plaintext operands")
+    sizes = dict(spec.sizes)
+    if any(sizes[label] == 0 for label in sizes):
+        raise ShapeError(f"einsum {spec.expression!r} has a label of size 0; encrypted tensors need sizes >= 1")
+    registers = RegisterCounter(0)
+    leaves, leaf_registers, input_layouts = [], {}, {}
+    for operand, (layout, values) in enumerate(zip(layouts, plain, strict=True)):
+        drop = spec.broadcast_axes(operand)
+        labels = tuple(label for axis, label in enumerate(spec.inputs[operand]) if axis not in drop)
+        if layout is not None:
+            register = registers.new()
+            leaf_registers[operand], input_layouts[operand] = register, layout
+            node = Node(labels, _squeeze(layout, drop), register)
+        else:
+            assert values is not None
+            node = Node(labels, values=np.squeeze(np.asarray(values, dtype=np.float64), axis=drop))
+        leaves.append(_Partial(node, 0, 0.0, [], (operand,)))
+    root = _contract_all(leaves, spec, sizes, slots, registers)
+    node = root.node
+    assert node.layout is not None and node.register is not None
+    groups = root.groups
+    output = set(spec.output)
+    if set(node.labels) != output or len(set(node.labels)) != len(node.labels):
+        lowering = lower_contraction([node], output, sizes, slots, registers)
+        groups = [*groups, (_title([node], lowering.result.labels), lowering.steps)]
+        node = lowering.result
+        assert node.layout is not None and node.register is not None
+    storage = node.storage_labels()
+    output_register = node.register
+    assert output_register is not None
+    output_layout = TensorLayout(spec.output_shape, tuple(spec.output.index(label) for label in storage), slots)
+    steps = [step for _, group in groups for step in group]
+    leaf_depth = {operand: critical_levels(steps, register) for operand, register in leaf_registers.items()}
+    return EinsumPlan(
+        spec,
+        tuple(layout is not None for layout in layouts),
+        leaf_registers,
+        groups,
+        output_register,
+        output_layout,
+        leaf_depth,
+        slots,
+        galois_key_bytes,
+        input_layouts,
+    )
+
+
+def _squeeze(layout: TensorLayout, drop: tuple[int, ...]) -> TensorLayout:
+    """The same storage seen without the size-1 axes in ``drop``."""
+    if not drop:
+        return layout
+    renumber = {axis: new for new, axis in enumerate(a for a in range(len(layout.shape)) if a not in drop)}
+    shape = tuple(size for axis, size in enumerate(layout.shape) if axis not in drop)
+    return TensorLayout(shape, tuple(renumber[axis] for axis in layout.order if axis not in drop), layout.slots)
+
+
+def _contract_all(
+    leaves: list[_Partial], spec: EinsumSpec, sizes: dict[str, int], slots: int, registers: RegisterCounter
+) -> _Partial:
+    if len(leaves) == 1:
+        return leaves[0]
+    if len(leaves) > EXHAUSTIVE_OPERANDS:
+        return _greedy(leaves, spec, sizes, slots, registers)
+    best: dict[frozenset[int], _Partial] = {frozenset(p.operands): p for p in leaves}
+    everything = frozenset(range(len(leaves)))
+    for size in range(2, len(leaves) + 1):
+        for subset in map(frozenset, itertools.combinations(range(len(leaves)), size)):
+            members = sorted(subset)
+            for count in range(1, size // 2 + 1):
+                for left in map(frozenset, itertools.combinations(members, count)):
+                    right = subset - left
+                    if count * 2 == size and min(left) > min(right):
+                        continue
+                    candidate = _merge(
+                        best[left], best[right], everything - subset, leaves, spec, sizes, slots, registers
+                    )
+                    if subset not in best or candidate.cost < best[subset].cost:
+                        best[subset] = candidate
+    return best[everything]
+
+
+def _greedy(
+    partials: list[_Partial], spec: EinsumSpec, sizes: dict[str, int], slots: int, registers: RegisterCounter
+) -> _Partial:
+    everything = frozenset(range(len(partials)))
+    pool = list(partials)
+    while len(pool) > 1:
+        options = []
+        for a, b in itertools.combinations(range(len(pool)), 2):
+            used = frozenset(pool[a].operands) | frozenset(pool[b].operands)
+            options.append((a, b, _merge(pool[a], pool[b], everything - used, partials, spec, sizes, slots, registers)))
+        a, b, merged = min(options, key=lambda item: item[2].cost)
+        pool = [p for k, p in enumerate(pool) if k not in (a, b)] + [merged]
+    return pool[0]
+
+
+def _merge(
+    left: _Partial,
+    right: _Partial,
+    rest: frozenset[int],
+    leaves: list[_Partial],
+    spec: EinsumSpec,
+    sizes: dict[str, int],
+    slots: int,
+    registers: RegisterCounter,
+) -> _Partial:
+    needed = set(spec.output) | {label for operand in rest for label in leaves[operand].node.labels}
+    labels = list(dict.fromkeys(left.node.labels + right.node.labels))
+    kept = tuple(label for label in labels if label in needed)
+    operands = left.operands + right.operands
+    levels = max(left.levels, right.levels)
+    if not left.node.encrypted and not right.node.encrypted:
+        node = plaintext_contraction([left.node, right.node], kept)
+        return _Partial(node, levels, left.time + right.time, left.groups + right.groups, operands)
+    lowering = lower_contraction([left.node, right.node], set(kept), sizes, slots, registers)
+    group = (_title([left.node, right.node], lowering.result.labels), lowering.steps)
+    return _Partial(
+        lowering.result,
+        levels + lowering.levels,
+        left.time + right.time + lowering.time,
+        [*left.groups, *right.groups, group],
+        operands,
+    )
+
+
+def _title(nodes: list[Node], result: tuple[str, ...]) -> str:
+    def name(node: Node) -> str:
+        kind = "ct" if node.encrypted else "pt"
+        return f"{kind}[{''.join(label[-1] if len(label) > 1 else label for label in node.labels)}]"
+
+    reduced = sorted({label for node in nodes for label in node.labels} - set(result))
+    over = f" summing {','.join(reduced)}" if reduced else ""
+    return f"contract {' x '.join(name(node) for node in nodes)} -> [{''.join(result)}]{over}"

@@ -1,0 +1,116 @@
+"""EncryptedTensor: a tensor of CKKS ciphertexts with its slot layout and its context."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from securecompute.encoding import decode_json, encode_json, pack, unpack
+from securecompute.errors import CorruptPayloadError, KeyMismatchError, ParameterError
+from securecompute.fhe.layout import TensorLayout
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from securecompute.fhe.context import EvaluationContext
+
+__all__ = ["TENSOR_KIND", "EncryptedTensor"]
+
+TENSOR_KIND = "fhe/tensor"
+MAX_TENSOR_CHUNKS = 4096
+
+
+class EncryptedTensor:
+    """A real tensor encrypted under one CKKS context.
+
+    Attributes:
+        context: the context it was made under (secret or evaluation).
+        layout: how its values sit in the slots of ``chunks``.
+        chunks: the ciphertexts (SEAL ciphertexts, or simulated slot vectors).
+    """
+
+    def __init__(self, context: EvaluationContext, layout: TensorLayout, chunks: list[Any]) -> None:
+        if len(chunks) != layout.chunks:
+            raise ParameterError(f"layout needs {layout.chunks} ciphertexts, got {len(chunks)}")
+        self.context = context
+        self.layout = layout
+        self.chunks = chunks
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.layout.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.layout.shape)
+
+    @property
+    def level(self) -> int:
+        """Multiplicative levels left (the lowest over its ciphertexts)."""
+        return min(int(self.context.backend.level(chunk)) for chunk in self.chunks)
+
+    @property
+    def fingerprint(self) -> bytes:
+        return self.context.fingerprint
+
+    def check_context(self, context: EvaluationContext) -> None:
+        """Raise KeyMismatchError unless ``context`` has this tensor's fingerprint."""
+        if context.fingerprint != self.context.fingerprint:
+            raise KeyMismatchError(
+                f"tensor belongs to context {self.context.fingerprint.hex()[:12]}, not "
+                f"{context.fingerprint.hex()[:12]}; decrypt or combine it only with its own context"
+            )
+
+    def decrypt(self) -> np.ndarray:
+        """Decrypt with the tensor's own context (which must hold the secret key)."""
+        return self.context.decrypt(self)
+
+    def serialize(self) -> bytes:
+        """Envelope of kind ``fhe/tensor``: layout metadata and one section per ciphertext."""
+        self.context._refuse_simulated()
+        kit = self.context._kit
+        assert kit is not None
+        meta = {"shape": list(self.layout.shape), "order": list(self.layout.order), "slots": self.layout.slots}
+        sections = {"layout": encode_json(meta)}
+        sections.update({f"ct{k}": kit.ciphertext_to_bytes(chunk) for k, chunk in enumerate(self.chunks)})
+        return pack(TENSOR_KIND, sections, self.context.fingerprint)
+
+    @classmethod
+    def load(cls, data: bytes, context: EvaluationContext) -> EncryptedTensor:
+        """Load bytes from :meth:`serialize` into ``context``.
+
+        Raises:
+            KeyMismatchError: the tensor was made under another context.
+            CorruptPayloadError: malformed bytes, layout or ciphertexts.
+        """
+        context._refuse_simulated()
+        envelope = unpack(data, kind=TENSOR_KIND, fingerprint=context.fingerprint)
+        layout = _layout(envelope.section("layout"), context.slots)
+        names = [f"ct{k}" for k in range(layout.chunks)]
+        if list(envelope.sections) != ["layout", *names]:
+            raise CorruptPayloadError(f"tensor sections {list(envelope.sections)} do not match its layout {names}")
+        kit = context._kit
+        assert kit is not None
+        return cls(context, layout, [kit.ciphertext_from_bytes(envelope.section(name)) for name in names])
+
+    def __repr__(self) -> str:
+        return f"<EncryptedTensor shape={self.shape} level={self.level} ciphertexts={len(self.chunks)}>"
+
+
+def _layout(data: bytes, slots: int) -> TensorLayout:
+    meta = decode_json(data, expect=dict)
+    shape, order = meta.get("shape"), meta.get("order")
+    valid = (
+        set(meta) == {"shape", "order", "slots"}
+        and meta["slots"] == slots
+        and isinstance(shape, list)
+        and all(isinstance(n, int) and 1 <= n <= 1 << 30 for n in shape)
+        and isinstance(order, list)
+        and sorted(order) == list(range(len(shape)))
+        and len(shape) <= 32
+    )
+    if not valid:
+        raise CorruptPayloadError(f"tensor layout {meta!r:.120} is invalid for a context with {slots} slots")
+    layout = TensorLayout(tuple(shape), tuple(order), slots)
+    if layout.chunks > MAX_TENSOR_CHUNKS:
+        raise CorruptPayloadError(f"tensor layout needs {layout.chunks} ciphertexts; at most {MAX_TENSOR_CHUNKS}")
+    return layout

@@ -1,0 +1,48 @@
+"""Shared fixtures: one real CKKS context per session (keys accumulate), simulated ones per test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from securecompute.fhe import CKKSContext
+
+# The EinHops peer set (issue #3) plus repeated labels and ellipsis: (expression, shapes).
+PEER_SET = [
+    ("ij->ji", [(2, 3)]),
+    ("ij->", [(2, 3)]),
+    ("ij->j", [(2, 3)]),
+    ("ij->i", [(2, 3)]),
+    ("i,i->", [(3,), (3,)]),
+    ("ik,k->i", [(2, 3), (3,)]),
+    ("ik,kj->ij", [(2, 3), (3, 5)]),
+    ("ij,ij,ij->ij", [(2, 3)] * 3),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+    ("ik,jkl,il->ij", [(2, 3), (5, 3, 7), (2, 7)]),
+    ("pqrs,tuqvr->pstuv", [(2, 3, 5, 7), (1, 4, 3, 2, 5)]),
+    ("bik,bkj->bij", [(2, 3, 4), (2, 4, 5)]),
+    ("i,j->ij", [(3,), (4,)]),
+    ("ijk,ikl->ijl", [(3, 2, 5), (3, 5, 3)]),
+    ("bthd,bThd->bhtT", [(2, 5, 8, 16)] * 2),
+    ("ii->i", [(4, 4)]),
+    ("ii->", [(4, 4)]),
+    ("iij->j", [(3, 3, 2)]),
+    ("...ij,...jk->...ik", [(2, 1, 3, 4), (5, 4, 2)]),
+    ("ij,jk", [(2, 3), (3, 4)]),
+    (",i->i", [(), (3,)]),
+]
+
+
+def operands_for(shapes: list[tuple[int, ...]], seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(-1.0, 1.0, shape) for shape in shapes]
+
+
+@pytest.fixture
+def sim() -> CKKSContext:
+    return CKKSContext.create(depth=6, simulate=True)
+
+
+@pytest.fixture(scope="session")
+def real_ctx() -> CKKSContext:
+    return CKKSContext.create(depth=4, poly_modulus_degree=16384)
