@@ -41,6 +41,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "encrypted einsum on CKKS (EinHops-style)",
         3,
         (("einsum", "plan and run an einsum on CKKS-encrypted tensors"),),
+        "securecompute.fhe.commands",
     ),
     Capability(
         "cross",

@@ -9,19 +9,31 @@ import pytest
 
 from securecompute.capabilities import CAPABILITIES
 from securecompute.cli import main
-from securecompute.demo import run_tour
+from securecompute.demo import TourReport, run_tour
 
 
-def test_tour_writes_summary_files(tmp_path: Path) -> None:
-    report = run_tour(tmp_path / "report")
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> TourReport:
+    return run_tour(tmp_path_factory.mktemp("tour") / "report")
+
+
+def test_tour_writes_summary_files(report: TourReport) -> None:
     for name in ("summary.json", "summary.md", "index.html"):
-        assert (tmp_path / "report" / name).is_file()
-    rows = json.loads((tmp_path / "report" / "summary.json").read_text())["rows"]
+        assert (report.directory / name).is_file()
+    rows = json.loads((report.directory / "summary.json").read_text())["rows"]
     assert len(rows) == len(report.rows)
+    for name, _ in report.figures:
+        assert (report.directory / name).stat().st_size > 1000
 
 
-def test_tour_foundation_checks_pass(tmp_path: Path) -> None:
-    report = run_tour(tmp_path)
+def test_every_tour_check_passes(report: TourReport) -> None:
+    outcomes = [row.outcome for row in report.rows]
+    assert all(
+        outcome == "ok" or outcome.startswith("rejected") or outcome == "not yet available" for outcome in outcomes
+    )
+
+
+def test_tour_foundation_checks_pass(report: TourReport) -> None:
     foundation = {row.check: row.outcome for row in report.rows if row.capability == "foundation"}
     assert foundation["envelope round trip"] == "ok"
     assert foundation["envelope with one flipped bit"].startswith("rejected")
@@ -29,8 +41,7 @@ def test_tour_foundation_checks_pass(tmp_path: Path) -> None:
     assert foundation["channel frame with one flipped bit"].startswith("rejected")
 
 
-def test_tour_lists_every_capability(tmp_path: Path) -> None:
-    report = run_tour(tmp_path)
+def test_tour_lists_every_capability(report: TourReport) -> None:
     listed = {row.capability for row in report.rows}
     assert {capability.key for capability in CAPABILITIES} <= listed
     for capability in CAPABILITIES:
@@ -38,6 +49,7 @@ def test_tour_lists_every_capability(tmp_path: Path) -> None:
             assert any(row.capability == capability.key and row.outcome == "not yet available" for row in report.rows)
 
 
+@pytest.mark.slow
 def test_demo_command_prints_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

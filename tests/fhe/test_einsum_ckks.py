@@ -1,0 +1,77 @@
+"""Encrypted einsum on real CKKS (SEAL through TenSEAL): the peer set within atol 1e-3."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import securecompute as sc
+from securecompute.fhe import CKKSContext, EncryptedTensor
+from tests.fhe.conftest import PEER_SET, operands_for
+
+ATOL = 1e-3
+TWO_OPERANDS = [(e, s) for e, s in PEER_SET if len(s) == 2]
+OTHERS = [(e, s) for e, s in PEER_SET if len(s) != 2]
+
+
+def _check(ctx: CKKSContext, expression: str, arrays: list[np.ndarray], encrypted: tuple[bool, ...]) -> None:
+    operands = [ctx.encrypt(a) if e else a for a, e in zip(arrays, encrypted, strict=True)]
+    result = sc.einsum(expression, *operands)
+    assert isinstance(result, EncryptedTensor)
+    np.testing.assert_allclose(ctx.decrypt(result), np.einsum(expression, *arrays), atol=ATOL, err_msg=str(encrypted))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("expression", "shapes"), TWO_OPERANDS, ids=[e for e, _ in TWO_OPERANDS])
+def test_two_operand_peer_set_in_all_encryption_patterns(
+    real_ctx: CKKSContext, expression: str, shapes: list[tuple[int, ...]]
+) -> None:
+    arrays = operands_for(shapes)
+    for encrypted in [(True, False), (False, True), (True, True)]:
+        _check(real_ctx, expression, arrays, encrypted)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("expression", "shapes"), OTHERS, ids=[e for e, _ in OTHERS])
+def test_other_peer_expressions_fully_encrypted_and_mixed(
+    real_ctx: CKKSContext, expression: str, shapes: list[tuple[int, ...]]
+) -> None:
+    arrays = operands_for(shapes)
+    patterns = [(True,) * len(arrays)]
+    if len(arrays) > 1:
+        patterns.append((True,) + (False,) * (len(arrays) - 1))
+    for encrypted in patterns:
+        _check(real_ctx, expression, arrays, encrypted)
+
+
+@st.composite
+def _small_einsums(draw: st.DrawFn) -> tuple[str, list[tuple[int, ...]], tuple[bool, ...]]:
+    labels = "abcd"
+    sizes = {label: draw(st.integers(1, 3)) for label in labels}
+    terms = [draw(st.lists(st.sampled_from(labels), min_size=1, max_size=3, unique=True)) for _ in range(2)]
+    used = sorted({label for term in terms for label in term})
+    output = draw(st.permutations(used))[: draw(st.integers(0, len(used)))]
+    encrypted = draw(st.sampled_from(list(itertools.product([False, True], repeat=2))[1:]))
+    expression = ",".join("".join(t) for t in terms) + "->" + "".join(output)
+    return expression, [tuple(sizes[label] for label in term) for term in terms], encrypted
+
+
+@pytest.mark.slow
+@settings(max_examples=12, derandomize=True, deadline=None)
+@given(_small_einsums())
+def test_random_two_operand_einsums_on_real_ckks(case: tuple[str, list[tuple[int, ...]], tuple[bool, ...]]) -> None:
+    expression, shapes, encrypted = case
+    _check(_shared_context(), expression, operands_for(shapes, seed=7), encrypted)
+
+
+_CONTEXT: list[CKKSContext] = []
+
+
+def _shared_context() -> CKKSContext:
+    if not _CONTEXT:
+        _CONTEXT.append(CKKSContext.create(depth=3, poly_modulus_degree=16384))
+    return _CONTEXT[0]
