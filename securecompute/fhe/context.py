@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from securecompute.encoding import decode_json, encode_json, pack, unpack
+from securecompute.encoding import pack, unpack
 from securecompute.errors import MissingKeyError, ParameterError, ShapeError
 from securecompute.fhe.layout import TensorLayout
 from securecompute.fhe.seal import CKKSParameters, GaloisKeyBundle, SealPublicKit, SealSecretKit
 from securecompute.fhe.seal_backend import SealBackend
-from securecompute.fhe.simulate import SimulatedBackend, SimulatedCiphertext
+from securecompute.fhe.simulate import SimulatedBackend
 from securecompute.fhe.tensor import EncryptedTensor
 
 __all__ = ["DEFAULT_POLY_MODULUS_DEGREE", "CKKSContext", "EvaluationContext"]
@@ -257,16 +257,3 @@ class CKKSContext(EvaluationContext):
             return CKKSContext(secret.params, secret, secret.fingerprint)
         public = SealPublicKit.from_bytes(envelope.section("kit"))
         return EvaluationContext(public.params, public, public.fingerprint)
-
-
-def tensor_metadata(layout: TensorLayout) -> bytes:
-    """The layout of a tensor as canonical JSON."""
-    return encode_json({"shape": list(layout.shape), "order": list(layout.order), "slots": layout.slots})
-
-
-def layout_from_metadata(data: bytes) -> TensorLayout:
-    meta = decode_json(data, expect=dict)
-    return TensorLayout(tuple(meta["shape"]), tuple(meta["order"]), int(meta["slots"]))
-
-
-_ = SimulatedCiphertext  # re-exported type used by tensors of simulated contexts

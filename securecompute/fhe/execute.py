@@ -16,6 +16,7 @@ from securecompute.fhe.steps import (
     LinearStep,
     MultiplyPlainStep,
     MultiplyStep,
+    ReduceAxisStep,
     ReplicateStep,
     RotateSumStep,
     Step,
@@ -80,6 +81,11 @@ def _run(step: Step, registers: dict[int, list[Ciphertext]], backend: Backend) -
         ]
     if isinstance(step, RotateSumStep):
         return _rotate_sum(step, registers[step.source], backend)
+    if isinstance(step, ReduceAxisStep):
+        chunks = list(registers[step.source])
+        for multiple in doubling_steps(step.count):
+            chunks = [backend.add(c, backend.rotate(c, step.stride * multiple % step.slots)) for c in chunks]
+        return chunks
     raise TypeError(f"unknown step {type(step).__name__}")
 
 

@@ -7,9 +7,15 @@ vector (a *periodic* layout: slot t holds flat index t mod P); otherwise the fla
 P/S ciphertexts of S slots each (chunk c holds flat indices [cS, (c+1)S)).
 
 Periodicity is what lets the planner replicate an operand along labels it lacks for free and makes
-rotate-and-sum reductions leave exact replicas behind, so no masking step is ever needed (see
-``protocols/einhops.md``).  A storage order other than the logical order is a free transpose: the
-axes are put back in order when the tensor is decrypted.
+rotate-and-sum reductions over the outermost axes leave exact replicas behind.  A storage order
+other than the logical order is a free transpose: the axes are put back in order when the tensor
+is decrypted.
+
+The storage may also hold *filler* axes, written as negative entries -f in ``storage``: f slots of
+which only the first holds data, the rest garbage.  They are what a rotate-and-sum over an inner
+axis leaves behind (the sum lands at index 0 of that axis); decryption reads index 0, and a later
+contraction reads the tensor through a linear transform that only touches valid slots, so the
+garbage is never masked and never costs a level (``protocols/einhops.md``).
 """
 
 from __future__ import annotations
@@ -36,12 +42,12 @@ class TensorLayout:
 
     Attributes:
         shape: logical shape of the tensor.
-        order: logical axes in storage order, outermost first.
+        storage: slot axes outermost first: a logical axis (>= 0), or a filler of f slots (-f).
         slots: slots per ciphertext, S.
     """
 
     shape: tuple[int, ...]
-    order: tuple[int, ...]
+    storage: tuple[int, ...]
     slots: int
 
     @classmethod
@@ -50,9 +56,18 @@ class TensorLayout:
         return cls(tuple(shape), tuple(range(len(shape))), slots)
 
     @property
+    def order(self) -> tuple[int, ...]:
+        """Logical axes in storage order, outermost first (fillers left out)."""
+        return tuple(axis for axis in self.storage if axis >= 0)
+
+    @property
+    def has_fillers(self) -> bool:
+        return any(axis < 0 for axis in self.storage)
+
+    @property
     def padded(self) -> tuple[int, ...]:
-        """Padded sizes in storage order."""
-        return tuple(next_power_of_two(self.shape[axis]) for axis in self.order)
+        """Sizes of the slot axes in storage order (fillers included)."""
+        return tuple(next_power_of_two(self.shape[axis]) if axis >= 0 else -axis for axis in self.storage)
 
     @property
     def period(self) -> int:
@@ -68,8 +83,9 @@ class TensorLayout:
         """Flat stride of each logical axis in the padded row-major storage."""
         strides: dict[int, int] = {}
         step = 1
-        for axis, size in zip(reversed(self.order), reversed(self.padded), strict=True):
-            strides[axis] = step
+        for axis, size in zip(reversed(self.storage), reversed(self.padded), strict=True):
+            if axis >= 0:
+                strides[axis] = step
             step *= size
         return strides
 
@@ -83,6 +99,7 @@ class TensorLayout:
         if values.shape != self.shape:
             raise ShapeError(f"array of shape {values.shape} does not fit a layout of shape {self.shape}")
         stored = np.transpose(values, self.order) if values.ndim else values.reshape(())
+        stored = stored.reshape(tuple(1 if axis < 0 else self.shape[axis] for axis in self.storage))
         padding = [(0, padded - size) for padded, size in zip(self.padded, stored.shape, strict=True)]
         flat = (np.pad(stored, padding) if padding else stored).reshape(-1)
         if flat.size < self.slots:
@@ -93,5 +110,5 @@ class TensorLayout:
         """Inverse of :meth:`pack`: (chunks, slots) slot values -> array of ``shape``."""
         flat = np.asarray(vectors, dtype=np.float64).reshape(-1)[: self.period]
         stored = flat.reshape(self.padded) if self.padded else flat.reshape(())
-        cropped = stored[tuple(slice(0, self.shape[axis]) for axis in self.order)]
+        cropped = stored[tuple(slice(0, self.shape[axis]) if axis >= 0 else 0 for axis in self.storage)]
         return np.transpose(cropped, np.argsort(self.order)) if self.order else cropped

@@ -8,10 +8,11 @@ larger of the two layouts' periods, or S when either spans several ciphertexts),
     out[t] = sum_d D_d[t] * x[t + d]          (x rotated left by d)
 
 and the baby-step/giant-step split evaluates it with |baby steps| + |giant steps| rotations and
-one plaintext multiplication per diagonal, all at one level.  Diagonals are first written as
-d = m * s mod L for an odd stride s (invertible mod L, so m = d / s), then m = g*n1 + r:
+one plaintext multiplication per diagonal, all at one level.  When every diagonal is a multiple
+of 2^e, work modulo L / 2^e on d / 2^e; diagonals are then written as d = m * s for an odd stride
+s (invertible modulo a power of two, so m = d / s), and m = g*n1 + r:
 
-    out = sum_g rot_{g*n1*s}( sum_r rot_{-g*n1*s}(D_d) * rot_{r*s}(x) ).
+    out = sum_g rot_{g*n1*s}( sum_r rot_{-g*n1*s}(D_d) * rot_{r*s}(x) )     (rotations times 2^e).
 
 The stride matters for permutations: a transpose of an n x n block has 2n-1 diagonals spaced
 n-1 apart, which are contiguous in m.  s and n1 are chosen per map from the actual diagonal set to
@@ -137,18 +138,30 @@ def build_linear_transform(
     unique_keys, dense = unique_keys[keep], dense[keep]
     pair, diagonals = np.divmod(unique_keys, period)
     pair_out, pair_in = np.divmod(pair, chunks_in)
-    stride, baby_step = _best_split(pair_out, pair_in, diagonals, period)
-    multiples = diagonals * pow(stride, -1, period) % period if period > 1 else diagonals
+    shift = _common_twos(diagonals, period)
+    reduced_period = period >> shift
+    stride, baby_step = _best_split(pair_out, pair_in, diagonals >> shift, reduced_period)
+    multiples = (diagonals >> shift) * pow(stride, -1, reduced_period) % reduced_period
     terms: dict[int, dict[int, list[tuple[int, int, np.ndarray]]]] = {}
     repeats = slots // period
     for row, (chunk_out, chunk_in, multiple) in enumerate(zip(pair_out, pair_in, multiples, strict=True)):
         giant, baby = divmod(int(multiple), baby_step)
-        giant_rotation, baby_rotation = giant * baby_step * stride % period, baby * stride % period
+        giant_rotation = (giant * baby_step * stride % reduced_period) << shift
+        baby_rotation = (baby * stride % reduced_period) << shift
         rotated = np.roll(np.tile(dense[row], repeats), giant_rotation)
         terms.setdefault(int(chunk_out), {}).setdefault(giant_rotation, []).append(
             (int(chunk_in), baby_rotation, rotated)
         )
     return LinearTransform(slots, period, chunks_in, chunks_out, stride, baby_step, terms)
+
+
+def _common_twos(diagonals: np.ndarray, period: int) -> int:
+    """Largest e with every diagonal a multiple of 2^e (and 2^e <= period)."""
+    shift = period.bit_length() - 1
+    for value in np.unique(diagonals):
+        if value:
+            shift = min(shift, (int(value) & -int(value)).bit_length() - 1)
+    return shift
 
 
 def _best_split(pair_out: np.ndarray, pair_in: np.ndarray, diagonals: np.ndarray, period: int) -> tuple[int, int]:
@@ -160,7 +173,7 @@ def _best_split(pair_out: np.ndarray, pair_in: np.ndarray, diagonals: np.ndarray
         strides += [int(v) for v in values[np.argsort(-counts)][:3] if v != 1]
     best, best_cost = (1, 1), None
     for stride in strides:
-        multiples = diagonals * pow(stride, -1, period) % period if period > 1 else diagonals
+        multiples = diagonals * pow(stride, -1, period) % period
         candidate = 1
         while candidate <= period:
             giants, babies = np.divmod(multiples, candidate)

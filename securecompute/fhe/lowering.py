@@ -30,6 +30,7 @@ from securecompute.fhe.steps import (
     LinearStep,
     MultiplyPlainStep,
     MultiplyStep,
+    ReduceAxisStep,
     ReplicateStep,
     RotateSumStep,
     Step,
@@ -129,7 +130,7 @@ def lower_contraction(
     plain_joint = plaintext_contraction(plain, plain_labels) if plain else None
     candidates: list[tuple[tuple[int, float], str, tuple[str, ...]]] = []
     for order in _orders(reduced, kept_labels, encrypted):
-        cost = _joint_cost(encrypted, plain_joint, order, len(reduced), sizes, slots)
+        cost = _joint_cost(encrypted, plain_joint, order, set(reduced), sizes, slots)
         if cost is not None:
             candidates.append((cost, "joint", order))
     if len(encrypted) == 1:
@@ -142,24 +143,29 @@ def lower_contraction(
     _, kind, order = min(candidates, key=lambda item: item[0])
     if kind == "direct":
         return _build_direct(encrypted[0], plain_joint, all_labels, order, sizes, slots, registers)
-    return _build_joint(encrypted, plain_joint, order, len(reduced), sizes, slots, registers)
+    return _build_joint(encrypted, plain_joint, order, set(reduced), sizes, slots, registers)
 
 
 # --- candidate orders ----------------------------------------------------------------------
 
 
 def _orders(reduced: list[str], kept: list[str], encrypted: list[Node]) -> list[tuple[str, ...]]:
-    """Joint orders (reduced labels outermost) to try: all permutations when few, else heuristics."""
-    count = prod(range(1, len(reduced) + 1)) * prod(range(1, len(kept) + 1))
-    if count <= MAX_ORDERS:
-        return [r + k for r in itertools.permutations(reduced) for k in itertools.permutations(kept)]
+    """Joint orders to try: every permutation when few, else reduced-outermost ones and heuristics."""
+    labels = reduced + kept
+    if prod(range(1, len(labels) + 1)) <= MAX_ORDERS:
+        return list(itertools.permutations(labels))
     orders = {tuple(reduced) + tuple(kept)}
+    if prod(range(1, len(reduced) + 1)) * prod(range(1, len(kept) + 1)) <= MAX_ORDERS:
+        orders |= {r + k for r in itertools.permutations(reduced) for k in itertools.permutations(kept)}
     for node in encrypted:
         storage = node.storage_labels()
+        missing = [label for label in labels if label not in storage]
+        orders.add(tuple(missing) + tuple(label for label in storage if label in labels))
         rank = {label: position for position, label in enumerate(storage)}
-        by_storage = sorted(reduced, key=lambda label: rank.get(label, -1))
-        kept_by_storage = sorted(kept, key=lambda label: rank.get(label, -1))
-        orders.add(tuple(by_storage) + tuple(kept_by_storage))
+        orders.add(
+            tuple(sorted(reduced, key=lambda label: rank.get(label, -1)))
+            + tuple(sorted(kept, key=lambda label: rank.get(label, -1)))
+        )
     return sorted(orders)
 
 
@@ -203,7 +209,7 @@ def _flat_index(node: Node, grid: dict[str, np.ndarray], size: int) -> np.ndarra
 def _is_free(node: Node, order: tuple[str, ...], sizes: dict[str, int]) -> bool:
     """True when the node's storage is exactly the innermost part of ``order`` (size-1 labels aside)."""
     storage = tuple(label for label in node.storage_labels() if sizes[label] > 1)
-    if len(set(node.labels)) != len(node.labels):
+    if len(set(node.labels)) != len(node.labels) or (node.layout is not None and node.layout.has_fillers):
         return False
     wide = tuple(label for label in order if sizes[label] > 1)
     return wide[len(wide) - len(storage) :] == storage
@@ -254,35 +260,68 @@ def _placement(node: Node, order: tuple[str, ...], sizes: dict[str, int], slots:
     return (1, rotations * ROTATION_COST + diagonals * DIAGONAL_COST)
 
 
+@dataclass(frozen=True)
+class _Reduction:
+    """How a joint order's reduced labels are summed: the outermost block cleanly, the rest in place."""
+
+    outer: int  # padded size of the leading block of reduced labels
+    rest: tuple[str, ...]  # the labels after that block
+    inner: tuple[tuple[str, int, int], ...]  # (label, stride, padded size) of each reduced label in ``rest``
+    chunks: int  # ciphertexts once the outer block is summed
+
+    def rotations(self, joint_period: int, slots: int) -> int:
+        outer = RotateSumStep(0, 0, self.outer, joint_period // self.outer, slots).rotations if self.outer > 1 else 0
+        return outer + self.chunks * sum(len(doubling_steps(size)) for _, _, size in self.inner)
+
+
+def _reduction(order: tuple[str, ...], reduced: set[str], sizes: dict[str, int], slots: int) -> _Reduction | None:
+    """Split the reduction of ``order``; None when an in-place one would cross ciphertexts."""
+    lead = 0
+    while lead < len(order) and order[lead] in reduced:
+        lead += 1
+    rest = order[lead:]
+    strides = _strides(rest, sizes)
+    inner = tuple(
+        (label, strides[label], next_power_of_two(sizes[label]))
+        for label in rest
+        if label in reduced and sizes[label] > 1
+    )
+    if any(stride * size > slots for _, stride, size in inner):
+        return None
+    period = prod(_padded(rest, sizes))
+    return _Reduction(prod(_padded(order[:lead], sizes)), rest, inner, max(1, period // slots))
+
+
 def _joint_cost(
     encrypted: list[Node],
     plain_joint: Node | None,
     order: tuple[str, ...],
-    reduced: int,
+    reduced: set[str],
     sizes: dict[str, int],
     slots: int,
 ) -> tuple[int, float] | None:
+    reduction = _reduction(order, reduced, sizes, slots)
+    if reduction is None:
+        return None
     joint_period = prod(_padded(order, sizes))
     chunks = max(1, joint_period // slots)
-    outer = prod(_padded(order[:reduced], sizes))
-    inner = joint_period // outer
-    reduce_rotations = RotateSumStep(0, 0, outer, inner, slots).rotations
+    reduce_time = reduction.rotations(joint_period, slots) * ROTATION_COST
     if len(encrypted) == 2:
         placements = [_placement(node, order, sizes, slots) for node in encrypted]
         if any(p is None for p in placements):
             return None
         levels = max(p[0] for p in placements if p is not None) + 1
         time = sum(p[1] for p in placements if p is not None) + chunks * CIPHERTEXT_MULTIPLY_COST
-        return (levels, time + reduce_rotations * ROTATION_COST)
+        return (levels, time + reduce_time)
     (node,) = encrypted
     if _is_free(node, order, sizes):
         levels = 1 if plain_joint is not None else 0
-        return (levels, chunks * PLAIN_MULTIPLY_COST * levels + reduce_rotations * ROTATION_COST)
+        return (levels, chunks * PLAIN_MULTIPLY_COST * levels + reduce_time)
     if plain_joint is None:
         placement = _placement(node, order, sizes, slots)
         if placement is None:
             return None
-        return (placement[0], placement[1] + reduce_rotations * ROTATION_COST)
+        return (placement[0], placement[1] + reduce_time)
     grid = _grid(list(order), sizes)
     if grid is None:
         return None
@@ -291,7 +330,7 @@ def _joint_cost(
     dst = sum((grid[label] * strides[label] for label in order), np.zeros(size, dtype=np.int64))
     assert node.layout is not None
     diagonals = count_diagonals(dst, _flat_index(node, grid, size), node.layout.period, joint_period, slots)
-    return (1, (2.0 * np.sqrt(diagonals) + reduce_rotations) * ROTATION_COST + diagonals * DIAGONAL_COST)
+    return (1, 2.0 * np.sqrt(diagonals) * ROTATION_COST + diagonals * DIAGONAL_COST + reduce_time)
 
 
 def _direct_entries(
@@ -413,7 +452,7 @@ def _build_joint(
     encrypted: list[Node],
     plain_joint: Node | None,
     order: tuple[str, ...],
-    reduced: int,
+    reduced: set[str],
     sizes: dict[str, int],
     slots: int,
     registers: RegisterCounter,
@@ -466,13 +505,25 @@ def _build_joint(
         aligned = values.reshape(tuple(sizes[label] for label in order))
         steps.append(MultiplyPlainStep(registers.new(), register, joint_layout.pack(aligned)))
         register = steps[-1].target
-    outer = prod(_padded(order[:reduced], sizes))
-    if outer > 1:
+    reduction = _reduction(order, reduced, sizes, slots)
+    assert reduction is not None
+    if reduction.outer > 1:
+        labels = ",".join(order[: len(order) - len(reduction.rest)])
         steps.append(
-            RotateSumStep(registers.new(), register, outer, joint_period // outer, slots, ",".join(order[:reduced]))
+            RotateSumStep(registers.new(), register, reduction.outer, joint_period // reduction.outer, slots, labels)
         )
         register = steps[-1].target
-    return _finish(steps, _result_node(order[reduced:], sizes, slots, register))
+    for label, stride, size in reduction.inner:
+        steps.append(ReduceAxisStep(registers.new(), register, stride, size, reduction.chunks, slots, label))
+        register = steps[-1].target
+    kept = tuple(label for label in reduction.rest if label not in reduced)
+    storage = tuple(
+        kept.index(label) if label not in reduced else -next_power_of_two(sizes[label])
+        for label in reduction.rest
+        if label not in reduced or sizes[label] > 1
+    )
+    layout = TensorLayout(tuple(sizes[label] for label in kept), storage, slots)
+    return _finish(steps, Node(kept, layout, register))
 
 
 def _finish(steps: list[Step], result: Node) -> Lowering:

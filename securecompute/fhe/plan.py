@@ -187,10 +187,14 @@ def build_plan(
         groups = [*groups, (_title([node], lowering.result.labels), lowering.steps)]
         node = lowering.result
         assert node.layout is not None and node.register is not None
-    storage = node.storage_labels()
     output_register = node.register
     assert output_register is not None
-    output_layout = TensorLayout(spec.output_shape, tuple(spec.output.index(label) for label in storage), slots)
+    assert node.layout is not None
+    output_layout = TensorLayout(
+        spec.output_shape,
+        tuple(spec.output.index(node.labels[axis]) if axis >= 0 else axis for axis in node.layout.storage),
+        slots,
+    )
     steps = [step for _, group in groups for step in group]
     leaf_depth = {operand: critical_levels(steps, register) for operand, register in leaf_registers.items()}
     return EinsumPlan(
@@ -213,7 +217,8 @@ def _squeeze(layout: TensorLayout, drop: tuple[int, ...]) -> TensorLayout:
         return layout
     renumber = {axis: new for new, axis in enumerate(a for a in range(len(layout.shape)) if a not in drop)}
     shape = tuple(size for axis, size in enumerate(layout.shape) if axis not in drop)
-    return TensorLayout(shape, tuple(renumber[axis] for axis in layout.order if axis not in drop), layout.slots)
+    storage = tuple(renumber.get(axis, axis) for axis in layout.storage if axis not in drop)
+    return TensorLayout(shape, storage, layout.slots)
 
 
 def _contract_all(

@@ -17,6 +17,7 @@ __all__ = [
     "LinearStep",
     "MultiplyPlainStep",
     "MultiplyStep",
+    "ReduceAxisStep",
     "ReplicateStep",
     "RotateSumStep",
     "Step",
@@ -193,3 +194,29 @@ class RotateSumStep(Step):
 
     def describe(self) -> str:
         return f"rotate-and-sum over {self.labels or 'outer axes'} ({self.outer} terms): {self.rotations} rotations"
+
+
+@dataclass
+class ReduceAxisStep(Step):
+    """Sum an inner axis of ``count`` entries at ``stride`` slots in place, in every ciphertext.
+
+    log2(count) rotate-left-and-add steps; the sum lands at index 0 of the axis and the other
+    indices keep garbage, which the result's layout records as a filler axis.
+    """
+
+    source: int
+    stride: int
+    count: int
+    chunks: int
+    slots: int
+    label: str = ""
+
+    def rotation_steps(self) -> set[int]:
+        return {self.stride * m % self.slots for m in doubling_steps(self.count)}
+
+    @property
+    def rotations(self) -> int:
+        return self.chunks * len(doubling_steps(self.count))
+
+    def describe(self) -> str:
+        return f"sum {self.label or 'axis'} in place ({self.count} terms at stride {self.stride}): {self.rotations} rotations"

@@ -69,7 +69,7 @@ class EncryptedTensor:
         self.context._refuse_simulated()
         kit = self.context._kit
         assert kit is not None
-        meta = {"shape": list(self.layout.shape), "order": list(self.layout.order), "slots": self.layout.slots}
+        meta = {"shape": list(self.layout.shape), "storage": list(self.layout.storage), "slots": self.layout.slots}
         sections = {"layout": encode_json(meta)}
         sections.update({f"ct{k}": kit.ciphertext_to_bytes(chunk) for k, chunk in enumerate(self.chunks)})
         return pack(TENSOR_KIND, sections, self.context.fingerprint)
@@ -98,19 +98,21 @@ class EncryptedTensor:
 
 def _layout(data: bytes, slots: int) -> TensorLayout:
     meta = decode_json(data, expect=dict)
-    shape, order = meta.get("shape"), meta.get("order")
+    shape, storage = meta.get("shape"), meta.get("storage")
     valid = (
-        set(meta) == {"shape", "order", "slots"}
+        set(meta) == {"shape", "storage", "slots"}
         and meta["slots"] == slots
         and isinstance(shape, list)
-        and all(isinstance(n, int) and 1 <= n <= 1 << 30 for n in shape)
-        and isinstance(order, list)
-        and sorted(order) == list(range(len(shape)))
-        and len(shape) <= 32
+        and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1 << 30 for n in shape)
+        and isinstance(storage, list)
+        and all(isinstance(a, int) and not isinstance(a, bool) for a in storage)
+        and sorted(a for a in storage if a >= 0) == list(range(len(shape)))
+        and all(a >= -(1 << 30) and (-a & (-a - 1)) == 0 for a in storage if a < 0)
+        and len(storage) <= 64
     )
     if not valid:
         raise CorruptPayloadError(f"tensor layout {meta!r:.120} is invalid for a context with {slots} slots")
-    layout = TensorLayout(tuple(shape), tuple(order), slots)
+    layout = TensorLayout(tuple(shape), tuple(storage), slots)
     if layout.chunks > MAX_TENSOR_CHUNKS:
         raise CorruptPayloadError(f"tensor layout needs {layout.chunks} ciphertexts; at most {MAX_TENSOR_CHUNKS}")
     return layout

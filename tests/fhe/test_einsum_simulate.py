@@ -220,3 +220,20 @@ def test_plan_reports_galois_elements(sim: CKKSContext) -> None:
 
 def test_labels_are_letters_only() -> None:
     assert set(_LABELS) <= set(string.ascii_lowercase)
+
+
+def test_in_place_reduction_leaves_garbage_that_a_later_einsum_ignores(sim: CKKSContext) -> None:
+    a, b = operands_for([(8, 8), (8, 3)])
+    row_sums = sc.einsum("ij->i", sim.encrypt(a))
+    assert isinstance(row_sums, EncryptedTensor)
+    assert row_sums.layout.has_fillers
+    np.testing.assert_allclose(sim.decrypt(row_sums), a.sum(axis=1), atol=1e-12)
+    chained = sc.einsum("i,ik->k", row_sums, sim.encrypt(b))
+    np.testing.assert_allclose(sim.decrypt(chained), a.sum(axis=1) @ b, atol=1e-12)
+
+
+def test_matrix_vector_needs_no_transform(sim: CKKSContext) -> None:
+    matrix, vector = operands_for([(64, 64), (64,)])
+    for operands in ([sim.encrypt(matrix), vector], [matrix, sim.encrypt(vector)]):
+        plan = plan_einsum("ik,k->i", *operands)
+        assert (plan.depth, plan.rotations, plan.plaintext_multiplications) == (1, 6, 1)

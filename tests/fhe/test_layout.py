@@ -53,3 +53,17 @@ def test_storage_order_transposes() -> None:
 def test_wrong_shape_is_refused() -> None:
     with pytest.raises(ShapeError, match=r"shape \(3,\)"):
         TensorLayout.row_major((2,), slots=8).pack(np.zeros(3))
+
+
+def test_filler_axes_hold_data_at_index_zero_only() -> None:
+    layout = TensorLayout((2, 3), (0, -4, 1), slots=64)
+    assert layout.has_fillers
+    assert layout.order == (0, 1)
+    assert layout.period == 2 * 4 * 4
+    assert layout.strides() == {0: 16, 1: 1}
+    values = np.arange(6.0).reshape(2, 3)
+    vectors = layout.pack(values)
+    assert vectors[0, :16].tolist() == [0, 1, 2, 0] + [0] * 12
+    garbage = vectors.copy()
+    garbage[0, 4:16] = 99.0
+    np.testing.assert_array_equal(layout.unpack(garbage), values)
