@@ -22,9 +22,15 @@ from typing import Any
 import numpy as np
 
 from securecompute.encoding import pack, unpack
-from securecompute.errors import MissingKeyError, ParameterError, ShapeError
+from securecompute.errors import CorruptPayloadError, MissingKeyError, ParameterError, ShapeError
 from securecompute.fhe.layout import TensorLayout
-from securecompute.fhe.seal import CKKSParameters, GaloisKeyBundle, SealPublicKit, SealSecretKit
+from securecompute.fhe.seal import (
+    MAX_RESCALE_DRIFT,
+    CKKSParameters,
+    GaloisKeyBundle,
+    SealPublicKit,
+    SealSecretKit,
+)
 from securecompute.fhe.seal_backend import SealBackend
 from securecompute.fhe.simulate import SimulatedBackend
 from securecompute.fhe.tensor import EncryptedTensor
@@ -84,6 +90,22 @@ class EvaluationContext:
         """Uncompressed size of one Galois key: (K-1) x 2 x K x N x 8 bytes for K primes."""
         primes = len(self.params.coeff_modulus_bits)
         return (primes - 1) * 2 * primes * self.params.poly_modulus_degree * 8
+
+    def check_ciphertext_products(self, levels: Iterable[int]) -> None:
+        """Refuse, before any work, ciphertext products at levels whose rescale drifts too far.
+
+        Raises:
+            ParameterError: a level's dropped prime is more than 2^-12 (relative) off the scale.
+        """
+        if self._kit is None:
+            return
+        drift = self._kit.rescale_drift
+        bad = [level for level in levels if 0 < level < len(drift) and abs(drift[level]) > MAX_RESCALE_DRIFT]
+        if bad:
+            raise ParameterError(
+                f"ciphertext products at level(s) {bad} would bias results by up to "
+                f"{max(abs(drift[level]) for level in bad):.1e}; use scale_bits >= 40"
+            )
 
     def encrypt(self, array: np.ndarray | Iterable[float] | float) -> EncryptedTensor:
         """Encrypt a real array of any shape (0-d included) at the top level.
@@ -252,8 +274,13 @@ class CKKSContext(EvaluationContext):
             CorruptPayloadError: malformed bytes or another kind of payload.
         """
         envelope = unpack(data, kind=(SECRET_KIND, PUBLIC_KIND))
+        kit: SealSecretKit | SealPublicKit
         if envelope.kind == SECRET_KIND:
-            secret = SealSecretKit.from_bytes(envelope.section("kit"))
-            return CKKSContext(secret.params, secret, secret.fingerprint)
-        public = SealPublicKit.from_bytes(envelope.section("kit"))
-        return EvaluationContext(public.params, public, public.fingerprint)
+            kit = SealSecretKit.from_bytes(envelope.section("kit"))
+        else:
+            kit = SealPublicKit.from_bytes(envelope.section("kit"))
+        if kit.fingerprint != envelope.fingerprint:
+            raise CorruptPayloadError("context envelope's fingerprint does not match the keys it carries")
+        if isinstance(kit, SealSecretKit):
+            return CKKSContext(kit.params, kit, kit.fingerprint)
+        return EvaluationContext(kit.params, kit, kit.fingerprint)

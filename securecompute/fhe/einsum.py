@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,10 @@ _CACHE: OrderedDict[tuple[Any, ...], EinsumPlan] = OrderedDict()
 _CACHE_SIZE = 64
 
 
-def plan_einsum(expression: str, *operands: Operand) -> EinsumPlan:
+def plan_einsum(expression: str, *operands: Operand, clean: bool = False) -> EinsumPlan:
     """Plan ``expression`` for these operands without computing anything.
+
+    ``clean=True`` plans a result whose slots hold nothing but its values (see :func:`einsum`).
 
     Raises:
         EinsumSyntaxError, ShapeError: as numpy.einsum would refuse the expression.
@@ -42,21 +45,23 @@ def plan_einsum(expression: str, *operands: Operand) -> EinsumPlan:
             )
     spec = parse_einsum(expression, *(tuple(t.shape) for t in tensors))
     key = (
-        spec.canonical(),
+        spec.inputs,
+        spec.output,
         spec.operand_shapes,
-        context.slots,
+        context.params.to_bytes(),
+        clean,
         *(t.layout if isinstance(t, EncryptedTensor) else _digest(t) for t in tensors),
     )
     if key in _CACHE:
         _CACHE.move_to_end(key)
-        cached = _CACHE[key]
-        return cached if cached.spec.expression == expression else _respec(cached, spec)
+        return replace(_CACHE[key], spec=spec)
     plan = build_plan(
         spec,
         [t.layout if isinstance(t, EncryptedTensor) else None for t in tensors],
         [None if isinstance(t, EncryptedTensor) else t for t in tensors],
         context.slots,
         context.galois_key_bytes(),
+        clean,
     )
     _CACHE[key] = plan
     if len(_CACHE) > _CACHE_SIZE:
@@ -64,12 +69,19 @@ def plan_einsum(expression: str, *operands: Operand) -> EinsumPlan:
     return plan
 
 
-def einsum(expression: str, *operands: Operand) -> EncryptedTensor | np.ndarray:
+def einsum(expression: str, *operands: Operand, clean: bool = False) -> EncryptedTensor | np.ndarray:
     """numpy.einsum semantics on any mix of EncryptedTensor and plain arrays.
 
     With no encrypted operand the result is ``numpy.einsum``'s.  Otherwise the result is an
     EncryptedTensor under the operands' context.  Depth is checked before any ciphertext work,
     and a secret context makes the Galois keys the plan needs on first use.
+
+    Args:
+        clean: zero the result's garbage slots (one more level when there are any).  Sums over
+            inner axes leave partial sums in slots the result does not use; when plaintext
+            operands belong to the evaluator and must stay private from the key holder, pass
+            ``clean=True`` before sending the result back.  CKKS noise can still leak about
+            them: this is not circuit privacy (protocols/einhops.md).
 
     Raises:
         DepthExhaustedError: an operand has fewer levels left than the plan consumes from it.
@@ -79,7 +91,7 @@ def einsum(expression: str, *operands: Operand) -> EncryptedTensor | np.ndarray:
     if not any(isinstance(operand, EncryptedTensor) for operand in operands):
         result: np.ndarray = np.einsum(expression, *(np.asarray(operand, dtype=np.float64) for operand in operands))
         return result
-    plan = plan_einsum(expression, *operands)
+    plan = plan_einsum(expression, *operands, clean=clean)
     inputs: dict[int, list[Any]] = {}
     for operand, needed in plan.leaf_depth.items():
         tensor = operands[operand]
@@ -93,6 +105,9 @@ def einsum(expression: str, *operands: Operand) -> EncryptedTensor | np.ndarray:
             )
         inputs[operand] = tensor.chunks
     context = next(op for op in operands if isinstance(op, EncryptedTensor)).context
+    if plan.ciphertext_multiplications:
+        top = max(t.level for t in operands if isinstance(t, EncryptedTensor))
+        context.check_ciphertext_products(range(max(1, top - plan.depth + 1), top + 1))
     context.ensure_rotation_steps(plan.rotation_steps)
     return EncryptedTensor(context, plan.output_layout, execute_plan(plan, inputs, context.backend))
 
@@ -113,10 +128,3 @@ def _check_operand(operand: Any, position: int) -> EncryptedTensor | np.ndarray:
 
 def _digest(values: np.ndarray) -> str:
     return hashlib.blake2b(values.tobytes() + str(values.shape).encode(), digest_size=16).hexdigest()
-
-
-def _respec(plan: EinsumPlan, spec: Any) -> EinsumPlan:
-    """A cached plan for an equivalent expression, relabelled to the new spec."""
-    from dataclasses import replace
-
-    return plan if plan.spec.output == spec.output else replace(plan, spec=spec)

@@ -13,9 +13,11 @@ is decrypted.
 
 The storage may also hold *filler* axes, written as negative entries -f in ``storage``: f slots of
 which only the first holds data, the rest garbage.  They are what a rotate-and-sum over an inner
-axis leaves behind (the sum lands at index 0 of that axis); decryption reads index 0, and a later
-contraction reads the tensor through a linear transform that only touches valid slots, so the
-garbage is never masked and never costs a level (``protocols/einhops.md``).
+axis leaves behind (the sum lands at index 0 of that axis).  Decryption reads index 0, and a later
+contraction reads such a tensor through a linear transform that only touches valid slots (one
+level, where a clean layout might have been used in place).  The garbage holds partial sums: when
+plaintext operands must stay private from the key holder, ask einsum for a clean result, which
+masks it (one more level; ``protocols/einhops.md``).
 """
 
 from __future__ import annotations

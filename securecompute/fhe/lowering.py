@@ -1,16 +1,17 @@
 """Lower one contraction (of one or two operands) to CKKS SIMD steps, choosing the cheapest way.
 
-Each contraction is lowered in the *joint space* of its labels, ordered reduced-labels-outermost:
-   every encrypted operand is placed there (free when its storage already is the innermost part of
-   the joint order: periodic layouts replicate it along the outer labels at no cost; otherwise one
-   sparse linear transform, then log-step replication of the labels it lacks), the operands are
-multiplied slot-wise, and a rotate-and-sum over the outer reduced block leaves the result
-   periodic, in a layout a later contraction or decryption can use as is.  With one encrypted
-   operand, the plaintext operands are folded into that single linear transform (or multiplied
-   slot-wise when the placement is free): every ciphertext x plaintext einsum costs one level.
-   A direct transform from the input layout to the output layout is costed as an alternative.
-The iteration order of each contraction is searched among permutations of its reduced and kept
-labels so that operands need replication rather than permutation.
+Each contraction is lowered in a *joint order* of its labels.  Every encrypted operand is placed
+in that order: free when its storage already is the innermost part of the order (periodic layouts
+replicate it along the outer labels at no cost), otherwise one sparse linear transform followed by
+log-step replication of the labels it lacks.  The operands are multiplied slot-wise; with one
+encrypted operand the plaintext operands are multiplied slot-wise when the placement is free, or
+folded into the placing transform otherwise, so every ciphertext x plaintext einsum costs one
+level.  Then the reduced labels are summed: the leading block of reduced labels by a rotate-and-sum
+that leaves exact replicas, every other reduced label in place, which leaves garbage at its
+nonzero indices (a *filler* axis of the result's layout, see :mod:`securecompute.fhe.layout`).
+A direct transform from the input layout to the output layout is costed as an alternative, and
+joint orders are searched over permutations of all labels (heuristic orders when there are too
+many), so that operands need replication rather than permutation.
 
 See ``protocols/einhops.md`` for the notation, formulas and diagrams.
 """

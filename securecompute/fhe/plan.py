@@ -26,7 +26,7 @@ from securecompute.fhe.lowering import (
     plaintext_contraction,
 )
 from securecompute.fhe.parser import EinsumSpec
-from securecompute.fhe.steps import Step
+from securecompute.fhe.steps import MultiplyPlainStep, Step
 
 __all__ = ["EinsumPlan", "build_plan"]
 
@@ -121,7 +121,9 @@ class EinsumPlan:
         for title, steps in self.groups:
             lines.append(f"  {title}")
             lines += [f"    - {step.describe()}" for step in steps] or ["    - relabel only (free)"]
-        storage = ", ".join(self.spec.output[axis] for axis in self.output_layout.order) or "scalar"
+        storage = (
+            ", ".join(self.spec.output[a] if a >= 0 else f"filler {-a}" for a in self.output_layout.storage) or "scalar"
+        )
         lines.append(
             f"  result: shape {self.output_layout.shape}, {self.ciphertexts} ciphertext(s), storage order ({storage})"
         )
@@ -152,8 +154,12 @@ def build_plan(
     plain: Sequence[np.ndarray | None],
     slots: int,
     galois_key_bytes: int = 0,
+    clean: bool = False,
 ) -> EinsumPlan:
     """Plan ``spec`` for operands that are encrypted (a layout) or plain (values).
+
+    With ``clean``, garbage left in filler slots of the result is multiplied away (one level), so
+    that decrypting the result reveals nothing beyond its values (see protocols/einhops.md).
 
     Raises:
         ParameterError: no operand is encrypted, or a contraction is too large to lower.
@@ -195,6 +201,10 @@ def build_plan(
         tuple(spec.output.index(node.labels[axis]) if axis >= 0 else axis for axis in node.layout.storage),
         slots,
     )
+    if clean and output_layout.has_fillers:
+        mask = MultiplyPlainStep(registers.new(), output_register, output_layout.pack(np.ones(output_layout.shape)))
+        groups = [*groups, ("clean result: zero the filler slots", [mask])]
+        output_register = mask.target
     steps = [step for _, group in groups for step in group]
     leaf_depth = {operand: critical_levels(steps, register) for operand, register in leaf_registers.items()}
     return EinsumPlan(

@@ -71,7 +71,7 @@ __all__ = [
 SECURITY_MAX_COEFF_BITS: dict[int, int] = {1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881}
 _AUTO_DEGREES = (8192, 16384, 32768)
 _VERSION = 1
-_MAX_DRIFT = 2.0**-12
+MAX_RESCALE_DRIFT = 2.0**-12
 _SHM = "/dev/shm"
 
 
@@ -504,10 +504,10 @@ class _CKKSKit:
         """a * b slot-wise, relinearised and rescaled: one level; relative bias ``rescale_drift[level]``."""
         level = min(self._check(a), self._check(b))
         self._spend_level(level, "multiply")
-        if abs(drift := self.rescale_drift[level]) > _MAX_DRIFT:
+        if abs(drift := self.rescale_drift[level]) > MAX_RESCALE_DRIFT:
             raise ParameterError(
                 f"ct x ct at level {level} would drop a prime {drift:+.1e} (relative) off 2^{self.params.scale_bits};"
-                f" accepted: within {_MAX_DRIFT:.1e}, i.e. middle primes of exactly scale_bits >= 40 bits"
+                f" accepted: within {MAX_RESCALE_DRIFT:.1e}, i.e. middle primes of exactly scale_bits >= 40 bits"
             )
         a, b, level = self._align(a, b)
         prod, relin, out = sealapi.Ciphertext(), sealapi.Ciphertext(), sealapi.Ciphertext()

@@ -2,7 +2,8 @@
 
 Every step reads registers (lists of ciphertext chunks) and writes one new register.  Levels:
 a linear transform, a plaintext multiplication and a ciphertext multiplication each consume one;
-replicate, tile and rotate-and-sum consume none.  Rotation counts are exact, per ciphertext.
+replicate, tile, rotate-and-sum and the in-place axis sum consume none.  Rotation counts are exact,
+per ciphertext.
 """
 
 from __future__ import annotations

@@ -237,3 +237,35 @@ def test_matrix_vector_needs_no_transform(sim: CKKSContext) -> None:
     for operands in ([sim.encrypt(matrix), vector], [matrix, sim.encrypt(vector)]):
         plan = plan_einsum("ik,k->i", *operands)
         assert (plan.depth, plan.rotations, plan.plaintext_multiplications) == (1, 6, 1)
+
+
+def test_clean_result_holds_nothing_but_its_values(sim: CKKSContext) -> None:
+    """Filler slots hold partial sums of the evaluator's plaintext; clean=True zeroes them."""
+    weights, vector = operands_for([(3, 8), (8,)])
+    encrypted = sim.encrypt(vector)
+    raw = sc.einsum("ik,k->i", weights, encrypted)
+    clean = sc.einsum("ik,k->i", weights, encrypted, clean=True)
+    assert isinstance(raw, EncryptedTensor)
+    assert isinstance(clean, EncryptedTensor)
+    assert raw.layout.has_fillers
+    valid = clean.layout.pack(np.ones(clean.shape)) != 0
+    slots = clean.chunks[0].values
+    assert np.abs(raw.chunks[0].values[~valid[0]]).max() > 1e-3
+    np.testing.assert_allclose(slots[~valid[0]], 0.0, atol=1e-12)
+    np.testing.assert_allclose(sim.decrypt(clean), weights @ vector, atol=1e-12)
+    assert plan_einsum("ik,k->i", weights, encrypted, clean=True).depth == 2
+
+
+def test_plans_are_not_shared_between_parameter_sets() -> None:
+    small = CKKSContext.create(depth=2, poly_modulus_degree=16384, simulate=True)
+    large = CKKSContext.create(depth=6, poly_modulus_degree=16384, simulate=True)
+    a = np.ones((4, 4))
+    first = plan_einsum("ij->", small.encrypt(a))
+    second = plan_einsum("ij->", large.encrypt(a))
+    assert first.galois_key_bytes < second.galois_key_bytes
+
+
+def test_cached_plan_reports_the_expression_asked_for(sim: CKKSContext) -> None:
+    tensor = sim.encrypt(np.ones((2, 3)))
+    plan_einsum("ij->i", tensor)
+    assert plan_einsum("ij -> i", tensor).spec.expression == "ij -> i"
