@@ -232,6 +232,28 @@ def _plain_values(plain_joint: Node | None, grid: dict[str, np.ndarray], size: i
     return np.asarray(values, dtype=np.float64)
 
 
+def _entries(
+    node: Node,
+    grid_labels: list[str],
+    target: tuple[str, ...],
+    sizes: dict[str, int],
+    plain_joint: Node | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Entries (dst, src, value) of the map from ``node``'s layout to the row-major ``target`` order.
+
+    The grid runs over ``grid_labels``; labels outside ``target`` are summed by the map.  The value
+    is the plaintext factor at each grid point (1 without plaintext).  None if the grid is too large.
+    """
+    grid = _grid(grid_labels, sizes)
+    if grid is None:
+        return None
+    size = next(iter(grid.values())).size if grid else 1
+    strides = _strides(target, sizes)
+    dst = sum((grid[label] * strides[label] for label in grid_labels if label in strides), np.zeros(size, np.int64))
+    values = _plain_values(plain_joint, grid, size)
+    return dst, _flat_index(node, grid, size), np.ones(size) if values is None else values
+
+
 # --- costing -----------------------------------------------------------------------------------
 
 
@@ -241,13 +263,11 @@ def _placement(node: Node, order: tuple[str, ...], sizes: dict[str, int], slots:
         return (0, 0.0)
     suffix = _suffix(node, order)
     labels = _unique(list(node.labels))
-    grid = _grid(labels, sizes)
-    if grid is None:
+    entries = _entries(node, labels, suffix, sizes)
+    if entries is None:
         return None
-    size = next(iter(grid.values())).size if grid else 1
+    dst, src, _ = entries
     strides = _strides(suffix, sizes)
-    dst = sum((grid[label] * strides[label] for label in labels), np.zeros(size, dtype=np.int64))
-    src = _flat_index(node, grid, size)
     period = prod(_padded(suffix, sizes))
     assert node.layout is not None
     diagonals = count_diagonals(dst, src, node.layout.period, period, slots)
@@ -323,28 +343,12 @@ def _joint_cost(
         if placement is None:
             return None
         return (placement[0], placement[1] + reduce_time)
-    grid = _grid(list(order), sizes)
-    if grid is None:
+    entries = _entries(node, list(order), order, sizes)
+    if entries is None:
         return None
-    size = next(iter(grid.values())).size
-    strides = _strides(order, sizes)
-    dst = sum((grid[label] * strides[label] for label in order), np.zeros(size, dtype=np.int64))
     assert node.layout is not None
-    diagonals = count_diagonals(dst, _flat_index(node, grid, size), node.layout.period, joint_period, slots)
+    diagonals = count_diagonals(entries[0], entries[1], node.layout.period, joint_period, slots)
     return (1, 2.0 * np.sqrt(diagonals) * ROTATION_COST + diagonals * DIAGONAL_COST + reduce_time)
-
-
-def _direct_entries(
-    node: Node, plain_joint: Node | None, labels: list[str], output_order: tuple[str, ...], sizes: dict[str, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    grid = _grid(labels, sizes)
-    if grid is None:
-        return None
-    size = next(iter(grid.values())).size if grid else 1
-    strides = _strides(output_order, sizes)
-    dst = sum((grid[label] * strides[label] for label in output_order), np.zeros(size, dtype=np.int64))
-    values = _plain_values(plain_joint, grid, size)
-    return dst, _flat_index(node, grid, size), np.ones(size) if values is None else values
 
 
 def _direct_cost(
@@ -355,7 +359,7 @@ def _direct_cost(
     sizes: dict[str, int],
     slots: int,
 ) -> tuple[int, float] | None:
-    entries = _direct_entries(node, plain_joint, labels, output_order, sizes)
+    entries = _entries(node, labels, output_order, sizes, plain_joint)
     if entries is None:
         return None
     dst, src, _ = entries
@@ -405,7 +409,7 @@ def _build_direct(
     slots: int,
     registers: RegisterCounter,
 ) -> Lowering:
-    entries = _direct_entries(node, plain_joint, labels, output_order, sizes)
+    entries = _entries(node, labels, output_order, sizes, plain_joint)
     assert entries is not None
     output_period = prod(_padded(output_order, sizes))
     steps, register = _linear(node, *entries, output_period, slots, registers, "direct linear transform")
@@ -421,15 +425,11 @@ def _place(
         return [], node.register
     suffix = _suffix(node, order)
     labels = _unique(list(node.labels))
-    grid = _grid(labels, sizes)
-    assert grid is not None
-    size = next(iter(grid.values())).size if grid else 1
+    entries = _entries(node, labels, suffix, sizes)
+    assert entries is not None
     strides = _strides(suffix, sizes)
-    dst = sum((grid[label] * strides[label] for label in labels), np.zeros(size, dtype=np.int64))
     period = prod(_padded(suffix, sizes))
-    steps, register = _linear(
-        node, dst, _flat_index(node, grid, size), np.ones(size), period, slots, registers, "place operand"
-    )
+    steps, register = _linear(node, *entries, period, slots, registers, "place operand")
     for label in suffix:
         if label not in labels and sizes[label] > 1:
             count = next_power_of_two(sizes[label])
@@ -463,23 +463,10 @@ def _build_joint(
     steps: list[Step] = []
     placed: list[int] = []
     if len(encrypted) == 1 and plain_joint is not None and not _is_free(encrypted[0], order, sizes):
-        node = encrypted[0]
-        grid = _grid(list(order), sizes)
-        assert grid is not None and node.layout is not None
-        size = next(iter(grid.values())).size
-        strides = _strides(order, sizes)
-        dst = sum((grid[label] * strides[label] for label in order), np.zeros(size, dtype=np.int64))
-        values = _plain_values(plain_joint, grid, size)
-        assert values is not None
+        entries = _entries(encrypted[0], list(order), order, sizes, plain_joint)
+        assert entries is not None
         linear, register = _linear(
-            node,
-            dst,
-            _flat_index(node, grid, size),
-            values,
-            joint_period,
-            slots,
-            registers,
-            "place and multiply by plaintext",
+            encrypted[0], *entries, joint_period, slots, registers, "place and multiply by plaintext"
         )
         steps += linear
         placed.append(register)
