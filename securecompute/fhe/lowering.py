@@ -111,7 +111,12 @@ def plaintext_contraction(operands: list[Node], kept: tuple[str, ...]) -> Node:
 
 
 def lower_contraction(
-    operands: list[Node], kept: set[str], sizes: dict[str, int], slots: int, registers: RegisterCounter
+    operands: list[Node],
+    kept: set[str],
+    sizes: dict[str, int],
+    slots: int,
+    registers: RegisterCounter,
+    filler_penalty: int = 0,
 ) -> Lowering:
     """Choose and build the cheapest lowering of one contraction of one or two nodes.
 
@@ -121,6 +126,8 @@ def lower_contraction(
         sizes: unpadded size of every label.
         slots: S.
         registers: where new register numbers come from.
+        filler_penalty: levels to charge a lowering whose result has filler axes (1 when the
+            result will be masked clean, so that a filler-free lowering wins when it is as deep).
     """
     encrypted = [node for node in operands if node.encrypted]
     plain = [node for node in operands if not node.encrypted]
@@ -133,6 +140,9 @@ def lower_contraction(
     for order in _orders(reduced, kept_labels, encrypted):
         cost = _joint_cost(encrypted, plain_joint, order, set(reduced), sizes, slots)
         if cost is not None:
+            reduction = _reduction(order, set(reduced), sizes, slots)
+            if filler_penalty and reduction is not None and reduction.inner:
+                cost = (cost[0] + filler_penalty, cost[1] + reduction.chunks * PLAIN_MULTIPLY_COST)
             candidates.append((cost, "joint", order))
     if len(encrypted) == 1:
         for output_order in itertools.islice(itertools.permutations(kept_labels), MAX_ORDERS):

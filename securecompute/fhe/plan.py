@@ -183,13 +183,14 @@ def build_plan(
             assert values is not None
             node = Node(labels, values=np.squeeze(np.asarray(values, dtype=np.float64), axis=drop))
         leaves.append(_Partial(node, 0, 0.0, [], (operand,)))
-    root = _contract_all(leaves, spec, sizes, slots, registers)
+    penalty = 1 if clean else 0
+    root = _contract_all(leaves, spec, sizes, slots, registers, penalty)
     node = root.node
     assert node.layout is not None and node.register is not None
     groups = root.groups
     output = set(spec.output)
     if set(node.labels) != output or len(set(node.labels)) != len(node.labels):
-        lowering = lower_contraction([node], output, sizes, slots, registers)
+        lowering = lower_contraction([node], output, sizes, slots, registers, penalty)
         groups = [*groups, (_title([node], lowering.result.labels), lowering.steps)]
         node = lowering.result
         assert node.layout is not None and node.register is not None
@@ -232,12 +233,18 @@ def _squeeze(layout: TensorLayout, drop: tuple[int, ...]) -> TensorLayout:
 
 
 def _contract_all(
-    leaves: list[_Partial], spec: EinsumSpec, sizes: dict[str, int], slots: int, registers: RegisterCounter
+    leaves: list[_Partial],
+    spec: EinsumSpec,
+    sizes: dict[str, int],
+    slots: int,
+    registers: RegisterCounter,
+    penalty: int,
 ) -> _Partial:
+    """Best contraction tree; ``penalty`` levels are charged to a root result with fillers."""
     if len(leaves) == 1:
         return leaves[0]
     if len(leaves) > EXHAUSTIVE_OPERANDS:
-        return _greedy(leaves, spec, sizes, slots, registers)
+        return _greedy(leaves, spec, sizes, slots, registers, penalty)
     best: dict[frozenset[int], _Partial] = {frozenset(p.operands): p for p in leaves}
     everything = frozenset(range(len(leaves)))
     for size in range(2, len(leaves) + 1):
@@ -248,16 +255,20 @@ def _contract_all(
                     right = subset - left
                     if count * 2 == size and min(left) > min(right):
                         continue
-                    candidate = _merge(
-                        best[left], best[right], everything - subset, leaves, spec, sizes, slots, registers
-                    )
+                    rest = everything - subset
+                    candidate = _merge(best[left], best[right], rest, leaves, spec, sizes, slots, registers, penalty)
                     if subset not in best or candidate.cost < best[subset].cost:
                         best[subset] = candidate
     return best[everything]
 
 
 def _greedy(
-    partials: list[_Partial], spec: EinsumSpec, sizes: dict[str, int], slots: int, registers: RegisterCounter
+    partials: list[_Partial],
+    spec: EinsumSpec,
+    sizes: dict[str, int],
+    slots: int,
+    registers: RegisterCounter,
+    penalty: int,
 ) -> _Partial:
     everything = frozenset(range(len(partials)))
     pool = list(partials)
@@ -265,7 +276,8 @@ def _greedy(
         options = []
         for a, b in itertools.combinations(range(len(pool)), 2):
             used = frozenset(pool[a].operands) | frozenset(pool[b].operands)
-            options.append((a, b, _merge(pool[a], pool[b], everything - used, partials, spec, sizes, slots, registers)))
+            merged = _merge(pool[a], pool[b], everything - used, partials, spec, sizes, slots, registers, penalty)
+            options.append((a, b, merged))
         a, b, merged = min(options, key=lambda item: item[2].cost)
         pool = [p for k, p in enumerate(pool) if k not in (a, b)] + [merged]
     return pool[0]
@@ -280,6 +292,7 @@ def _merge(
     sizes: dict[str, int],
     slots: int,
     registers: RegisterCounter,
+    penalty: int,
 ) -> _Partial:
     needed = set(spec.output) | {label for operand in rest for label in leaves[operand].node.labels}
     labels = list(dict.fromkeys(left.node.labels + right.node.labels))
@@ -289,7 +302,8 @@ def _merge(
     if not left.node.encrypted and not right.node.encrypted:
         node = plaintext_contraction([left.node, right.node], kept)
         return _Partial(node, levels, left.time + right.time, left.groups + right.groups, operands)
-    lowering = lower_contraction([left.node, right.node], set(kept), sizes, slots, registers)
+    final_penalty = penalty if not rest else 0
+    lowering = lower_contraction([left.node, right.node], set(kept), sizes, slots, registers, final_penalty)
     group = (_title([left.node, right.node], lowering.result.labels), lowering.steps)
     return _Partial(
         lowering.result,

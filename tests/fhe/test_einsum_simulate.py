@@ -240,7 +240,7 @@ def test_matrix_vector_needs_no_transform(sim: CKKSContext) -> None:
 
 
 def test_clean_result_holds_nothing_but_its_values(sim: CKKSContext) -> None:
-    """Filler slots hold partial sums of the evaluator's plaintext; clean=True zeroes them."""
+    """Filler slots hold partial sums of the evaluator's plaintext; clean=True never leaves any."""
     weights, vector = operands_for([(3, 8), (8,)])
     encrypted = sim.encrypt(vector)
     raw = sc.einsum("ik,k->i", weights, encrypted)
@@ -249,11 +249,27 @@ def test_clean_result_holds_nothing_but_its_values(sim: CKKSContext) -> None:
     assert isinstance(clean, EncryptedTensor)
     assert raw.layout.has_fillers
     valid = clean.layout.pack(np.ones(clean.shape)) != 0
-    slots = clean.chunks[0].values
     assert np.abs(raw.chunks[0].values[~valid[0]]).max() > 1e-3
-    np.testing.assert_allclose(slots[~valid[0]], 0.0, atol=1e-12)
+    np.testing.assert_allclose(clean.chunks[0].values[~valid[0]], 0.0, atol=1e-12)
     np.testing.assert_allclose(sim.decrypt(clean), weights @ vector, atol=1e-12)
-    assert plan_einsum("ik,k->i", weights, encrypted, clean=True).depth == 2
+    assert plan_einsum("ik,k->i", weights, encrypted, clean=True).depth == 1
+
+
+@pytest.mark.parametrize(("expression", "shapes"), PEER_SET, ids=[e for e, _ in PEER_SET])
+def test_clean_plans_mask_whatever_fillers_remain(
+    sim: CKKSContext, expression: str, shapes: list[tuple[int, ...]]
+) -> None:
+    arrays = operands_for(shapes)
+    operands = [sim.encrypt(arrays[0]), *arrays[1:]]
+    plan = plan_einsum(expression, *operands, clean=True)
+    if plan.output_layout.has_fillers:
+        assert plan.groups[-1][0].startswith("clean result")
+    result = sc.einsum(expression, *operands, clean=True)
+    assert isinstance(result, EncryptedTensor)
+    valid = result.layout.pack(np.ones(result.shape)) != 0
+    for chunk, keep in zip(result.chunks, valid, strict=True):
+        np.testing.assert_allclose(chunk.values[~keep], 0.0, atol=1e-12)
+    np.testing.assert_allclose(sim.decrypt(result), np.einsum(expression, *arrays), atol=1e-12)
 
 
 def test_plans_are_not_shared_between_parameter_sets() -> None:
