@@ -19,12 +19,24 @@ See ``protocols/einhops.md`` for the notation, formulas and diagrams.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import prod
 
 import numpy as np
 
 from securecompute.errors import ParameterError
+from securecompute.fhe.geometry import (
+    MAX_GRID,
+    Node,
+    index_grid,
+    is_free,
+    label_strides,
+    map_entries,
+    padded_sizes,
+    plain_values,
+    suffix_of,
+    unique,
+)
 from securecompute.fhe.layout import TensorLayout, next_power_of_two
 from securecompute.fhe.lineartransform import build_linear_transform, count_diagonals
 from securecompute.fhe.steps import (
@@ -39,7 +51,7 @@ from securecompute.fhe.steps import (
     doubling_steps,
 )
 
-__all__ = ["Lowering", "Node", "RegisterCounter", "critical_levels", "lower_contraction", "plaintext_contraction"]
+__all__ = ["Lowering", "RegisterCounter", "critical_levels", "lower_contraction", "plaintext_contraction"]
 
 # Relative time of one operation, in units of one rotation (measured at N = 2^15, see research):
 ROTATION_COST = 1.0
@@ -47,29 +59,6 @@ DIAGONAL_COST = 0.35
 CIPHERTEXT_MULTIPLY_COST = 1.4
 PLAIN_MULTIPLY_COST = 0.35
 MAX_ORDERS = 720
-MAX_GRID = 1 << 22
-
-
-@dataclass(frozen=True)
-class Node:
-    """A value during planning: labels of its logical axes, and either a layout or values.
-
-    Encrypted nodes have ``layout`` (over axes in ``labels`` order) and a ``register``;
-    plaintext nodes have ``values`` (axes in ``labels`` order).
-    """
-
-    labels: tuple[str, ...]
-    layout: TensorLayout | None = None
-    register: int | None = None
-    values: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def encrypted(self) -> bool:
-        return self.layout is not None
-
-    def storage_labels(self) -> tuple[str, ...]:
-        assert self.layout is not None
-        return tuple(self.labels[axis] for axis in self.layout.order)
 
 
 @dataclass
@@ -131,10 +120,10 @@ def lower_contraction(
     """
     encrypted = [node for node in operands if node.encrypted]
     plain = [node for node in operands if not node.encrypted]
-    all_labels = _unique(itertools.chain(*(node.labels for node in operands)))
+    all_labels = unique(itertools.chain(*(node.labels for node in operands)))
     reduced = [label for label in all_labels if label not in kept]
     kept_labels = [label for label in all_labels if label in kept]
-    plain_labels = tuple(_unique(itertools.chain(*(node.labels for node in plain))))
+    plain_labels = tuple(unique(itertools.chain(*(node.labels for node in plain))))
     plain_joint = plaintext_contraction(plain, plain_labels) if plain else None
     candidates: list[tuple[tuple[int, float], str, tuple[str, ...]]] = []
     for order in _orders(reduced, kept_labels, encrypted):
@@ -180,105 +169,21 @@ def _orders(reduced: list[str], kept: list[str], encrypted: list[Node]) -> list[
     return sorted(orders)
 
 
-def _unique(labels: itertools.chain[str] | list[str]) -> list[str]:
-    return list(dict.fromkeys(labels))
-
-
-# --- geometry helpers ------------------------------------------------------------------------
-
-
-def _padded(labels: tuple[str, ...] | list[str], sizes: dict[str, int]) -> list[int]:
-    return [next_power_of_two(sizes[label]) for label in labels]
-
-
-def _strides(labels: tuple[str, ...] | list[str], sizes: dict[str, int]) -> dict[str, int]:
-    strides, step = {}, 1
-    for label, padded in zip(reversed(labels), reversed(_padded(labels, sizes)), strict=True):
-        strides[label] = step
-        step *= padded
-    return strides
-
-
-def _grid(labels: list[str], sizes: dict[str, int]) -> dict[str, np.ndarray] | None:
-    """Index arrays over the unpadded grid of ``labels`` (row-major), or None if too large."""
-    shape = [sizes[label] for label in labels]
-    if prod(shape) > MAX_GRID:
-        return None
-    indices = np.indices(shape).reshape(len(shape), -1) if shape else np.zeros((0, 1), dtype=np.int64)
-    return {label: indices[k].astype(np.int64) for k, label in enumerate(labels)}
-
-
-def _flat_index(node: Node, grid: dict[str, np.ndarray], size: int) -> np.ndarray:
-    """Flat storage index of ``node`` at every grid point (repeated labels read the diagonal)."""
-    assert node.layout is not None
-    flat = np.zeros(size, dtype=np.int64)
-    for axis, stride in node.layout.strides().items():
-        flat += grid[node.labels[axis]] * stride
-    return flat
-
-
-def _is_free(node: Node, order: tuple[str, ...], sizes: dict[str, int]) -> bool:
-    """True when the node's storage is exactly the innermost part of ``order`` (size-1 labels aside)."""
-    storage = tuple(label for label in node.storage_labels() if sizes[label] > 1)
-    if len(set(node.labels)) != len(node.labels) or (node.layout is not None and node.layout.has_fillers):
-        return False
-    wide = tuple(label for label in order if sizes[label] > 1)
-    return wide[len(wide) - len(storage) :] == storage
-
-
-def _suffix(node: Node, order: tuple[str, ...]) -> tuple[str, ...]:
-    """The part of ``order`` from the node's outermost label inwards."""
-    first = min(order.index(label) for label in node.labels) if node.labels else len(order)
-    return order[first:]
-
-
-def _plain_values(plain_joint: Node | None, grid: dict[str, np.ndarray], size: int) -> np.ndarray | None:
-    """The plaintext factor at every grid point, (size,) float64, or None without plaintext."""
-    if plain_joint is None:
-        return None
-    assert plain_joint.values is not None
-    index = tuple(grid[label] for label in plain_joint.labels)
-    values = plain_joint.values[index] if index else np.full(size, float(plain_joint.values))
-    return np.asarray(values, dtype=np.float64)
-
-
-def _entries(
-    node: Node,
-    grid_labels: list[str],
-    target: tuple[str, ...],
-    sizes: dict[str, int],
-    plain_joint: Node | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Entries (dst, src, value) of the map from ``node``'s layout to the row-major ``target`` order.
-
-    The grid runs over ``grid_labels``; labels outside ``target`` are summed by the map.  The value
-    is the plaintext factor at each grid point (1 without plaintext).  None if the grid is too large.
-    """
-    grid = _grid(grid_labels, sizes)
-    if grid is None:
-        return None
-    size = next(iter(grid.values())).size if grid else 1
-    strides = _strides(target, sizes)
-    dst = sum((grid[label] * strides[label] for label in grid_labels if label in strides), np.zeros(size, np.int64))
-    values = _plain_values(plain_joint, grid, size)
-    return dst, _flat_index(node, grid, size), np.ones(size) if values is None else values
-
-
 # --- costing -----------------------------------------------------------------------------------
 
 
 def _placement(node: Node, order: tuple[str, ...], sizes: dict[str, int], slots: int) -> tuple[int, float] | None:
     """(levels, time) to put ``node`` into the joint order without plaintext folding."""
-    if _is_free(node, order, sizes):
+    if is_free(node, order, sizes):
         return (0, 0.0)
-    suffix = _suffix(node, order)
-    labels = _unique(list(node.labels))
-    entries = _entries(node, labels, suffix, sizes)
+    suffix = suffix_of(node, order)
+    labels = unique(list(node.labels))
+    entries = map_entries(node, labels, suffix, sizes)
     if entries is None:
         return None
     dst, src, _ = entries
-    strides = _strides(suffix, sizes)
-    period = prod(_padded(suffix, sizes))
+    strides = label_strides(suffix, sizes)
+    period = prod(padded_sizes(suffix, sizes))
     assert node.layout is not None
     diagonals = count_diagonals(dst, src, node.layout.period, period, slots)
     chunks = max(1, period // slots)
@@ -311,7 +216,7 @@ def _reduction(order: tuple[str, ...], reduced: set[str], sizes: dict[str, int],
     while lead < len(order) and order[lead] in reduced:
         lead += 1
     rest = order[lead:]
-    strides = _strides(rest, sizes)
+    strides = label_strides(rest, sizes)
     inner = tuple(
         (label, strides[label], next_power_of_two(sizes[label]))
         for label in rest
@@ -319,8 +224,8 @@ def _reduction(order: tuple[str, ...], reduced: set[str], sizes: dict[str, int],
     )
     if any(stride * size > slots for _, stride, size in inner):
         return None
-    period = prod(_padded(rest, sizes))
-    return _Reduction(prod(_padded(order[:lead], sizes)), rest, inner, max(1, period // slots))
+    period = prod(padded_sizes(rest, sizes))
+    return _Reduction(prod(padded_sizes(order[:lead], sizes)), rest, inner, max(1, period // slots))
 
 
 def _joint_cost(
@@ -334,7 +239,7 @@ def _joint_cost(
     reduction = _reduction(order, reduced, sizes, slots)
     if reduction is None:
         return None
-    joint_period = prod(_padded(order, sizes))
+    joint_period = prod(padded_sizes(order, sizes))
     chunks = max(1, joint_period // slots)
     reduce_time = reduction.rotations(joint_period, slots) * ROTATION_COST
     if len(encrypted) == 2:
@@ -345,7 +250,7 @@ def _joint_cost(
         time = sum(p[1] for p in placements if p is not None) + chunks * CIPHERTEXT_MULTIPLY_COST
         return (levels, time + reduce_time)
     (node,) = encrypted
-    if _is_free(node, order, sizes):
+    if is_free(node, order, sizes):
         levels = 1 if plain_joint is not None else 0
         return (levels, chunks * PLAIN_MULTIPLY_COST * levels + reduce_time)
     if plain_joint is None:
@@ -353,7 +258,7 @@ def _joint_cost(
         if placement is None:
             return None
         return (placement[0], placement[1] + reduce_time)
-    entries = _entries(node, list(order), order, sizes)
+    entries = map_entries(node, list(order), order, sizes)
     if entries is None:
         return None
     assert node.layout is not None
@@ -369,11 +274,11 @@ def _direct_cost(
     sizes: dict[str, int],
     slots: int,
 ) -> tuple[int, float] | None:
-    entries = _entries(node, labels, output_order, sizes, plain_joint)
+    entries = map_entries(node, labels, output_order, sizes, plain_joint)
     if entries is None:
         return None
     dst, src, _ = entries
-    output_period = prod(_padded(output_order, sizes))
+    output_period = prod(padded_sizes(output_order, sizes))
     assert node.layout is not None
     diagonals = count_diagonals(dst, src, node.layout.period, output_period, slots)
     period = max(node.layout.period, output_period) if max(node.layout.period, output_period) <= slots else slots
@@ -419,9 +324,9 @@ def _build_direct(
     slots: int,
     registers: RegisterCounter,
 ) -> Lowering:
-    entries = _entries(node, labels, output_order, sizes, plain_joint)
+    entries = map_entries(node, labels, output_order, sizes, plain_joint)
     assert entries is not None
-    output_period = prod(_padded(output_order, sizes))
+    output_period = prod(padded_sizes(output_order, sizes))
     steps, register = _linear(node, *entries, output_period, slots, registers, "direct linear transform")
     return _finish(steps, _result_node(output_order, sizes, slots, register))
 
@@ -431,14 +336,14 @@ def _place(
 ) -> tuple[list[Step], int]:
     """Steps putting ``node`` into the joint order; returns them and the register of the result."""
     assert node.register is not None
-    if _is_free(node, order, sizes):
+    if is_free(node, order, sizes):
         return [], node.register
-    suffix = _suffix(node, order)
-    labels = _unique(list(node.labels))
-    entries = _entries(node, labels, suffix, sizes)
+    suffix = suffix_of(node, order)
+    labels = unique(list(node.labels))
+    entries = map_entries(node, labels, suffix, sizes)
     assert entries is not None
-    strides = _strides(suffix, sizes)
-    period = prod(_padded(suffix, sizes))
+    strides = label_strides(suffix, sizes)
+    period = prod(padded_sizes(suffix, sizes))
     steps, register = _linear(node, *entries, period, slots, registers, "place operand")
     for label in suffix:
         if label not in labels and sizes[label] > 1:
@@ -468,12 +373,12 @@ def _build_joint(
     slots: int,
     registers: RegisterCounter,
 ) -> Lowering:
-    joint_period = prod(_padded(order, sizes))
+    joint_period = prod(padded_sizes(order, sizes))
     joint_layout = TensorLayout(tuple(sizes[label] for label in order), tuple(range(len(order))), slots)
     steps: list[Step] = []
     placed: list[int] = []
-    if len(encrypted) == 1 and plain_joint is not None and not _is_free(encrypted[0], order, sizes):
-        entries = _entries(encrypted[0], list(order), order, sizes, plain_joint)
+    if len(encrypted) == 1 and plain_joint is not None and not is_free(encrypted[0], order, sizes):
+        entries = map_entries(encrypted[0], list(order), order, sizes, plain_joint)
         assert entries is not None
         linear, register = _linear(
             encrypted[0], *entries, joint_period, slots, registers, "place and multiply by plaintext"
@@ -485,9 +390,9 @@ def _build_joint(
         for node in encrypted:
             placement, register = _place(node, order, sizes, slots, registers)
             steps += placement
-            free = _is_free(node, order, sizes)
+            free = is_free(node, order, sizes)
             assert node.layout is not None
-            period = node.layout.period if free else prod(_padded(_suffix(node, order), sizes))
+            period = node.layout.period if free else prod(padded_sizes(suffix_of(node, order), sizes))
             placed.append(_tile(steps, register, period, joint_period, slots, registers))
     register = placed[0]
     chunks = max(1, joint_period // slots)
@@ -495,10 +400,10 @@ def _build_joint(
         steps.append(MultiplyStep(registers.new(), placed[0], placed[1], chunks))
         register = steps[-1].target
     if plain_joint is not None:
-        grid = _grid(list(order), sizes)
+        grid = index_grid(list(order), sizes)
         assert grid is not None
         size = next(iter(grid.values())).size if grid else 1
-        values = _plain_values(plain_joint, grid, size)
+        values = plain_values(plain_joint, grid, size)
         assert values is not None
         aligned = values.reshape(tuple(sizes[label] for label in order))
         steps.append(MultiplyPlainStep(registers.new(), register, joint_layout.pack(aligned)))

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from securecompute.errors import ParameterError, ShapeError
+from securecompute.fhe.geometry import Node
 from securecompute.fhe.layout import TensorLayout
 from securecompute.fhe.lowering import (
-    Node,
     RegisterCounter,
     critical_levels,
     lower_contraction,
