@@ -9,8 +9,8 @@ print(plan_einsum("bik,bkj->bij", x, b).explain())
 
 from securecompute.fhe.context import CKKSContext, EvaluationContext
 from securecompute.fhe.einsum import einsum, plan_einsum
+from securecompute.fhe.params import CKKSParameters
 from securecompute.fhe.plan import EinsumPlan
-from securecompute.fhe.seal import CKKSParameters
 from securecompute.fhe.tensor import EncryptedTensor
 
 __all__ = [

@@ -24,13 +24,8 @@ import numpy as np
 from securecompute.encoding import pack, unpack
 from securecompute.errors import CorruptPayloadError, MissingKeyError, ParameterError, ShapeError
 from securecompute.fhe.layout import TensorLayout
-from securecompute.fhe.seal import (
-    MAX_RESCALE_DRIFT,
-    CKKSParameters,
-    GaloisKeyBundle,
-    SealPublicKit,
-    SealSecretKit,
-)
+from securecompute.fhe.params import CKKSParameters
+from securecompute.fhe.seal import MAX_RESCALE_DRIFT, GaloisKeyBundle, SealPublicKit, SealSecretKit
 from securecompute.fhe.seal_backend import SealBackend
 from securecompute.fhe.simulate import SimulatedBackend
 from securecompute.fhe.tensor import EncryptedTensor

@@ -30,12 +30,8 @@ file; secret contexts are serialised by TenSEAL straight to bytes.  Overflow is 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import struct
-import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,6 +46,15 @@ from securecompute.errors import (
     MissingKeyError,
     ParameterError,
 )
+from securecompute.fhe.params import CKKSParameters
+from securecompute.fhe.seal_io import (
+    FORMAT_VERSION,
+    ByteReader,
+    checked_int,
+    length_prefixed,
+    seal_load,
+    seal_save,
+)
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -58,189 +63,9 @@ if TYPE_CHECKING:
 else:
     Ciphertext = sealapi.Ciphertext
 
-__all__ = [
-    "SECURITY_MAX_COEFF_BITS",
-    "CKKSParameters",
-    "Ciphertext",
-    "GaloisKeyBundle",
-    "SealPublicKit",
-    "SealSecretKit",
-]
+__all__ = ["MAX_RESCALE_DRIFT", "Ciphertext", "GaloisKeyBundle", "SealPublicKit", "SealSecretKit"]
 
-#: HomomorphicEncryption.org 128-bit classical limits (= ``CoeffModulus.MaxBitCount(N, TC128)``).
-SECURITY_MAX_COEFF_BITS: dict[int, int] = {1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881}
-_AUTO_DEGREES = (8192, 16384, 32768)
-_VERSION = 1
 MAX_RESCALE_DRIFT = 2.0**-12
-_SHM = "/dev/shm"
-
-
-# ----------------------------------------------------------------------------- bytes
-def _as_bytes(data: object, what: str) -> bytes:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise CorruptPayloadError(f"{what} must be bytes, got {type(data).__name__}")
-    return bytes(data)
-
-
-class _Reader:
-    """Strict cursor over untrusted bytes; every failure is a CorruptPayloadError."""
-
-    def __init__(self, data: object, what: str, magic: bytes) -> None:
-        self.data, self.pos, self.what = _as_bytes(data, what), 0, what
-        got = self.take(len(magic))
-        if got != magic:
-            raise CorruptPayloadError(f"{what} starts with {got!r}, expected {magic!r}")
-        if (version := self.unpack("B")[0]) != _VERSION:
-            raise CorruptPayloadError(f"{what} has format version {version}, accepted: {_VERSION}")
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise CorruptPayloadError(f"{self.what} is truncated at byte {self.pos} of {len(self.data)}")
-        self.pos += n
-        return self.data[self.pos - n : self.pos]
-
-    def unpack(self, fmt: str) -> tuple[int, ...]:
-        return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
-
-    def blob(self) -> bytes:
-        return self.take(self.unpack("Q")[0])
-
-    def end(self) -> None:
-        if self.pos != len(self.data):
-            raise CorruptPayloadError(f"{self.what} has {len(self.data) - self.pos} trailing bytes")
-
-
-def _blob(data: bytes) -> bytes:
-    return struct.pack("<Q", len(data)) + data
-
-
-def _tmp_file(size_hint: int) -> str:
-    """A fresh private file, on /dev/shm when it has room for ``size_hint`` bytes (+64 MiB)."""
-    fast = os.access(_SHM, os.W_OK) and shutil.disk_usage(_SHM).free > size_hint + (64 << 20)
-    fd, path = tempfile.mkstemp(dir=_SHM if fast else None, prefix="sc-seal-")
-    os.close(fd)
-    return path
-
-
-def _seal_save(obj: Any, size_hint: int = 0) -> bytes:
-    """Serialise a sealapi object (which only saves to a path) to bytes (SEAL's zstd-compressed format)."""
-    path = _tmp_file(size_hint)
-    try:
-        obj.save(path)
-        with open(path, "rb") as fh:
-            return fh.read()
-    finally:
-        os.unlink(path)
-
-
-def _seal_load(obj: Any, context: Any, data: bytes, what: str) -> Any:
-    """Load SEAL bytes into ``obj`` after checking the 16-byte SEAL header; any refusal -> CorruptPayloadError."""
-    data = _as_bytes(data, what)
-    magic, header_size, _, _, _, _, size = struct.unpack("<HBBBBHQ", data[:16].ljust(16, b"\0"))
-    if magic != 0xA15E or header_size != 16 or size != len(data):
-        raise CorruptPayloadError(f"{what} has no valid SEAL header (magic {magic:#x}, size {size} of {len(data)})")
-    path = _tmp_file(len(data))
-    try:
-        with open(path, "wb") as fh:
-            fh.write(data)
-        obj.load(context, path)
-    except (RuntimeError, ValueError, TypeError) as exc:
-        raise CorruptPayloadError(f"{what} was refused by SEAL: {exc}") from None
-    finally:
-        os.unlink(path)
-    return obj
-
-
-def _int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParameterError(f"{name} must be an int, got {value!r}")
-    return int(value)
-
-
-# ----------------------------------------------------------------------------- parameters
-@dataclass(frozen=True)
-class CKKSParameters:
-    """Ring degree N, prime chain in bits (first = data prime q0, last = special key prime), scale 2**scale_bits."""
-
-    poly_modulus_degree: int
-    coeff_modulus_bits: tuple[int, ...]
-    scale_bits: int
-    allow_insecure: bool = field(default=False, compare=False)
-
-    def __post_init__(self) -> None:
-        n, scale = _int(self.poly_modulus_degree, "poly_modulus_degree"), _int(self.scale_bits, "scale_bits")
-        if n not in SECURITY_MAX_COEFF_BITS:
-            raise ParameterError(f"poly_modulus_degree {n} is not supported; accepted: {list(SECURITY_MAX_COEFF_BITS)}")
-        if not isinstance(self.coeff_modulus_bits, (tuple, list)):
-            raise ParameterError(f"coeff_modulus_bits must be a tuple of ints, got {self.coeff_modulus_bits!r}")
-        bits = tuple(_int(b, "coeff_modulus_bits entry") for b in self.coeff_modulus_bits)
-        object.__setattr__(self, "coeff_modulus_bits", bits)
-        if len(bits) < 2 or any(not 20 <= b <= 60 for b in (*bits, scale)):
-            raise ParameterError(
-                f"coeff_modulus_bits {bits} / scale_bits {scale}: need >= 2 primes, all in 20..60 bits"
-            )
-        if any(b < scale for b in bits[1:-1]) or bits[0] <= scale:
-            raise ParameterError(f"coeff_modulus_bits {bits}: middle primes need >= {scale} bits, the first > {scale}")
-        if bits[-1] < max(bits[:-1]):
-            raise ParameterError(f"special (last) prime of {bits[-1]} bits must be at least the largest other prime")
-        if not self.is_secure and not self.allow_insecure:
-            limit = SECURITY_MAX_COEFF_BITS[n]
-            raise InsecureParametersError(f"coeff_modulus_bits sum to {sum(bits)}; N={n} allows at most {limit}")
-
-    @property
-    def slots(self) -> int:
-        """Real values per ciphertext, N/2."""
-        return self.poly_modulus_degree // 2
-
-    @property
-    def depth(self) -> int:
-        """Rescalings available to a fresh ciphertext: number of primes minus 2."""
-        return len(self.coeff_modulus_bits) - 2
-
-    @property
-    def is_secure(self) -> bool:
-        """True when the chain fits the 128-bit table for N."""
-        return sum(self.coeff_modulus_bits) <= SECURITY_MAX_COEFF_BITS[self.poly_modulus_degree]
-
-    @classmethod
-    def for_depth(
-        cls, depth: int, poly_modulus_degree: int | None = None, scale_bits: int = 40, allow_insecure: bool = False
-    ) -> CKKSParameters:
-        """Chain (60, scale_bits x depth, 60); N defaults to the smallest of 8192/16384/32768 that is secure."""
-        depth, scale_bits = _int(depth, "depth"), _int(scale_bits, "scale_bits")
-        if depth < 1:
-            raise ParameterError(f"depth {depth} must be at least 1")
-        bits = (60, *(scale_bits,) * depth, 60)
-        if poly_modulus_degree is None:
-            fits = [n for n in _AUTO_DEGREES if sum(bits) <= SECURITY_MAX_COEFF_BITS[n]]
-            if not fits and not allow_insecure:
-                raise InsecureParametersError(
-                    f"depth {depth} at {scale_bits}-bit scale needs {sum(bits)} coefficient bits; "
-                    f"N=32768 allows at most {SECURITY_MAX_COEFF_BITS[32768]}"
-                )
-            poly_modulus_degree = fits[0] if fits else 32768
-        return cls(poly_modulus_degree, bits, scale_bits, allow_insecure)
-
-    def to_bytes(self) -> bytes:
-        """``b"SCKP"``, version, N (u32), scale_bits, prime count, one byte per prime; allow_insecure not stored."""
-        bits = self.coeff_modulus_bits
-        return (
-            b"SCKP" + struct.pack("<BIBB", _VERSION, self.poly_modulus_degree, self.scale_bits, len(bits)) + bytes(bits)
-        )
-
-    @classmethod
-    def from_bytes(cls, data: bytes, allow_insecure: bool = False) -> CKKSParameters:
-        """Strict inverse of :meth:`to_bytes`; an insecure chain again needs ``allow_insecure=True``."""
-        reader = _Reader(data, "CKKS parameters", b"SCKP")
-        n, scale, count = reader.unpack("IBB")
-        bits = tuple(reader.take(count))
-        reader.end()
-        try:
-            return cls(n, bits, scale, allow_insecure)
-        except InsecureParametersError:
-            raise
-        except ParameterError as exc:
-            raise CorruptPayloadError(f"CKKS parameters bytes decode to invalid parameters: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- Galois keys
@@ -253,13 +78,13 @@ class GaloisKeyBundle:
 
     def _seal_bytes(self) -> bytes:
         if self._blob is None:
-            self._blob = _seal_save(self._keys, 16 << 20) if self.steps else b""
+            self._blob = seal_save(self._keys, 16 << 20) if self.steps else b""
         return self._blob
 
     def _keys_for(self, context: Any, n: int) -> Any:
         """The sealapi.GaloisKeys (None if no steps), loaded against ``context``; must hold exactly ``steps``."""
         if self._keys is None and self.steps:
-            keys = _seal_load(sealapi.GaloisKeys(), context, self._seal_bytes(), "Galois key bundle")
+            keys = seal_load(sealapi.GaloisKeys(), context, self._seal_bytes(), "Galois key bundle")
             if keys.size() != len(self.steps) or not all(keys.has_key(pow(3, k, 2 * n)) for k in self.steps):
                 raise CorruptPayloadError(f"Galois key bundle does not hold keys for its steps {sorted(self.steps)}")
             self._keys = keys
@@ -268,13 +93,13 @@ class GaloisKeyBundle:
     def to_bytes(self) -> bytes:
         """``b"SCGK"``, version, 32-byte fingerprint, step count (u32), steps (u32 each), SEAL GaloisKeys blob."""
         steps = sorted(self.steps)
-        head = struct.pack(f"<4sB32sI{len(steps)}I", b"SCGK", _VERSION, self.fingerprint, len(steps), *steps)
-        return head + _blob(self._seal_bytes())
+        head = struct.pack(f"<4sB32sI{len(steps)}I", b"SCGK", FORMAT_VERSION, self.fingerprint, len(steps), *steps)
+        return head + length_prefixed(self._seal_bytes())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> GaloisKeyBundle:
         """Strict inverse of :meth:`to_bytes`; the SEAL key blob itself is checked when added to a kit."""
-        reader = _Reader(data, "Galois key bundle", b"SCGK")
+        reader = ByteReader(data, "Galois key bundle", b"SCGK")
         fingerprint = reader.take(32)
         count = reader.unpack("I")[0]
         steps = reader.unpack(f"{min(count, len(reader.data))}I")
@@ -326,7 +151,7 @@ class _CKKSKit:
             self._drop.insert(0, float(data.parms().coeff_modulus()[-1].value()) if data.chain_index() else self._delta)
             data = data.next_context_data()
         self._level_of = {tuple(p): i for i, p in enumerate(self._parms)}
-        self.fingerprint: bytes = hashlib.sha256(params.to_bytes() + _seal_save(ctx.public_key().data)).digest()
+        self.fingerprint: bytes = hashlib.sha256(params.to_bytes() + seal_save(ctx.public_key().data)).digest()
         self._galois: dict[int, Any] = {}
         self._bundles: list[GaloisKeyBundle] = []
 
@@ -421,7 +246,7 @@ class _CKKSKit:
 
     def mod_switch_to_level(self, ct: Ciphertext, level: int) -> Ciphertext:
         """Copy of ``ct`` moved down to ``level`` (exact: values and scale unchanged)."""
-        current, level = self._check(ct), _int(level, "level")
+        current, level = self._check(ct), checked_int(level, "level")
         if not 0 <= level <= current:
             raise ParameterError(f"cannot switch a level-{current} ciphertext to level {level}; accepted: 0..{current}")
         out = sealapi.Ciphertext()
@@ -430,7 +255,7 @@ class _CKKSKit:
 
     def rotate(self, ct: Ciphertext, step: int) -> Ciphertext:
         """Left rotation by ``step`` slots (negative = right): out[i] = ct[(i + step) mod slots]; no level used."""
-        level, k = self._check(ct), _int(step, "step") % self.params.slots
+        level, k = self._check(ct), checked_int(step, "step") % self.params.slots
         if k == 0:
             return self.mod_switch_to_level(ct, level)
         if k not in self._galois:
@@ -492,7 +317,7 @@ class _CKKSKit:
 
     def zeros(self, level: int) -> Ciphertext:
         """A fresh public-key encryption of the all-zero vector at ``level``, scale Δ."""
-        level = _int(level, "level")
+        level = checked_int(level, "level")
         if not 0 <= level <= self.params.depth:
             raise ParameterError(f"level {level} is outside 0..{self.params.depth}")
         out = sealapi.Ciphertext()
@@ -520,7 +345,7 @@ class _CKKSKit:
     def ciphertext_to_bytes(self, ct: Ciphertext) -> bytes:
         """SEAL serialisation (zstd-compressed) of a ciphertext of this kit; no key fingerprint is added."""
         self._check(ct)
-        return _seal_save(ct, 32 << 20)
+        return seal_save(ct, 32 << 20)
 
     def ciphertext_from_bytes(self, data: bytes) -> Ciphertext:
         """Strict load: CorruptPayloadError unless SEAL accepts it for these parameters and it has scale Δ.
@@ -528,7 +353,7 @@ class _CKKSKit:
         Bytes from a kit with the SAME parameters but other keys load fine (SEAL cannot tell) and decrypt
         to garbage: callers must compare key fingerprints themselves.
         """
-        ct = _seal_load(sealapi.Ciphertext(), self._sc, data, "ciphertext")
+        ct = seal_load(sealapi.Ciphertext(), self._sc, data, "ciphertext")
         try:
             self._check(ct)
         except (ParameterError, KeyMismatchError) as exc:
@@ -539,11 +364,17 @@ class _CKKSKit:
 
 
 def _kit_bytes(magic: bytes, params: CKKSParameters, context_bytes: bytes, extra: bytes = b"") -> bytes:
-    return magic + struct.pack("<B", _VERSION) + _blob(params.to_bytes()) + _blob(context_bytes) + extra
+    return (
+        magic
+        + struct.pack("<B", FORMAT_VERSION)
+        + length_prefixed(params.to_bytes())
+        + length_prefixed(context_bytes)
+        + extra
+    )
 
 
-def _read_kit(data: bytes, magic: bytes, what: str, allow_insecure: bool) -> tuple[_Reader, CKKSParameters, Any]:
-    reader = _Reader(data, what, magic)
+def _read_kit(data: bytes, magic: bytes, what: str, allow_insecure: bool) -> tuple[ByteReader, CKKSParameters, Any]:
+    reader = ByteReader(data, what, magic)
     params = CKKSParameters.from_bytes(reader.blob(), allow_insecure)
     try:
         ctx = ts.context_from(reader.blob(), n_threads=1)
@@ -558,7 +389,7 @@ class SealPublicKit(_CKKSKit):
     def to_bytes(self) -> bytes:
         """``b"SCPK"``, version, params, TenSEAL context (public + relin keys only), count + Galois bundles."""
         ctx = self._ctx.serialize(save_public_key=True, save_secret_key=False, save_galois_keys=False)
-        bundles = struct.pack("<I", len(self._bundles)) + b"".join(_blob(b.to_bytes()) for b in self._bundles)
+        bundles = struct.pack("<I", len(self._bundles)) + b"".join(length_prefixed(b.to_bytes()) for b in self._bundles)
         return _kit_bytes(b"SCPK", self.params, ctx, bundles)
 
     @classmethod
@@ -616,7 +447,7 @@ class SealSecretKit(_CKKSKit):
 
         The bundle is not added to this kit: call :meth:`add_galois_keys` to rotate here.
         """
-        reduced = frozenset(_int(s, "rotation step") % self.params.slots for s in steps) - {0}
+        reduced = frozenset(checked_int(s, "rotation step") % self.params.slots for s in steps) - {0}
         if not reduced:
             return GaloisKeyBundle(self.fingerprint, reduced)
         keys = sealapi.GaloisKeys()

@@ -19,14 +19,9 @@ from securecompute.errors import (
     MissingKeyError,
     ParameterError,
 )
-from securecompute.fhe.seal import (
-    SECURITY_MAX_COEFF_BITS,
-    CKKSParameters,
-    GaloisKeyBundle,
-    SealPublicKit,
-    SealSecretKit,
-    _seal_save,
-)
+from securecompute.fhe.params import SECURITY_MAX_COEFF_BITS, CKKSParameters
+from securecompute.fhe.seal import GaloisKeyBundle, SealPublicKit, SealSecretKit
+from securecompute.fhe.seal_io import seal_save
 
 pytestmark = pytest.mark.slow
 
@@ -405,7 +400,7 @@ def test_public_kit_bytes_hold_no_secret_key(kit: SealSecretKit, public: SealPub
 
 
 def test_public_kit_bytes_do_not_contain_the_serialised_secret_key(kit: SealSecretKit, public: SealPublicKit) -> None:
-    secret_key = _seal_save(kit._ctx.secret_key().data)[100:164]
+    secret_key = seal_save(kit._ctx.secret_key().data)[100:164]
     assert secret_key in kit.to_bytes()  # positive control: the secret kit payload does carry it
     assert secret_key not in public.to_bytes()
 
@@ -518,7 +513,7 @@ def test_galois_bundle_with_corrupt_keys_is_refused_when_added(kit: SealSecretKi
 
 
 def test_serialisation_falls_back_to_the_default_temp_dir(kit: SealSecretKit, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("securecompute.fhe.seal._SHM", "/nonexistent-shm")
+    monkeypatch.setattr("securecompute.fhe.seal_io.SHARED_MEMORY", "/nonexistent-shm")
     v = _vec(34)
     np.testing.assert_allclose(
         kit.decrypt(kit.ciphertext_from_bytes(kit.ciphertext_to_bytes(kit.encrypt(v)))), v, atol=1e-6
