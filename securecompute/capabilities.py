@@ -48,6 +48,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "matmul-engine HE arithmetic (CROSS-style NTT, BAT, RNS)",
         4,
         (("ntt", "negacyclic NTT and RNS kernels as exact GEMMs"),),
+        "securecompute.cross.commands",
     ),
     Capability(
         "frag",

@@ -10,39 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tenseal import sealapi
 
 from securecompute.cross.ntt import NTT
-
-
-def _limbs(ciphertext: object) -> np.ndarray:
-    """Ciphertext data as int64 (poly, limb, coefficient)."""
-    array = ciphertext.dyn_array()  # type: ignore[attr-defined]
-    values = np.fromiter((array.at(i) for i in range(array.size())), dtype=np.uint64, count=array.size())
-    shape = (ciphertext.size(), ciphertext.coeff_modulus_size(), ciphertext.poly_modulus_degree())  # type: ignore[attr-defined]
-    return values.astype(np.int64).reshape(shape)
+from securecompute.cross.seal_interop import bfv_ntt_pair
 
 
 def _seal_pair(n: int, limb_bits: list[int]) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
     """(moduli, coefficients, SEAL's transform_to_ntt, SEAL's transform_from_ntt of that)."""
-    parameters = sealapi.EncryptionParameters(sealapi.SCHEME_TYPE.BFV)
-    parameters.set_poly_modulus_degree(n)
-    parameters.set_coeff_modulus(sealapi.CoeffModulus.Create(n, limb_bits))
-    parameters.set_plain_modulus(sealapi.PlainModulus.Batching(n, 20))
-    context = sealapi.SEALContext(parameters, True, sealapi.SEC_LEVEL_TYPE.TC128)
-    keys = sealapi.KeyGenerator(context)
-    public = sealapi.PublicKey()
-    keys.create_public_key(public)
-    ciphertext = sealapi.Ciphertext()
-    sealapi.Encryptor(context, public).encrypt(sealapi.Plaintext("3x^5 + 1"), ciphertext)
-    evaluator = sealapi.Evaluator(context)
-    in_ntt, back = sealapi.Ciphertext(), sealapi.Ciphertext()
-    evaluator.transform_to_ntt(ciphertext, in_ntt)
-    evaluator.transform_from_ntt(in_ntt, back)
-    assert in_ntt.is_ntt_form()
-    assert not ciphertext.is_ntt_form()
-    moduli = [m.value() for m in context.first_context_data().parms().coeff_modulus()]
-    return moduli, _limbs(ciphertext), _limbs(in_ntt), _limbs(back)
+    pair = bfv_ntt_pair(n, limb_bits=limb_bits, plain_modulus=(1 << 20) - (1 << 20) % (2 * n) + 1, secure=True)
+    return pair.moduli, pair.coefficients, pair.ntt, pair.back
 
 
 CASES = [(4096, [30, 30, 30]), (8192, [30, 30, 30, 30]), (16384, [30] * 5)]

@@ -34,6 +34,7 @@ def test_worked_example_of_the_spec() -> None:
     vector = next(v for v in VECTORS if v["name"] == "n16-q97")
     assert minimal_primitive_root(32, 97) == 19
     coefficients = np.array(vector["coefficients"][0])
+    assert coefficients[:4].tolist() == [45, 29, 39, 82]  # the matrix printed in the spec
     natural = [sum(int(c) * pow(19, j * (2 * k + 1), 97) for j, c in enumerate(coefficients)) % 97 for k in range(16)]
     bit_reversed = [natural[int(f"{i:04b}"[::-1], 2)] for i in range(16)]
     assert bit_reversed == vector["ntt_bit_reversed"][0]

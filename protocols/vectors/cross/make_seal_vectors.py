@@ -4,6 +4,8 @@ Run from the repository root: ``python protocols/vectors/cross/make_seal_vectors
 a fresh BFV ciphertext's first polynomial in coefficient form and the same polynomial after SEAL's
 ``Evaluator.transform_to_ntt`` (bit-reversed evaluation order), for every RNS limb.  The parameters
 are far below any security level (security check off): these are arithmetic vectors, not keys.
+Encryption is randomised, so a rerun writes different (equally valid) vectors; the worked example
+in protocols/cross.md quotes the committed ``n16-q97`` vector.
 """
 
 from __future__ import annotations
@@ -11,50 +13,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-from tenseal import sealapi
+from securecompute.cross.seal_interop import bfv_ntt_pair
 
 CASES = [
-    # (name, n, coefficient moduli: the last one is SEAL's special prime and is dropped from data limbs)
-    ("n16-q97", 16, [97, 193], 5),
-    ("n16-30bit", 16, "30,30,30", 257),
-    ("n64-30bit", 64, "30,30", 257),
-    ("n1024-30bit", 1024, "30,30,30", 257),
+    # (name, n, keyword arguments: SEAL's last coefficient prime is its special prime, not a data limb)
+    ("n16-q97", 16, {"moduli": [97, 193], "plain_modulus": 5}),
+    ("n16-30bit", 16, {"limb_bits": [30, 30, 30]}),
+    ("n64-30bit", 64, {"limb_bits": [30, 30]}),
+    ("n1024-30bit", 1024, {"limb_bits": [30, 30, 30]}),
 ]
 
 
-def _limbs(ciphertext: sealapi.Ciphertext) -> np.ndarray:
-    array = ciphertext.dyn_array()
-    values = np.fromiter((array.at(i) for i in range(array.size())), dtype=np.uint64, count=array.size())
-    shape = (ciphertext.size(), ciphertext.coeff_modulus_size(), ciphertext.poly_modulus_degree())
-    return values.astype(np.int64).reshape(shape)
-
-
-def _vector(name: str, n: int, moduli: list[int] | str, plain: int) -> dict[str, object]:
-    parameters = sealapi.EncryptionParameters(sealapi.SCHEME_TYPE.BFV)
-    parameters.set_poly_modulus_degree(n)
-    if isinstance(moduli, str):
-        parameters.set_coeff_modulus(sealapi.CoeffModulus.Create(n, [int(b) for b in moduli.split(",")]))
-    else:
-        parameters.set_coeff_modulus([sealapi.Modulus(q) for q in moduli])
-    parameters.set_plain_modulus(sealapi.Modulus(plain))
-    context = sealapi.SEALContext(parameters, True, sealapi.SEC_LEVEL_TYPE.NONE)
-    if not context.parameters_set():
-        raise SystemExit(f"{name}: SEAL refused the parameters: {context.parameters_error_message()}")
-    keys = sealapi.KeyGenerator(context)
-    public = sealapi.PublicKey()
-    keys.create_public_key(public)
-    ciphertext = sealapi.Ciphertext()
-    sealapi.Encryptor(context, public).encrypt(sealapi.Plaintext("3x^5 + 1"), ciphertext)
-    in_ntt = sealapi.Ciphertext()
-    sealapi.Evaluator(context).transform_to_ntt(ciphertext, in_ntt)
-    data_moduli = [m.value() for m in context.first_context_data().parms().coeff_modulus()]
+def _vector(name: str, n: int, options: dict[str, object]) -> dict[str, object]:
+    pair = bfv_ntt_pair(n, **options)  # type: ignore[arg-type]
     return {
         "name": name,
         "n": n,
-        "moduli": data_moduli,
-        "coefficients": _limbs(ciphertext)[0].tolist(),
-        "ntt_bit_reversed": _limbs(in_ntt)[0].tolist(),
+        "moduli": pair.moduli,
+        "coefficients": pair.coefficients[0].tolist(),
+        "ntt_bit_reversed": pair.ntt[0].tolist(),
     }
 
 
