@@ -15,15 +15,20 @@ import numpy as np
 
 from securecompute.errors import ParameterError
 
-__all__ = ["SealNttPair", "bfv_ntt_pair", "ciphertext_limbs"]
+__all__ = ["SealNttPair", "bfv_ntt_pair", "ciphertext_limbs", "seal_words"]
+
+
+def seal_words(container: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The uint64 words of a ``sealapi`` Ciphertext or Plaintext as int64 of ``shape``."""
+    array = container.dyn_array()
+    words = np.fromiter((array.at(i) for i in range(array.size())), dtype=np.uint64, count=array.size())
+    return words.astype(np.int64).reshape(shape)
 
 
 def ciphertext_limbs(ciphertext: Any) -> np.ndarray:
     """The RNS data of a ``sealapi.Ciphertext``, (polynomials, limbs, n) int64."""
-    array = ciphertext.dyn_array()
-    values = np.fromiter((array.at(i) for i in range(array.size())), dtype=np.uint64, count=array.size())
     shape = (ciphertext.size(), ciphertext.coeff_modulus_size(), ciphertext.poly_modulus_degree())
-    return values.astype(np.int64).reshape(shape)
+    return seal_words(ciphertext, shape)
 
 
 @dataclass(frozen=True)
