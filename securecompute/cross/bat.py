@@ -26,7 +26,7 @@ import numpy as np
 from securecompute.cross.modmath import FLOAT_EXACT_LIMIT, MAX_MODULUS_BITS, rint_reduce_centred
 from securecompute.errors import ParameterError, ShapeError
 
-__all__ = ["DigitPlan", "ModMatmul", "plan_digits"]
+__all__ = ["DigitPlan", "ModMatmul", "digit_bounds", "plan_digits"]
 
 MAX_DIGITS = 16
 # Inputs handed to the GEMMs are either user residues, balanced to |x| <= (q-1)/2, or outputs of
@@ -74,14 +74,14 @@ def plan_digits(
     for digits in range(1, max_digits + 1):
         feasible = []
         for digit_bits in range(1, input_bound.bit_length() + 2):
-            bounds = _digit_bounds(input_bound, digits, digit_bits)
+            bounds = digit_bounds(input_bound, digits, digit_bits)
             bound = terms * sum(bounds) * constant_bound
             if bound + modulus <= FLOAT_EXACT_LIMIT:
                 feasible.append(DigitPlan(digits, digit_bits, bounds, terms, bound))
         if feasible:
             return min(feasible, key=lambda plan: plan.bound)
     smallest = min(
-        terms * sum(_digit_bounds(input_bound, max_digits, bits)) * constant_bound
+        terms * sum(digit_bounds(input_bound, max_digits, bits)) * constant_bound
         for bits in range(1, input_bound.bit_length() + 2)
     )
     raise ParameterError(
@@ -230,7 +230,7 @@ def check_residues(values: np.ndarray, moduli: tuple[int, ...], axis: int) -> No
             )
 
 
-def _digit_bounds(input_bound: int, digits: int, digit_bits: int) -> tuple[int, ...]:
+def digit_bounds(input_bound: int, digits: int, digit_bits: int) -> tuple[int, ...]:
     """Largest magnitude of each balanced digit of a value of magnitude <= ``input_bound``."""
     half = 1 << (digit_bits - 1)
     bounds, rest = [], input_bound

@@ -97,8 +97,9 @@ def mod_mul(a: np.ndarray, b: np.ndarray | int, q: int) -> np.ndarray:
     s, m = barrett_constants(q)
     left, right = _residues(a, q, "a"), _residues(b, q, "b")
     if q.bit_length() <= FAST_MODULUS_BITS:
-        product = left.astype(np.uint64) * right.astype(np.uint64)
-        return _barrett_uint64(product, q, s, m).astype(np.int64)
+        # Checked residues are non-negative: the uint64 views hold the same values, without a copy.
+        product = np.multiply(left.view(np.uint64), right.view(np.uint64))
+        return _barrett_uint64(product, q, s, m, in_place=True).view(np.int64)
     product = left.astype(object) * right.astype(object)
     return barrett_reduce(product, q)
 
@@ -178,17 +179,27 @@ def shoup_multiply(a: np.ndarray, b: np.ndarray | int, b_shoup: np.ndarray, q: i
     return np.asarray(result_obj.astype(np.int64))
 
 
-def _barrett_uint64(z: np.ndarray, q: int, s: int, m: int) -> np.ndarray:
-    """Barrett on uint64 ``z < 2^s`` with ``q < 2^31`` (so ``m < 2^32`` and every product < 2^64)."""
-    word = min(s, 32)
-    low_mask = np.uint64((1 << word) - 1)
-    multiplier = np.uint64(m)
-    estimate = ((z & low_mask) * multiplier) >> np.uint64(word)
-    estimate += (z >> np.uint64(word)) * multiplier
-    estimate >>= np.uint64(s - word)
-    remainder = z - estimate * np.uint64(q)
-    modulus = np.uint64(q)
-    return np.asarray(np.where(remainder >= modulus, remainder - modulus, remainder))
+def _barrett_uint64(z: np.ndarray, q: int, s: int, m: int, in_place: bool = False) -> np.ndarray:
+    """Barrett on uint64 ``z < 2^s`` with ``q < 2^31`` (so ``m < 2^32`` and every product < 2^64).
+
+    With ``in_place`` the (writeable, owned) ``z`` receives the remainder; two temporaries in all.
+    """
+    word = np.uint64(min(s, 32))
+    multiplier, modulus = np.uint64(m), np.uint64(q)
+    estimate = np.bitwise_and(z, np.uint64((1 << int(word)) - 1))
+    estimate *= multiplier
+    estimate >>= word
+    high = np.right_shift(z, word)
+    high *= multiplier
+    estimate += high
+    estimate >>= np.uint64(s - int(word))
+    estimate *= modulus
+    remainder = z if in_place else np.empty_like(z)
+    np.subtract(z, estimate, out=remainder)
+    # remainder < 2q: when remainder < q, remainder - q wraps around to >= 2^64 - q and the minimum keeps remainder.
+    np.subtract(remainder, modulus, out=estimate)
+    np.minimum(remainder, estimate, out=remainder)
+    return remainder
 
 
 def _residues(values: np.ndarray | int, q: int, name: str) -> np.ndarray:
@@ -197,8 +208,9 @@ def _residues(values: np.ndarray | int, q: int, name: str) -> np.ndarray:
     not_integer_dtype = array.dtype == object or not np.issubdtype(array.dtype, np.integer)
     if not_integer_dtype and array.size and any(int(v) != v for v in array.flat):
         raise ParameterError(f"{name} must hold integers, got dtype {array.dtype}")
-    array = array.astype(np.int64)
-    if array.size and (int(array.min()) < 0 or int(array.max()) >= q):
+    array = array.astype(np.int64, copy=False)
+    # One pass: viewed as uint64 a negative value is huge, so ``max < q`` checks both ends.
+    if array.size and int(array.view(np.uint64).max()) >= q:
         raise ParameterError(f"{name} must hold residues in [0, {q}); got values in [{array.min()}, {array.max()}]")
     return array
 

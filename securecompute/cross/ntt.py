@@ -25,10 +25,18 @@ Layout: R = 2^ceil(log2(n)/2), C = n/R (64 x 64 at n = 4096, 128 x 64 at 8192, 1
 :mod:`securecompute.cross.bat`.  Data is held as (L, R, B, C) internally: batch B joins the
 columns of step 1 (one (R, D*R) @ (D*R, B*C) GEMM per limb) and the rows of step 3 (one
 (R*B, D*C) @ (D*C, C) GEMM per limb).  Hand-written: this is the capability itself.
+
+Hot path: the input is checked in one pass (int64 viewed as uint64, so ``max < q`` also catches
+negatives) and converted to float64 once; when the first GEMM's bound holds for unbalanced residues
+in ``[0, q)`` (every 30-bit case up to n = 2^16; checked per stage when built) the balancing pass is
+skipped.  Every later step (digit split, float Barrett, twiddle) writes with ``out=`` into per-thread
+scratch buffers kept between calls, so a transform allocates only its int64 result.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,12 +45,11 @@ from securecompute.cross.bat import (
     INPUT_SLACK,
     DigitPlan,
     ModMatmul,
-    centre_float,
     check_residues,
+    digit_bounds,
     plan_digits,
-    split_digits,
 )
-from securecompute.cross.modmath import rint_reduce_centred
+from securecompute.cross.modmath import FLOAT_EXACT_LIMIT
 from securecompute.cross.primes import is_prime, minimal_primitive_root
 from securecompute.errors import NotAvailableError, ParameterError, ShapeError
 
@@ -75,6 +82,19 @@ class _Stages:
     left: ModMatmul  # R x R, applied from the left
     twiddle: np.ndarray  # (D, L, R, 1, C) float64 balanced digit-folded twiddles
     right: ModMatmul  # holds W = F3^T (C x C); applied from the right
+    left_folded: np.ndarray  # (L, R, D*R) float64, ``left.folded``
+    right_folded_t: np.ndarray  # (L, D*C, C) float64, ``right.folded`` transposed, C-contiguous
+    raw_input_ok: bool  # the first GEMM stays exact on residues in [0, q) (no balancing pass needed)
+
+
+@dataclass
+class _Workspace:
+    """Scratch buffers of one thread for one batch size: two (L*n*B) floats and the digit planes."""
+
+    count: int
+    first: np.ndarray
+    second: np.ndarray
+    digits: np.ndarray
 
 
 class NTT:
@@ -120,6 +140,13 @@ class NTT:
         half = (largest - 1) // 2
         self._twiddle_plan: DigitPlan = plan_digits(half + INPUT_SLACK, half, 1, largest)
         self._stages: dict[tuple[str, str], _Stages] = {}
+        self._q3 = self._q.reshape(limbs, 1, 1)
+        self._inverse_q3 = 1.0 / self._q3
+        self._q4 = self._q
+        self._inverse_q4 = self._inverse_q
+        self._half_q4 = self._half_q
+        self._q_unsigned = np.array(self.moduli, dtype=np.uint64)
+        self._local = threading.local()
 
     def forward(self, coefficients: np.ndarray, order: str = "bit_reversed") -> np.ndarray:
         """Forward negacyclic NTT.
@@ -135,11 +162,34 @@ class NTT:
             ShapeError, ParameterError: wrong shape, dtype, order, or values outside ``[0, q_l)``.
         """
         stages = self._stages_for("forward", order)
-        batch, grid = self._load(coefficients, transpose=False)
-        step1 = stages.left.left(self._digits(grid, axis=1))  # (L, R, B*C)
-        step2 = self._twiddle(step1.reshape(grid.shape), stages.twiddle)
-        result = self._step_right(step2, stages.right)  # (L, R, B, C), Out[k1, k2]
-        return self._store(result, batch, transpose=order == "natural")
+        array, batch, count = self._check(coefficients)
+        limbs, rows, cols = len(self.moduli), self.rows, self.cols
+        out = np.empty((count, limbs, self.n), dtype=np.int64)
+        if count == 0:
+            return out.reshape(*batch, limbs, self.n)
+        work = self._workspace(count, stages)
+        # (B, L, R, C) -> (L, R, B, C): the batch joins the columns of step 1 and the rows of step 3.
+        grid = work.first.reshape(limbs, rows, count, cols)
+        np.copyto(grid, array.reshape(count, limbs, rows, cols).transpose(1, 2, 0, 3))
+        if not stages.raw_input_ok:
+            np.subtract(grid, self._q4, out=grid, where=grid > self._half_q4)
+        flat = work.first.reshape(limbs, rows, count * cols)
+        plan = stages.left.plan
+        step1 = work.digits[: limbs * plan.digits * rows * count * cols].reshape(limbs, plan.digits * rows, -1)
+        _split_into(flat, [step1[:, i * rows : (i + 1) * rows] for i in range(plan.digits)], plan, work.second)
+        product = work.second.reshape(limbs, rows, count * cols)
+        np.matmul(stages.left_folded, step1, out=product)
+        _reduce(product, self._q3, self._inverse_q3, work.first)
+        self._twiddle_into(work, stages.twiddle, count)  # work.second: twiddled (L, R, B, C)
+        self._right_into(work, stages, count)  # work.second: (L, R*B, C) = Out[k1, b, k2], centred
+        result = work.second.reshape(limbs, rows, count, cols)
+        np.add(result, self._q4, out=result, where=result < 0)
+        if order == "natural":  # flat k = k1 + R*k2
+            target = out.reshape(count, limbs, cols, rows).transpose(1, 3, 0, 2)
+        else:
+            target = out.reshape(count, limbs, rows, cols).transpose(1, 2, 0, 3)
+        np.copyto(target, result, casting="unsafe")
+        return out.reshape(*batch, limbs, self.n)
 
     def inverse(self, evaluations: np.ndarray, order: str = "bit_reversed") -> np.ndarray:
         """Inverse of :meth:`forward` for the same ``order``: int64 ``(..., L, n)`` coefficients.
@@ -148,61 +198,94 @@ class NTT:
             ShapeError, ParameterError: wrong shape, dtype, order, or values outside ``[0, q_l)``.
         """
         stages = self._stages_for("inverse", order)
-        batch, grid = self._load(evaluations, transpose=order == "natural")
-        step1 = self._step_right(grid, stages.right)
-        step2 = self._twiddle(step1, stages.twiddle)
-        result = stages.left.left(self._digits(step2, axis=1)).reshape(step2.shape)
-        return self._store(result, batch, transpose=False)
+        array, batch, count = self._check(evaluations)
+        limbs, rows, cols = len(self.moduli), self.rows, self.cols
+        out = np.empty((count, limbs, self.n), dtype=np.int64)
+        if count == 0:
+            return out.reshape(*batch, limbs, self.n)
+        work = self._workspace(count, stages)
+        grid = work.second.reshape(limbs, rows, count, cols)
+        if order == "natural":  # natural-order evaluations: flat k = k2*R + k1 -> In[k1, k2]
+            np.copyto(grid, array.reshape(count, limbs, cols, rows).transpose(1, 3, 0, 2))
+        else:
+            np.copyto(grid, array.reshape(count, limbs, rows, cols).transpose(1, 2, 0, 3))
+        if not stages.raw_input_ok:
+            np.subtract(grid, self._q4, out=grid, where=grid > self._half_q4)
+        self._right_into(work, stages, count)
+        self._twiddle_into(work, stages.twiddle, count)
+        plan = stages.left.plan
+        flat = work.second.reshape(limbs, rows, count * cols)
+        step3 = work.digits[: limbs * plan.digits * rows * count * cols].reshape(limbs, plan.digits * rows, -1)
+        _split_into(flat, [step3[:, i * rows : (i + 1) * rows] for i in range(plan.digits)], plan, work.first)
+        result = work.first.reshape(limbs, rows, count * cols)
+        np.matmul(stages.left_folded, step3, out=result)
+        _reduce(result, self._q3, self._inverse_q3, work.second)
+        np.add(result, self._q3, out=result, where=result < 0)
+        target = out.reshape(count, limbs, rows, cols).transpose(1, 2, 0, 3)
+        np.copyto(target, result.reshape(limbs, rows, count, cols), casting="unsafe")
+        return out.reshape(*batch, limbs, self.n)
 
     # -- hot-path helpers ------------------------------------------------------------------------
 
-    def _load(self, values: np.ndarray, transpose: bool) -> tuple[tuple[int, ...], np.ndarray]:
-        """Check ``(..., L, n)`` residues; return the batch shape and balanced float64 (L, R, B, C)."""
+    def _check(self, values: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], int]:
+        """Check ``(..., L, n)`` residues; return them as ``(B, L, n)``, the batch shape and B."""
         array = np.asarray(values)
         limbs = len(self.moduli)
         if array.ndim < 2 or array.shape[-2:] != (limbs, self.n):
             raise ShapeError(f"expected shape (..., L={limbs}, n={self.n}); got {array.shape}")
-        check_residues(array, self.moduli, axis=-2)
         batch = array.shape[:-2]
-        count = int(np.prod(batch, dtype=np.int64))
-        if transpose:  # natural-order evaluations: flat k = k2*R + k1 -> In[k1, k2]
-            grid = array.reshape(count, limbs, self.cols, self.rows).transpose(1, 3, 0, 2)
-        else:
-            grid = array.reshape(count, limbs, self.rows, self.cols).transpose(1, 2, 0, 3)
-        return batch, centre_float(grid, self._q, self._half_q)
+        count = math.prod(batch)
+        flat = array.reshape(count, limbs, self.n)
+        if flat.dtype == np.int64 and count:
+            # One pass: as uint64 a negative value is huge, so ``max < q`` checks both ends.
+            peak = flat.view(np.uint64).max(axis=(0, 2))
+            if bool((peak < self._q_unsigned).all()):
+                return flat, batch, count
+        check_residues(flat, self.moduli, axis=1)
+        return flat, batch, count
 
-    def _store(self, grid: np.ndarray, batch: tuple[int, ...], transpose: bool) -> np.ndarray:
-        """Centred float64 (L, R, B, C) -> int64 ``(*batch, L, n)`` in ``[0, q)`` (column-major if ``transpose``)."""
-        np.add(grid, self._q, out=grid, where=grid < 0)
-        moved = grid.transpose(2, 0, 3, 1) if transpose else grid.transpose(2, 0, 1, 3)
-        return moved.astype(np.int64).reshape(*batch, len(self.moduli), self.n)
+    def _workspace(self, count: int, stages: _Stages) -> _Workspace:
+        """Per-thread scratch buffers for a batch of ``count`` (the last size used is kept).
 
-    def _digits(self, grid: np.ndarray, axis: int) -> np.ndarray:
-        limbs, _, count, _ = grid.shape
-        digits = split_digits(grid, self._left_plan, axis=axis)
-        return digits.reshape(limbs, -1, count * self.cols)
+        Reused across calls (no page faults on fresh temporaries); thread-local, so concurrent calls on
+        one :class:`NTT` from several threads do not share buffers.
+        """
+        work: _Workspace | None = getattr(self._local, "work", None)
+        size = len(self.moduli) * self.n * count
+        digits = max(self._twiddle_plan.digits, stages.left.plan.digits, stages.right.plan.digits)
+        if work is None or work.count != count or work.digits.size < digits * size:
+            work = _Workspace(count, np.empty(size), np.empty(size), np.empty(digits * size))
+            self._local.work = work
+        return work
 
-    def _twiddle(self, grid: np.ndarray, twiddle: np.ndarray) -> np.ndarray:
-        """Elementwise ``grid * T mod q`` as a sum of digit products (BAT with K = 1), centred float64."""
+    def _twiddle_into(self, work: _Workspace, twiddle: np.ndarray, count: int) -> None:
+        """``work.second * T mod q`` elementwise (BAT with K = 1), centred, back into ``work.second``."""
+        limbs, rows, cols = len(self.moduli), self.rows, self.cols
         plan = self._twiddle_plan
-        digits = split_digits(grid, plan, axis=0).reshape(plan.digits, *grid.shape)
-        total = digits[0] * twiddle[0]
+        size = limbs * rows * count * cols
+        values = work.second.reshape(limbs, rows, count, cols)
+        slots = [work.digits[i * size : (i + 1) * size].reshape(values.shape) for i in range(plan.digits)]
+        scratch = work.first.reshape(values.shape)
+        _split_into(values, slots, plan, scratch)
+        np.multiply(slots[0], twiddle[0], out=values)
         for index in range(1, plan.digits):
-            total += digits[index] * twiddle[index]
-        return rint_reduce_centred(total, self._q, self._inverse_q)
+            np.multiply(slots[index], twiddle[index], out=scratch)
+            values += scratch
+        _reduce(values, self._q4, self._inverse_q4, scratch)
 
-    def _step_right(self, grid: np.ndarray, matmul: ModMatmul) -> np.ndarray:
-        """``grid @ F`` over the last axis: (L, R, B, C) -> (L, R, B, C), via ``ModMatmul.right``."""
-        limbs, rows, count, cols = grid.shape
-        digits = split_digits(grid, matmul.plan, axis=3)  # (L, R, B, D*C), digit-major
-        result = matmul.right(digits.reshape(limbs, rows * count, -1))
-        return result.reshape(limbs, rows, count, cols)
+    def _right_into(self, work: _Workspace, stages: _Stages, count: int) -> None:
+        """``work.second @ F`` over the last axis, (L, R*B, C) centred, result back in ``work.second``."""
+        limbs, rows, cols = len(self.moduli), self.rows, self.cols
+        plan = stages.right.plan
+        values = work.second.reshape(limbs, rows * count, cols)
+        digits = work.digits[: limbs * rows * count * plan.digits * cols].reshape(limbs, rows * count, -1)
+        _split_into(values, [digits[..., i * cols : (i + 1) * cols] for i in range(plan.digits)], plan, work.first)
+        result = work.first.reshape(values.shape)
+        np.matmul(digits, stages.right_folded_t, out=result)
+        _reduce(result, self._q3, self._inverse_q3, values)
+        work.first, work.second = work.second, work.first
 
     # -- constants ------------------------------------------------------------------------------
-
-    @property
-    def _left_plan(self) -> DigitPlan:
-        return self._stages_for("forward", "bit_reversed").left.plan
 
     def _stages_for(self, direction: str, order: str) -> _Stages:
         if order not in ORDERS:
@@ -243,7 +326,13 @@ class NTT:
             for index in range(plan.digits):
                 shifted = _scale(twiddle, pow(2, plan.digit_bits * index, q), q)
                 folded[index, limb, :, 0, :] = np.where(shifted > (q - 1) // 2, shifted - q, shifted)
-        return _Stages(ModMatmul(np.stack(lefts), self.moduli), folded, ModMatmul(np.stack(rights), self.moduli))
+        left, right = ModMatmul(np.stack(lefts), self.moduli), ModMatmul(np.stack(rights), self.moduli)
+        first = left if direction == "forward" else right
+        largest = max(self.moduli)
+        raw_bound = first.terms * sum(digit_bounds(largest - 1, first.plan.digits, first.plan.digit_bits))
+        raw_ok = raw_bound * ((largest - 1) // 2) + largest <= FLOAT_EXACT_LIMIT
+        right_t = np.ascontiguousarray(right.folded.transpose(0, 2, 1))
+        return _Stages(left, folded, right, left.folded, right_t, raw_ok)
 
 
 def _powers(root: int, count: int, q: int) -> np.ndarray:
@@ -257,3 +346,33 @@ def _powers(root: int, count: int, q: int) -> np.ndarray:
 def _scale(values: np.ndarray, factor: int, q: int) -> np.ndarray:
     """``values * factor mod q`` exactly (Python ints), int64 out."""
     return np.asarray((values.astype(object) * factor) % q).astype(np.int64)
+
+
+def _split_into(values: np.ndarray, slots: list[np.ndarray], plan: DigitPlan, scratch: np.ndarray) -> None:
+    """Balanced digits of float64 integers ``values`` into ``slots`` (low digit first), 4 passes per digit.
+
+    Same digits as :func:`securecompute.cross.bat.split_digits`; ``values`` is left untouched unless it is
+    one of the slots, ``scratch`` (same shape, distinct) is overwritten.
+    """
+    if plan.digits == 1:
+        np.copyto(slots[0], values)
+        return
+    scale, inverse = float(1 << plan.digit_bits), 1.0 / float(1 << plan.digit_bits)
+    scratch = scratch.reshape(values.shape)
+    rest = values
+    for index in range(plan.digits - 1):
+        high = slots[index + 1]
+        np.multiply(rest, inverse, out=high)
+        np.rint(high, out=high)
+        np.multiply(high, scale, out=scratch)
+        np.subtract(rest, scratch, out=slots[index])
+        rest = high
+
+
+def _reduce(values: np.ndarray, q: np.ndarray, inverse_q: np.ndarray, scratch: np.ndarray) -> None:
+    """In place ``values - rint(values/q)*q`` (:func:`securecompute.cross.modmath.rint_reduce_centred`), no temporaries."""
+    scratch = scratch.reshape(values.shape)
+    np.multiply(values, inverse_q, out=scratch)
+    np.rint(scratch, out=scratch)
+    np.multiply(scratch, q, out=scratch)
+    np.subtract(values, scratch, out=values)

@@ -140,3 +140,120 @@ def test_values_outside_residues_are_refused() -> None:
     transform = NTT(16, [65537])
     with pytest.raises(ParameterError, match="residues"):
         transform.forward(np.full((1, 16), 65537, dtype=np.int64))
+
+
+# -- fast-path coverage: input checks, dtypes, workspace reuse, balancing pass --------------------
+
+
+def test_negative_values_are_refused_on_the_fast_check() -> None:
+    moduli = find_ntt_primes(30, 16, 2)
+    transform = NTT(16, moduli)
+    data = _random_residues(moduli, 16, (3,), seed=4)
+    data[2, 1, 7] = -1
+    with pytest.raises(ParameterError, match=r"limb 1 .*residues"):
+        transform.forward(data)
+    data[2, 1, 7] = moduli[1]  # q itself, on the second limb only
+    with pytest.raises(ParameterError, match=r"limb 1 .*residues"):
+        transform.inverse(data)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.uint64, np.int16])
+def test_other_integer_dtypes_give_the_int64_result(dtype: type) -> None:
+    moduli = find_ntt_primes(14, 16, 2)  # fits every dtype above
+    transform = NTT(16, moduli)
+    data = _random_residues(moduli, 16, (2,), seed=6)
+    expected = transform.forward(data)
+    assert np.array_equal(transform.forward(data.astype(dtype)), expected)
+    assert np.array_equal(transform.inverse(expected.astype(dtype)), data)
+
+
+def test_float_input_is_refused() -> None:
+    transform = NTT(16, [65537])
+    with pytest.raises(ParameterError, match="integer dtype"):
+        transform.forward(np.zeros((1, 16)))
+
+
+def test_empty_batch_gives_an_empty_result() -> None:
+    moduli = find_ntt_primes(30, 16, 2)
+    transform = NTT(16, moduli)
+    for method in (transform.forward, transform.inverse):
+        result = method(np.zeros((0, 2, 16), dtype=np.int64))
+        assert result.shape == (0, 2, 16)
+        assert result.dtype == np.int64
+
+
+def test_alternating_batch_sizes_reuse_the_workspace_correctly() -> None:
+    n = 64
+    moduli = find_ntt_primes(30, n, 2)
+    transform = NTT(n, moduli)
+    single = _random_residues(moduli, n, (), seed=10)
+    several = _random_residues(moduli, n, (5,), seed=11)
+    expected_single = [transform.forward(single, order=order) for order in ORDERS_UNDER_TEST]
+    expected_several = transform.forward(several)
+    for _ in range(2):
+        for order, expected in zip(ORDERS_UNDER_TEST, expected_single, strict=True):
+            assert np.array_equal(transform.forward(single, order=order), expected)
+        assert np.array_equal(transform.forward(several), expected_several)
+        assert np.array_equal(transform.inverse(expected_several), several)
+
+
+def test_results_are_fresh_arrays_not_views_of_the_workspace() -> None:
+    moduli = find_ntt_primes(30, 64, 1)
+    transform = NTT(64, moduli)
+    data = _random_residues(moduli, 64, (), seed=12)
+    first = transform.forward(data)
+    kept = first.copy()
+    transform.forward(_random_residues(moduli, 64, (), seed=13))
+    assert np.array_equal(first, kept)
+    assert first.flags.writeable
+
+
+def test_concurrent_threads_do_not_share_scratch_buffers() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = 1024
+    moduli = find_ntt_primes(30, n, 3)
+    transform = NTT(n, moduli)
+    inputs = [_random_residues(moduli, n, (2,), seed=20 + k) for k in range(8)]
+    expected = [transform.forward(x) for x in inputs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            results = list(pool.map(transform.forward, inputs))
+            assert all(np.array_equal(r, e) for r, e in zip(results, expected, strict=True))
+
+
+@pytest.mark.parametrize("rows", [256, 1])
+@pytest.mark.parametrize("order", ["bit_reversed", "natural"])
+def test_wide_moduli_with_long_gemms_balance_the_input_first(rows: int, order: str) -> None:
+    # 40-bit q with K = 256: the GEMM bound only holds for balanced input, so the balancing pass runs.
+    n = 256
+    moduli = find_ntt_primes(40, n, 1)
+    transform = NTT(n, moduli, rows=rows)
+    direction = "forward" if rows == 256 else "inverse"
+    assert not transform._stages_for(direction, order).raw_input_ok
+    data = _random_residues(moduli, n, (), seed=rows)
+    data[0, :4] = moduli[0] - 1  # the largest residues, worst case of the unbalanced bound
+    natural = transform.forward(data, order="natural")
+    assert natural[0].tolist() == _naive_forward(data[0], moduli[0], transform.psi[0])
+    assert np.array_equal(transform.inverse(transform.forward(data, order=order), order=order), data)
+
+
+def test_all_largest_residues_stay_exact_at_sixteen_thousand() -> None:
+    # Exactness stress for the unbalanced first GEMM: every input q-1 (the bound's worst case).
+    n = 16384
+    moduli = find_ntt_primes(30, n, 2)
+    transform = NTT(n, moduli)
+    q = np.array(moduli, dtype=np.int64).reshape(-1, 1)
+    data = np.broadcast_to(q - 1, (2, n)).copy()
+    # a = -1 everywhere: A[k] = -sum_j psi^(j(2k+1)); check a few points with Python ints.
+    natural = transform.forward(data, order="natural")
+    for limb, modulus in enumerate(moduli):
+        psi = transform.psi[limb]
+        for k in (0, 1, n // 2, n - 1):
+            point = pow(psi, 2 * k + 1, modulus)
+            total = (pow(point, n, modulus) - 1) * pow(point - 1, -1, modulus) % modulus
+            assert natural[limb, k] == (-total) % modulus
+    assert np.array_equal(transform.inverse(transform.forward(data)), data)
+
+
+ORDERS_UNDER_TEST = ("bit_reversed", "natural")
