@@ -3,7 +3,7 @@
 The ring layer under the CKKS code: Barrett/Shoup modular arithmetic (:mod:`.modmath`), exact
 ``W @ X mod q`` as float64 digit GEMMs (:mod:`.bat`), the negacyclic NTT laid out as two GEMMs and a
 twiddle (:mod:`.ntt`, bit-exact with SEAL's ``transform_to_ntt``), RNS CRT, fast basis conversion
-and rescale (:mod:`.rns`) and NTT-friendly primes (:mod:`.primes`).  numpy backend only for now.
+and rescale (:mod:`.rns`) and NTT-friendly primes (:mod:`.primes`).  Backends: numpy, and JAX (optional extra, CPU or GPU, exact float64).
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -51,7 +52,10 @@ from securecompute.cross.bat import (
 )
 from securecompute.cross.modmath import FLOAT_EXACT_LIMIT
 from securecompute.cross.primes import is_prime, minimal_primitive_root
-from securecompute.errors import NotAvailableError, ParameterError, ShapeError
+from securecompute.errors import ParameterError, ShapeError
+
+if TYPE_CHECKING:
+    from securecompute.cross.jax_backend import JaxNTT
 
 __all__ = ["NTT", "ORDERS", "bit_reverse_permutation", "default_layout"]
 
@@ -102,9 +106,12 @@ class NTT:
 
     Args:
         n: transform length, a power of two >= 2.
-        moduli: L distinct primes with q = 1 (mod 2n), each below 2^50 (30-bit primes are the fast
-            two-digit case; wider ones use more digits).
-        backend: ``"numpy"`` (the only backend of this increment).
+        moduli: L distinct primes with q = 1 (mod 2n), each below 2^50; 30-bit primes are the fast
+            two-digit case, wider ones use more digits, and primes of 48 bits and more have no exact
+            float64 plan yet (only the data is split into digits): ParameterError says so.
+        backend: ``"numpy"``, or ``"jax"`` (optional extra ``[jax]``): the same stages jitted on
+            ``jax.devices()[0]`` (CPU or GPU; refused on TPU), results identical to numpy's; see
+            :mod:`securecompute.cross.jax_backend`.
         rows: optional R of the R x C split (a power of two dividing n); default :func:`default_layout`.
 
     Attributes:
@@ -113,14 +120,16 @@ class NTT:
 
     Raises:
         ParameterError: bad n, rows or moduli (not prime, not 1 mod 2n, too wide for exact GEMMs).
-        NotAvailableError: a backend other than numpy.
+        ParameterError: a backend other than numpy or jax.
+        NotAvailableError: jax on a TPU (no native float64).
+        DependencyMissingError: backend="jax" without JAX installed.
     """
 
     def __init__(self, n: int, moduli: list[int] | tuple[int, ...], backend: str = "numpy", rows: int | None = None):
         if n < 2 or n & (n - 1):
             raise ParameterError(f"n={n} must be a power of two >= 2")
-        if backend != "numpy":
-            raise NotAvailableError(f"backend={backend!r} is not available yet; accepted: 'numpy'")
+        if backend not in ("numpy", "jax"):
+            raise ParameterError(f"backend={backend!r} is unknown; accepted: 'numpy', 'jax'")
         self.n = n
         self.moduli = tuple(int(q) for q in moduli)
         if not self.moduli:
@@ -147,6 +156,12 @@ class NTT:
         self._half_q4 = self._half_q
         self._q_unsigned = np.array(self.moduli, dtype=np.uint64)
         self._local = threading.local()
+        self.backend = backend
+        self._jax: JaxNTT | None = None
+        if backend == "jax":  # lazy: imports jax only here (DependencyMissingError without it)
+            from securecompute.cross.jax_backend import JaxNTT
+
+            self._jax = JaxNTT(self)
 
     def forward(self, coefficients: np.ndarray, order: str = "bit_reversed") -> np.ndarray:
         """Forward negacyclic NTT.
@@ -161,6 +176,8 @@ class NTT:
         Raises:
             ShapeError, ParameterError: wrong shape, dtype, order, or values outside ``[0, q_l)``.
         """
+        if self._jax is not None:
+            return self._jax.forward(coefficients, order)
         stages = self._stages_for("forward", order)
         array, batch, count = self._check(coefficients)
         limbs, rows, cols = len(self.moduli), self.rows, self.cols
@@ -197,6 +214,8 @@ class NTT:
         Raises:
             ShapeError, ParameterError: wrong shape, dtype, order, or values outside ``[0, q_l)``.
         """
+        if self._jax is not None:
+            return self._jax.inverse(evaluations, order)
         stages = self._stages_for("inverse", order)
         array, batch, count = self._check(evaluations)
         limbs, rows, cols = len(self.moduli), self.rows, self.cols
