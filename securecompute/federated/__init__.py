@@ -1,0 +1,11 @@
+"""Byzantine-robust federated learning: robust aggregation rules and the attacks they face.
+
+Modules (import them directly; this package imports nothing heavy on its own):
+
+- :mod:`securecompute.federated.aggregators`: ``get_aggregator(name, **params)``, the registry of robust
+  aggregation rules over an ``(n, d)`` array of worker updates (mean, median, trimmed mean, MeaMed, Phocas,
+  Krum, Multi-Krum, geometric median, centered clipping, Bulyan, NNM pre-aggregation, Flag Aggregator).
+- :mod:`securecompute.federated.flag`: the Flag Aggregator (Almasi et al., ICLR 2024) through a p x p Gram
+  matrix.
+- :mod:`securecompute.federated.attacks`: ``get_attack(name, **params)``, the registry of Byzantine attacks.
+"""
