@@ -61,6 +61,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "fault-tolerant federated learning (Flag Aggregator, FedFix)",
         6,
         (("simulate", "simulate robust or asynchronous federated training"),),
+        "securecompute.federated.commands",
     ),
     Capability(
         "zk",

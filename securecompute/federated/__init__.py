@@ -8,4 +8,10 @@ Modules (import them directly; this package imports nothing heavy on its own):
 - :mod:`securecompute.federated.flag`: the Flag Aggregator (Almasi et al., ICLR 2024) through a p x p Gram
   matrix.
 - :mod:`securecompute.federated.attacks`: ``get_attack(name, **params)``, the registry of Byzantine attacks.
+- :mod:`securecompute.federated.data`: the bundled digits data, a seeded split, IID and Dirichlet partitions.
+- :mod:`securecompute.federated.models`: numpy logistic regression and a one-hidden-layer MLP with
+  hand-written gradients over flat parameter vectors.
+- :mod:`securecompute.federated.simulation`: ``run_byzantine(...)``, synchronous training with Byzantine
+  workers, returning a ``ByzantineHistory`` (accuracy, loss, dropped NaN/inf vectors, aggregation seconds, plot).
+- :mod:`securecompute.federated.commands`: ``securecompute simulate byzantine`` and the demo-tour step.
 """
