@@ -45,6 +45,12 @@ the rows); the output permutation (bit-reversed: ``(B, L, R, C)``; natural: ``(B
 XLA transpose.  Peak device memory is about (2 + D) float64 copies of the data (D = 2 digits for
 30-bit moduli) plus the int64 input and output.
 
+Limit: only the NTT's fast mode (``NTT.wide`` false: every constant whole in float64 with
+``bound + q <= 2^53``, so moduli up to 47 bits and fewer for long GEMMs; every 30-bit case).  The wide
+mode for 48..60-bit moduli (constants split into digits, partial GEMMs recombined by uint64 Shoup
+products, see :class:`~securecompute.cross.bat.ModMatmul`) is numpy only: :class:`JaxNTT` refuses it
+with :class:`~securecompute.errors.NotAvailableError` naming the limit.
+
 JAX is imported lazily (importing :mod:`securecompute.cross` never imports it); without it,
 ``backend="jax"`` raises :class:`~securecompute.errors.DependencyMissingError` naming the extra.
 """
@@ -112,7 +118,9 @@ class JaxNTT:
 
     Raises:
         DependencyMissingError: JAX is not installed (``pip install 'securecompute[jax]'``).
-        NotAvailableError: the device is a TPU (no native float64, so the GEMMs would not be exact).
+        NotAvailableError: the device is a TPU (no native float64, so the GEMMs would not be exact), or
+            the NTT is in wide mode (``ntt.wide``: moduli of 48..60 bits, or long GEMMs at 40+ bits), whose
+            uint64 Shoup recombination this backend does not implement.
     """
 
     def __init__(self, ntt: NTT, device: Any = None) -> None:
@@ -125,6 +133,14 @@ class JaxNTT:
             raise NotAvailableError(
                 f"backend='jax' is exact only with native float64 GEMMs; device {self.device} is a TPU, which has "
                 "none (float64 is emulated or demoted there): use a CPU or GPU device, or backend='numpy'"
+            )
+        if ntt.wide:
+            widest = max(ntt.moduli).bit_length()
+            raise NotAvailableError(
+                f"backend='jax' runs only the NTT's fast mode (each constant whole in float64, bound + q <= 2^53: "
+                f"moduli up to 47 bits, and fewer for long GEMMs); this NTT (n={ntt.n}, widest modulus {widest} "
+                "bits) needs the wide mode (constants split into digits, uint64 Shoup recombination), which is "
+                "numpy only: use backend='numpy'"
             )
         limbs = len(ntt.moduli)
         with jax.enable_x64(True):

@@ -17,6 +17,11 @@ intermediate leaves uint64 (fast path) or float64's exact-integer range (GEMM pa
 * Shoup: for a constant ``b`` precompute ``b' = floor(b * 2^w / q)``; then
   ``a*b - floor(a*b' / 2^w) * q`` lies in ``[0, 2q)`` for ``a < 2^w``, one correction finishes.
   ``w = 32`` on the fast path (``a*b' < 2^64``), ``w = 64`` on the slow path.
+* Vectorised Shoup for wide moduli (:func:`shoup_multiply_uint64`, up to 62 bits): the same formula
+  with ``w = 64`` on uint64 arrays, the high half ``floor(a*b'/2^64)`` assembled from four 32x32-bit
+  products (:func:`mulhi_uint64`) and ``a*b - hi*q`` taken with uint64 wrap-around (its true value
+  lies in ``[0, 2q)``).  About 15 numpy passes per product; it is the reduction step of the wide
+  (48..60-bit) BAT plans.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ __all__ = [
     "barrett_constants",
     "barrett_reduce",
     "mod_mul",
+    "mulhi_uint64",
     "rint_reduce",
     "shoup_multiply",
+    "shoup_multiply_uint64",
     "shoup_precompute",
     "shoup_word_bits",
 ]
@@ -177,6 +184,48 @@ def shoup_multiply(a: np.ndarray, b: np.ndarray | int, b_shoup: np.ndarray, q: i
     result_obj = a_obj * b_obj - ((a_obj * c_obj) >> word) * q
     result_obj = np.where(result_obj >= q, result_obj - q, result_obj)
     return np.asarray(result_obj.astype(np.int64))
+
+
+def mulhi_uint64(a: np.ndarray, b_low: np.ndarray, b_high: np.ndarray) -> np.ndarray:
+    """``floor(a * b / 2^64)`` for uint64 ``a`` and ``b = b_high * 2^32 + b_low`` (both halves < 2^32), exactly.
+
+    The four 32x32-bit partial products each fit in uint64; the middle column sums three values
+    below 2^32, so nothing wraps.  Arrays broadcast; the result is a new uint64 array.
+    """
+    mask, shift = np.uint64(0xFFFFFFFF), np.uint64(32)
+    a_low = np.bitwise_and(a, mask)
+    a_high = np.right_shift(a, shift)
+    low_low = a_low * b_low
+    low_high = a_low * b_high
+    high_low = a_high * b_low
+    result = a_high * b_high
+    middle = np.right_shift(low_low, shift)
+    middle += np.bitwise_and(low_high, mask)
+    middle += np.bitwise_and(high_low, mask)
+    result += np.right_shift(low_high, shift)
+    result += np.right_shift(high_low, shift)
+    result += np.right_shift(middle, shift)
+    return np.asarray(result)
+
+
+def shoup_multiply_uint64(a: np.ndarray, b: np.ndarray, b_shoup: np.ndarray, q: np.ndarray | int) -> np.ndarray:
+    """``a * b mod q`` in ``[0, q)`` for uint64 ``a < 2^64``, constants ``b < q < 2^62`` and ``b' = floor(b*2^64/q)``.
+
+    Vectorised and unchecked (the callers hold the invariants): ``hi = floor(a*b'/2^64)`` (exact, by
+    :func:`mulhi_uint64`), then ``a*b - hi*q`` in uint64 arithmetic modulo 2^64; its true value is in
+    ``[0, 2q)`` (Shoup), which fits, so the wrapped result is the true one; ``min(r, r - q)`` (the
+    subtraction wraps to a huge value when ``r < q``) finishes.  All arguments broadcast.
+    """
+    companion = np.asarray(b_shoup, dtype=np.uint64)
+    mask, shift = np.uint64(0xFFFFFFFF), np.uint64(32)
+    high = mulhi_uint64(a, np.bitwise_and(companion, mask), np.right_shift(companion, shift))
+    modulus = np.asarray(q, dtype=np.uint64)
+    high *= modulus
+    result = a * np.asarray(b, dtype=np.uint64)
+    result -= high
+    np.subtract(result, modulus, out=high)
+    np.minimum(result, high, out=result)
+    return result
 
 
 def _barrett_uint64(z: np.ndarray, q: int, s: int, m: int, in_place: bool = False) -> np.ndarray:

@@ -44,13 +44,15 @@ import numpy as np
 
 from securecompute.cross.bat import (
     INPUT_SLACK,
+    MAX_DIGITS,
     DigitPlan,
     ModMatmul,
     check_residues,
     digit_bounds,
     plan_digits,
+    split_digits_int,
 )
-from securecompute.cross.modmath import FLOAT_EXACT_LIMIT
+from securecompute.cross.modmath import FLOAT_EXACT_LIMIT, MAX_MODULUS_BITS, shoup_multiply_uint64
 from securecompute.cross.primes import is_prime, minimal_primitive_root
 from securecompute.errors import ParameterError, ShapeError
 
@@ -89,6 +91,8 @@ class _Stages:
     left_folded: np.ndarray  # (L, R, D*R) float64, ``left.folded``
     right_folded_t: np.ndarray  # (L, D*C, C) float64, ``right.folded`` transposed, C-contiguous
     raw_input_ok: bool  # the first GEMM stays exact on residues in [0, q) (no balancing pass needed)
+    wide_twiddle: np.ndarray | None = None  # wide mode: (L, R, 1, C) uint64 twiddles in [0, q)
+    wide_twiddle_shoup: np.ndarray | None = None  # wide mode: their Shoup companions floor(t * 2^64 / q)
 
 
 @dataclass
@@ -106,9 +110,12 @@ class NTT:
 
     Args:
         n: transform length, a power of two >= 2.
-        moduli: L distinct primes with q = 1 (mod 2n), each below 2^50; 30-bit primes are the fast
-            two-digit case, wider ones use more digits, and primes of 48 bits and more have no exact
-            float64 plan yet (only the data is split into digits): ParameterError says so.
+        moduli: L distinct primes with q = 1 (mod 2n), each of at most 60 bits.  30-bit primes are the
+            fast two-digit case; wider ones use more data digits while a plan with the constant kept
+            whole exists (``bound + q <= 2^53``); beyond that (48..60 bits, or long GEMMs at 40+ bits)
+            the NTT switches to its wide mode (``self.wide``): the constants are split into digits
+            too, partial GEMMs are recombined exactly with uint64 Shoup products and the twiddle is a
+            uint64 Shoup product (see :class:`~securecompute.cross.bat.ModMatmul`); slower, exact.
         backend: ``"numpy"``, or ``"jax"`` (optional extra ``[jax]``): the same stages jitted on
             ``jax.devices()[0]`` (CPU or GPU; refused on TPU), results identical to numpy's; see
             :mod:`securecompute.cross.jax_backend`.
@@ -135,8 +142,10 @@ class NTT:
         if not self.moduli:
             raise ParameterError("moduli is empty: expected at least one NTT-friendly prime")
         for q in self.moduli:
-            if q.bit_length() > 50 or not is_prime(q) or (q - 1) % (2 * n):
-                raise ParameterError(f"modulus {q} must be a prime below 2^50 with q = 1 mod 2n={2 * n}")
+            if q.bit_length() > MAX_MODULUS_BITS or not is_prime(q) or (q - 1) % (2 * n):
+                raise ParameterError(
+                    f"modulus {q} must be a prime of at most {MAX_MODULUS_BITS} bits with q = 1 mod 2n={2 * n}"
+                )
         self.rows, self.cols = default_layout(n) if rows is None else (rows, n // rows)
         if self.rows < 1 or self.rows & (self.rows - 1) or self.rows > n:
             raise ParameterError(f"rows={rows} must be a power of two dividing n={n}")
@@ -147,7 +156,13 @@ class NTT:
         self._half_q = np.array([(q - 1) // 2 for q in self.moduli], dtype=np.float64).reshape(limbs, 1, 1, 1)
         largest = max(self.moduli)
         half = (largest - 1) // 2
-        self._twiddle_plan: DigitPlan = plan_digits(half + INPUT_SLACK, half, 1, largest)
+        try:  # fast mode: the twiddle and both GEMMs keep their constants whole (every 30-bit case)
+            self._twiddle_plan: DigitPlan = plan_digits(half + INPUT_SLACK, half, 1, largest)
+            plan_digits(half + INPUT_SLACK, half, max(self.rows, self.cols), largest)
+            self.wide = False
+        except ParameterError:  # wide mode; the twiddle plan is then descriptive only (Shoup does the twiddle)
+            self._twiddle_plan = plan_digits(half + INPUT_SLACK, half, 1, largest, MAX_DIGITS, MAX_DIGITS)
+            self.wide = True
         self._stages: dict[tuple[str, str], _Stages] = {}
         self._q3 = self._q.reshape(limbs, 1, 1)
         self._inverse_q3 = 1.0 / self._q3
@@ -155,6 +170,7 @@ class NTT:
         self._inverse_q4 = self._inverse_q
         self._half_q4 = self._half_q
         self._q_unsigned = np.array(self.moduli, dtype=np.uint64)
+        self._q_unsigned4 = self._q_unsigned.reshape(limbs, 1, 1, 1)
         self._local = threading.local()
         self.backend = backend
         self._jax: JaxNTT | None = None
@@ -183,6 +199,9 @@ class NTT:
         limbs, rows, cols = len(self.moduli), self.rows, self.cols
         out = np.empty((count, limbs, self.n), dtype=np.int64)
         if count == 0:
+            return out.reshape(*batch, limbs, self.n)
+        if self.wide:
+            self._forward_wide(array, count, stages, order, out)
             return out.reshape(*batch, limbs, self.n)
         work = self._workspace(count, stages)
         # (B, L, R, C) -> (L, R, B, C): the batch joins the columns of step 1 and the rows of step 3.
@@ -222,6 +241,9 @@ class NTT:
         out = np.empty((count, limbs, self.n), dtype=np.int64)
         if count == 0:
             return out.reshape(*batch, limbs, self.n)
+        if self.wide:
+            self._inverse_wide(array, count, stages, order, out)
+            return out.reshape(*batch, limbs, self.n)
         work = self._workspace(count, stages)
         grid = work.second.reshape(limbs, rows, count, cols)
         if order == "natural":  # natural-order evaluations: flat k = k2*R + k1 -> In[k1, k2]
@@ -243,6 +265,42 @@ class NTT:
         target = out.reshape(count, limbs, rows, cols).transpose(1, 2, 0, 3)
         np.copyto(target, result.reshape(limbs, rows, count, cols), casting="unsafe")
         return out.reshape(*batch, limbs, self.n)
+
+    # -- wide mode (moduli of 48..60 bits): int64 digits, split constants, uint64 Shoup ---------------
+
+    def _forward_wide(self, array: np.ndarray, count: int, stages: _Stages, order: str, out: np.ndarray) -> None:
+        limbs, rows, cols = len(self.moduli), self.rows, self.cols
+        left, right = stages.left, stages.right
+        grid = array.reshape(count, limbs, rows, cols).transpose(1, 2, 0, 3).reshape(limbs, rows, count * cols)
+        step1 = left.left_wide(split_digits_int(left.centre_int(grid), left.plan, axis=1))  # (L, R, B*C)
+        step2 = self._twiddle_wide(step1.reshape(limbs, rows, count, cols), stages)
+        values = right.centre_int(step2.reshape(limbs, rows * count, cols))
+        result = right.right_wide(split_digits_int(values, right.plan, axis=2)).reshape(limbs, rows, count, cols)
+        if order == "natural":  # flat k = k1 + R*k2
+            target = out.reshape(count, limbs, cols, rows).transpose(1, 3, 0, 2)
+        else:
+            target = out.reshape(count, limbs, rows, cols).transpose(1, 2, 0, 3)
+        np.copyto(target, result, casting="unsafe")
+
+    def _inverse_wide(self, array: np.ndarray, count: int, stages: _Stages, order: str, out: np.ndarray) -> None:
+        limbs, rows, cols = len(self.moduli), self.rows, self.cols
+        left, right = stages.left, stages.right
+        if order == "natural":  # natural-order evaluations: flat k = k2*R + k1 -> In[k1, k2]
+            grid = array.reshape(count, limbs, cols, rows).transpose(1, 3, 0, 2)
+        else:
+            grid = array.reshape(count, limbs, rows, cols).transpose(1, 2, 0, 3)
+        values = right.centre_int(grid.reshape(limbs, rows * count, cols))
+        step1 = right.right_wide(split_digits_int(values, right.plan, axis=2))  # (L, R*B, C)
+        step2 = self._twiddle_wide(step1.reshape(limbs, rows, count, cols), stages)
+        values = left.centre_int(step2.reshape(limbs, rows, count * cols))
+        result = left.left_wide(split_digits_int(values, left.plan, axis=1))
+        target = out.reshape(count, limbs, rows, cols).transpose(1, 2, 0, 3)
+        np.copyto(target, result.reshape(limbs, rows, count, cols), casting="unsafe")
+
+    def _twiddle_wide(self, values: np.ndarray, stages: _Stages) -> np.ndarray:
+        """uint64 ``(L, R, B, C)`` residues times the twiddles ``(L, R, 1, C)`` mod q (Shoup), in ``[0, q)``."""
+        assert stages.wide_twiddle is not None and stages.wide_twiddle_shoup is not None
+        return shoup_multiply_uint64(values, stages.wide_twiddle, stages.wide_twiddle_shoup, self._q_unsigned4)
 
     # -- hot-path helpers ------------------------------------------------------------------------
 
@@ -339,19 +397,34 @@ class NTT:
                 lefts.append(_scale(inverse_powers[f1.T], scale, q))
                 twiddles.append(inverse_powers[tw])
                 rights.append(inverse_powers[f3.T].T)
+        if self.wide:
+            return self._build_wide(lefts, twiddles, rights)
         plan = self._twiddle_plan
         folded = np.empty((plan.digits, len(self.moduli), rows, 1, cols), dtype=np.float64)
         for limb, (q, twiddle) in enumerate(zip(self.moduli, twiddles, strict=True)):
             for index in range(plan.digits):
                 shifted = _scale(twiddle, pow(2, plan.digit_bits * index, q), q)
                 folded[index, limb, :, 0, :] = np.where(shifted > (q - 1) // 2, shifted - q, shifted)
-        left, right = ModMatmul(np.stack(lefts), self.moduli), ModMatmul(np.stack(rights), self.moduli)
+        left = ModMatmul(np.stack(lefts), self.moduli, max_constant_digits=1)
+        right = ModMatmul(np.stack(rights), self.moduli, max_constant_digits=1)
         first = left if direction == "forward" else right
         largest = max(self.moduli)
         raw_bound = first.terms * sum(digit_bounds(largest - 1, first.plan.digits, first.plan.digit_bits))
         raw_ok = raw_bound * ((largest - 1) // 2) + largest <= FLOAT_EXACT_LIMIT
         right_t = np.ascontiguousarray(right.folded.transpose(0, 2, 1))
         return _Stages(left, folded, right, left.folded, right_t, raw_ok)
+
+    def _build_wide(self, lefts: list[np.ndarray], twiddles: list[np.ndarray], rights: list[np.ndarray]) -> _Stages:
+        """Wide-mode stages: ModMatmuls free to split their constants, uint64 twiddles with Shoup companions."""
+        left, right = ModMatmul(np.stack(lefts), self.moduli), ModMatmul(np.stack(rights), self.moduli)
+        limbs, rows, cols = len(self.moduli), self.rows, self.cols
+        twiddle = np.stack(twiddles).astype(np.uint64).reshape(limbs, rows, 1, cols)
+        companions = np.empty_like(twiddle)
+        for limb, q in enumerate(self.moduli):
+            companions[limb] = np.asarray((twiddle[limb].astype(object) << 64) // q).astype(np.uint64)
+        right_t = np.ascontiguousarray(right.folded.transpose(0, 2, 1))
+        empty = np.empty((0, limbs, rows, 1, cols), dtype=np.float64)
+        return _Stages(left, empty, right, left.folded, right_t, False, twiddle, companions)
 
 
 def _powers(root: int, count: int, q: int) -> np.ndarray:

@@ -273,7 +273,7 @@ def negacyclic_multiply(a: np.ndarray, b: np.ndarray, moduli: Sequence[int], n: 
 
     Args:
         a, b: integer ``(..., L, n)`` residues (batch shapes broadcast), limb i in ``[0, q_i)``.
-        moduli: L NTT-friendly primes (q = 1 mod 2n, below 2^50), as :class:`NTT` accepts.
+        moduli: L NTT-friendly primes (q = 1 mod 2n, at most 60 bits), as :class:`NTT` accepts.
         n: the ring degree, a power of two.
 
     Returns:

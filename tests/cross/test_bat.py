@@ -71,7 +71,9 @@ def test_extreme_inputs_at_largest_k_are_exact(fill: str) -> None:
 def test_one_more_term_than_the_bound_allows_is_refused() -> None:
     terms = _largest_two_digit_k(Q30) + 1
     with pytest.raises(ParameterError, match=f"K={terms}"):
-        ModMatmul(np.ones((2, terms), dtype=np.int64), [Q30], max_digits=2)
+        ModMatmul(np.ones((2, terms), dtype=np.int64), [Q30], max_digits=2, max_constant_digits=1)
+    # Allowed to split the constant too, the same K gets a wide plan.
+    assert ModMatmul(np.ones((2, terms), dtype=np.int64), [Q30], max_digits=2).plan.wide
 
 
 def test_small_modulus_needs_no_digit_split() -> None:
@@ -95,7 +97,7 @@ def test_wide_modulus_plan_is_exact() -> None:
 
 def test_impossible_plan_is_refused_with_numbers() -> None:
     with pytest.raises(ParameterError, match="2\\^53"):
-        ModMatmul(np.ones((1, 1 << 20), dtype=np.int64), [(1 << 60) - 93])
+        ModMatmul(np.ones((1, 64), dtype=np.int64), [(1 << 60) - 93], max_digits=2, max_constant_digits=2)
 
 
 def test_data_outside_residues_is_refused() -> None:
