@@ -1,4 +1,4 @@
-"""Byzantine-robust federated learning: robust aggregation rules and the attacks they face.
+"""Federated learning that survives faults: robust aggregation under attack, asynchronous training.
 
 Modules (import them directly; this package imports nothing heavy on its own):
 
@@ -13,5 +13,8 @@ Modules (import them directly; this package imports nothing heavy on its own):
   hand-written gradients over flat parameter vectors.
 - :mod:`securecompute.federated.simulation`: ``run_byzantine(...)``, synchronous training with Byzantine
   workers, returning a ``ByzantineHistory`` (accuracy, loss, dropped NaN/inf vectors, aggregation seconds, plot).
-- :mod:`securecompute.federated.commands`: ``securecompute simulate byzantine`` and the demo-tour step.
+- :mod:`securecompute.federated.fedfix`: ``simulate_async(...)``, asynchronous training on a virtual event
+  clock (FedAvg, async, FedFix, FedBuff; :mod:`.policies` and :mod:`.client_times`), returning an
+  ``AsyncHistory``.
+- :mod:`securecompute.federated.commands`: ``securecompute simulate byzantine|async`` and the demo-tour step.
 """

@@ -1,4 +1,4 @@
-"""The federated capability's CLI command (``securecompute simulate byzantine``) and demo-tour step."""
+"""The federated capability's CLI commands (``securecompute simulate byzantine|async``) and demo-tour step."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ TOUR_STEPS = 60
 
 
 def register_commands(commands: Any) -> None:
-    """Add ``securecompute simulate`` (with its ``byzantine`` subcommand) to the CLI's subparsers."""
+    """Add ``securecompute simulate`` (with its ``byzantine`` and ``async`` subcommands) to the CLI's subparsers."""
     simulate = commands.add_parser(
         "simulate",
         help="simulate robust or asynchronous federated training",
@@ -73,6 +73,40 @@ def register_commands(commands: Any) -> None:
     )
     byzantine.add_argument("--plot", default=None, metavar="PATH", help="write accuracy and loss curves to this PNG")
     byzantine.set_defaults(handler=_run_byzantine)
+    _register_async(kinds)
+
+
+def _register_async(kinds: Any) -> None:
+    """``simulate async``: FedAvg, async FedAvg, FedFix or FedBuff on a virtual event clock."""
+    run = kinds.add_parser(
+        "async",
+        help="asynchronous federated training (FedFix, FedBuff, async and sync FedAvg) on a virtual clock",
+        description="Example: securecompute simulate async --policy fedfix --dt 0.2 --clients 20 --times F-80 "
+        "--horizon 60 --plot fedfix.png",
+    )
+    run.add_argument(
+        "--policy",
+        default="fedfix",
+        help="fedavg, async, async_identical, fedfix or fedbuff (default: %(default)s)",
+    )
+    run.add_argument("--dt", type=float, default=None, help="FedFix aggregation period (default: 0.2)")
+    run.add_argument("--c", type=int, default=None, help="FedBuff buffer size (default: 5)")
+    run.add_argument("--clients", type=int, default=20, help="M clients (default: %(default)s)")
+    run.add_argument("--times", default="F-80", help="client times: F-X or exp-X, 0 <= X < 100 (default: %(default)s)")
+    run.add_argument(
+        "--alpha", type=float, default=0.3, help="Dirichlet label skew; 0 or inf for IID (default: %(default)s)"
+    )
+    run.add_argument("--horizon", type=float, default=60.0, help="virtual time of the run (default: %(default)s)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the whole run (default: %(default)s)")
+    run.add_argument("--local-steps", type=int, default=10, help="K local SGD steps per job (default: %(default)s)")
+    run.add_argument("--lr", type=float, default=None, help="client step size (default: 0.1 logreg, 0.05 mlp)")
+    run.add_argument("--eta-g", type=float, default=1.0, help="server step size (default: %(default)s)")
+    run.add_argument("--batch-size", type=int, default=16, help="rows per local step (default: %(default)s)")
+    run.add_argument("--model", default="logreg", help="logreg or mlp (default: %(default)s)")
+    run.add_argument("--crash", type=float, default=0.0, help="probability that a job is lost (default: 0)")
+    run.add_argument("--weighting", default="formula", help="formula or online weights d_i (default: %(default)s)")
+    run.add_argument("--plot", default=None, metavar="PATH", help="write accuracy, loss and staleness plots here")
+    run.set_defaults(handler=_run_async)
 
 
 def parse_params(items: list[str], flag: str) -> dict[str, Any]:
@@ -128,6 +162,35 @@ def _run_byzantine(options: argparse.Namespace) -> int:
         momentum=options.momentum,
         aggregator_params=parse_params(options.aggregator_param, "--aggregator-param"),
         attack_params=parse_params(options.attack_param, "--attack-param"),
+    )
+    line = history.summary()
+    if options.plot:
+        written = history.plot(options.plot)
+        line += f"; plot {written}"
+    print(line)
+    return 0
+
+
+def _run_async(options: argparse.Namespace) -> int:
+    from securecompute.federated.fedfix import simulate_async
+
+    alpha = None if options.alpha == 0 or options.alpha == float("inf") else options.alpha
+    history = simulate_async(
+        policy=options.policy,
+        dt=options.dt,
+        c=options.c,
+        clients=options.clients,
+        times=options.times,
+        alpha=alpha,
+        horizon=options.horizon,
+        seed=options.seed,
+        local_steps=options.local_steps,
+        lr=options.lr,
+        eta_g=options.eta_g,
+        model=options.model,
+        batch_size=options.batch_size,
+        crash=options.crash,
+        weighting=options.weighting,
     )
     line = history.summary()
     if options.plot:

@@ -1,0 +1,570 @@
+r"""Asynchronous federated learning on a virtual event clock: FedAvg, async FedAvg, FedFix and FedBuff.
+
+After Fraboni, Vidal, Kameni and Lorenzi, "A General Theory for Federated Optimization with Asynchronous and
+Heterogeneous Clients Updates" (JMLR 24(110), 2023).  Every scheme applies the same server update
+
+    theta <- theta + eta_g * sum_i omega_i(n) * Delta_i,     omega_i(n) = d_i * 1[client i is aggregated at step n],
+
+where Delta_i = theta_i^(K) - theta^(rho_i) is the result of K local SGD steps that client i ran from the
+(possibly stale) model theta^(rho_i) it last received; stale deltas are added to the *current* model as they
+are (no staleness discount), and the staleness n - rho_i (in model versions) of every applied update is
+recorded.  The schemes differ in when the server aggregates and in d_i (p_i = client importance, tau_i =
+mean time of one local job of client i):
+
+=================  ==========================================  ===================================
+policy             the server aggregates                        d_i
+=================  ==========================================  ===================================
+``fedavg``         when every client has returned (a round)     p_i
+``async``          at every single return                       (sum_j 1/tau_j) * tau_i * p_i
+``async_identical`` at every single return                      1 (biased towards fast clients)
+``fedfix``         at t = n * dt, whatever returned since       ceil(tau_i / dt) * p_i
+``fedbuff``        after c returns (buffer)                     1 / c
+=================  ==========================================  ===================================
+
+With ``weighting="online"`` every policy uses d_i = p_i / freq_i instead, freq_i being the fraction of the
+aggregations so far (FedFix: of the ticks so far) that included client i (for random client times).
+
+Mechanics of the event clock (virtual: nothing sleeps, so a run is reproducible from its seed):
+
+- a client that is sent the model at time s returns at s + T, T drawn from its time model;
+- ``fedavg``: a client that returned waits for the end of the round, then gets the new model;
+- ``async``: the server aggregates at the return, and the client gets the new model at once;
+- ``fedfix``: a client that returned waits for the next tick n * dt (returns up to the tick, with a 1e-9
+  tolerance, are aggregated), then gets the new model; a slow client keeps training on its stale model, so
+  client i is aggregated every ceil(tau_i/dt) ticks (deterministic times), which is why d_i = ceil(tau_i/dt) p_i
+  gives E[omega_i] = p_i per tick and a staleness below ceil(max_i tau_i / dt);
+- ``fedbuff``: a client that returned gets the current model at once and starts again; its update waits in the
+  buffer; when c updates are buffered they are aggregated (a fast client may be in the buffer twice).
+
+Events at the same time are handled in the order their jobs were sent (ties are deterministic).  The model
+version counts the aggregations that applied at least one update.
+
+Client time models (``times``):
+
+- ``"F-X"`` (0 <= X < 100): deterministic tau_i = 1 - i * (X/100) / (M - 1), i = 0..M-1, the paper's
+  scenario "the fastest client is X% faster than the slowest" (F-0: every tau_i = 1);
+- ``"exp-X"``: every job takes an exponential time with mean tau_i from F-X (heterogeneous means);
+- a sequence of M positive floats: deterministic per-client times;
+- a sequence of M non-empty sequences of positive floats: a trace, client i's j-th job takes
+  trace[i][j mod len(trace[i])]; tau_i is the mean of its trace.
+
+Crashes (``crash`` = probability in [0, 1) that a job is lost): the client still comes back at the job's
+return time and is sent a model again as if it had returned, but its update is lost: it is never computed,
+never aggregated, and counted in :attr:`AsyncHistory.lost`.  Every applied update is a distinct job, applied
+once.
+
+Local work is shared with the synchronous simulation: one local SGD step is
+:func:`~securecompute.federated.simulation.worker_step` (a minibatch gradient and a momentum update, on the
+client's own :class:`~securecompute.federated.simulation.WorkerState` and generator), jobs go through an
+:class:`~securecompute.federated.simulation.Executor` (in-process :class:`LocalExecutor` by default), models
+come from :mod:`~securecompute.federated.models` and data from :mod:`~securecompute.federated.data`.  A job's
+delta is computed when the model is sent (it depends only on that model and the client's own state), all the
+jobs sent at one instant in one ``executor.map`` call.
+
+Metrics, at evaluation times t = k * horizon / evals (the model after every aggregation at or before t): test
+accuracy, the p-weighted training loss L(theta) = sum_i p_i L_i(theta) (L_i on client i's data) and
+p-weighted training accuracy, and per-client losses and accuracies from which :attr:`AsyncHistory.surrogate_loss`
+gives the q-weighted surrogate sum_i q_i L_i with q_i proportional to the weight client i actually received
+over the run (sum over steps of omega_i(n)), the empirical E[omega_i].
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from securecompute.errors import ParameterError
+from securecompute.federated._checks import FloatArray, check_int, check_positive
+from securecompute.federated.client_times import client_times, time_model
+from securecompute.federated.data import Dataset, load_digits_split, partition
+from securecompute.federated.models import Model, get_model
+from securecompute.federated.policies import (
+    EPS,
+    POLICIES,
+    AsyncIdentical,
+    AsyncWeighted,
+    FedAvg,
+    FedBuff,
+    FedFix,
+    Policy,
+    get_policy,
+)
+from securecompute.federated.simulation import Executor, LocalExecutor, WorkerState, WorkerTask, worker_step
+
+__all__ = [
+    "DEFAULT_LOCAL_LR",
+    "POLICIES",
+    "AsyncHistory",
+    "AsyncIdentical",
+    "AsyncWeighted",
+    "ClientJob",
+    "FedAvg",
+    "FedBuff",
+    "FedFix",
+    "Policy",
+    "client_times",
+    "client_update",
+    "get_policy",
+    "simulate_async",
+]
+
+DEFAULT_LOCAL_LR = {"logreg": 0.1, "mlp": 0.05}
+"""Client learning rate used when ``lr`` is None, per model."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Client work
+
+
+@dataclass(frozen=True)
+class ClientJob:
+    """One local job: K = ``local_steps`` steps of :func:`worker_step` from ``task.params``, step size ``lr``."""
+
+    task: WorkerTask
+    local_steps: int
+    lr: float
+
+
+def client_update(job: ClientJob) -> tuple[WorkerState, FloatArray]:
+    """Run a :class:`ClientJob`; return (the client's next state, Delta = final params - received params).
+
+    Momentum restarts at zero for each job; the client's generator advances (it is its own).
+    """
+    start = job.task.params
+    state = replace(job.task.state, momentum=np.zeros_like(start))
+    params = start.copy()
+    for _ in range(job.local_steps):
+        state, direction = worker_step(replace(job.task, state=state, params=params))
+        params = params - job.lr * direction
+    return state, params - start
+
+
+@dataclass
+class _Job:
+    ident: int
+    client: int
+    version: int
+    sent: float
+    delta: FloatArray | None  # None: crashed, the update is lost
+
+
+# ----------------------------------------------------------------------------------------------------------
+# History
+
+
+@dataclass
+class AsyncHistory:
+    """What one :func:`simulate_async` run recorded (times are virtual).
+
+    Attributes:
+        times: evaluation times 0, horizon/evals, ..., horizon.
+        accuracy: test accuracy at each evaluation time.
+        loss: p-weighted training loss sum_i p_i L_i at each evaluation time.
+        train_accuracy: p-weighted training accuracy sum_i p_i acc_i.
+        client_loss / client_accuracy: per evaluation, the M per-client training losses / accuracies.
+        staleness: per applied update, in order, the model versions it was late by.
+        participation: per client, how many of its updates were applied.
+        returns: per client, how many jobs came back (applied, waiting in a buffer at the horizon, or lost).
+        lost: how many jobs crashed (their updates are never applied).
+        aggregations: per aggregation that applied updates, (virtual time, clients in the order applied).
+        applied_weight: per client, the sum over steps of omega_i(n) (its realised aggregation weight).
+        weights: d_i per client (formula weights; with ``weighting="online"`` the last weights used).
+        taus: mean job time per client.
+        p: client importances.
+        params: the final model parameters.
+        seconds: wall-clock seconds of the run.
+        settings: the run's arguments, resolved.
+    """
+
+    times: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    client_loss: list[list[float]] = field(default_factory=list)
+    client_accuracy: list[list[float]] = field(default_factory=list)
+    staleness: list[int] = field(default_factory=list)
+    participation: list[int] = field(default_factory=list)
+    returns: list[int] = field(default_factory=list)
+    lost: int = 0
+    aggregations: list[tuple[float, tuple[int, ...]]] = field(default_factory=list)
+    applied_weight: list[float] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    taus: list[float] = field(default_factory=list)
+    p: list[float] = field(default_factory=list)
+    params: FloatArray = field(default_factory=lambda: np.zeros(0))
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def q(self) -> list[float]:
+        """Surrogate weights q_i: :attr:`applied_weight` normalised to sum 1 (p when nothing was applied)."""
+        total = float(np.sum(self.applied_weight))
+        if total <= 0:
+            return list(self.p)
+        return [float(w) / total for w in self.applied_weight]
+
+    @property
+    def surrogate_loss(self) -> list[float]:
+        """q-weighted training loss sum_i q_i L_i at each evaluation time (q from the whole run)."""
+        weights = np.asarray(self.q)
+        return [float(np.dot(weights, row)) for row in self.client_loss]
+
+    @property
+    def surrogate_accuracy(self) -> list[float]:
+        """q-weighted training accuracy at each evaluation time."""
+        weights = np.asarray(self.q)
+        return [float(np.dot(weights, row)) for row in self.client_accuracy]
+
+    @property
+    def final_accuracy(self) -> float:
+        """Test accuracy at the horizon."""
+        return self.accuracy[-1] if self.accuracy else float("nan")
+
+    @property
+    def final_loss(self) -> float:
+        """p-weighted training loss at the horizon."""
+        return self.loss[-1] if self.loss else float("nan")
+
+    @property
+    def max_staleness(self) -> int:
+        """Largest staleness of an applied update (0 when none was applied)."""
+        return max(self.staleness, default=0)
+
+    def time_to(self, target: float) -> float | None:
+        """First evaluation time at which test accuracy reached ``target``, or None if it never did."""
+        for moment, value in zip(self.times, self.accuracy, strict=True):
+            if value >= target:
+                return moment
+        return None
+
+    def last_std(self, count: int = 5) -> float:
+        """Standard deviation of the last ``count`` test accuracies (stability)."""
+        return float(np.std(self.accuracy[-count:])) if self.accuracy else float("nan")
+
+    def summary(self) -> str:
+        """One line: policy, setting, final accuracy, time to 85%, staleness and timings."""
+        s = self.settings
+        reached = self.time_to(0.85)
+        to85 = "never" if reached is None else f"t={reached:g}"
+        return (
+            f"{s.get('policy')} on {s.get('times')}: M={s.get('clients')}, alpha={s.get('alpha')}, "
+            f"horizon {s.get('horizon'):g}, {s.get('model')}: final accuracy {self.final_accuracy:.3f}, "
+            f"loss {self.final_loss:.3f}, 85% at {to85}, {len(self.aggregations)} aggregations, "
+            f"{len(self.staleness)} updates applied, max staleness {self.max_staleness}, lost {self.lost}, "
+            f"run {self.seconds:.1f} s"
+        )
+
+    def plot(self, path: str | Path, title: str | None = None) -> Path:
+        """Write a PNG (accuracy and losses vs virtual time, staleness, participation); return the path."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        target = Path(path)
+        figure, axes = plt.subplots(2, 2, figsize=(10, 7))
+        accuracy, losses, stale, counts = axes.ravel()
+        accuracy.plot(self.times, self.accuracy, marker=".", label="test")
+        accuracy.plot(self.times, self.train_accuracy, "--", label="train, p-weighted")
+        accuracy.set_xlabel("virtual time")
+        accuracy.set_ylabel("accuracy")
+        accuracy.set_ylim(0.0, 1.0)
+        accuracy.grid(alpha=0.3)
+        accuracy.legend()
+        losses.plot(self.times, self.loss, label="p-weighted (true objective)")
+        losses.plot(self.times, self.surrogate_loss, "--", label="q-weighted (surrogate)")
+        losses.set_xlabel("virtual time")
+        losses.set_ylabel("training loss")
+        losses.set_yscale("log")
+        losses.grid(alpha=0.3)
+        losses.legend()
+        if self.staleness:
+            stale.hist(self.staleness, bins=np.arange(self.max_staleness + 2) - 0.5)
+        stale.set_xlabel("staleness (model versions)")
+        stale.set_ylabel("applied updates")
+        counts.bar(np.arange(len(self.participation)), self.participation)
+        counts.set_xlabel("client (0 = slowest for F-X)")
+        counts.set_ylabel("applied updates")
+        figure.suptitle(title or f"{self.settings.get('policy')}, times {self.settings.get('times')}")
+        figure.tight_layout()
+        figure.savefig(target, dpi=100)
+        plt.close(figure)
+        return target
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The simulator
+
+
+def simulate_async(
+    policy: str | Policy = "fedfix",
+    dt: float | None = None,
+    c: int | None = None,
+    clients: int = 20,
+    times: str | Sequence[float] | Sequence[Sequence[float]] = "F-80",
+    alpha: float | None = 0.3,
+    horizon: float = 60.0,
+    seed: int = 0,
+    local_steps: int = 10,
+    lr: float | None = None,
+    eta_g: float = 1.0,
+    model: str = "logreg",
+    batch_size: int = 16,
+    momentum: float = 0.0,
+    p: str | npt.ArrayLike = "uniform",
+    weighting: str = "formula",
+    crash: float = 0.0,
+    evals: int = 30,
+    dataset: Dataset | None = None,
+    executor: Executor | None = None,
+) -> AsyncHistory:
+    """Simulate federated training on digits under ``policy`` on a virtual clock (module docstring).
+
+    Args:
+        policy: fedavg, async, async_identical, fedfix, fedbuff, or a :class:`Policy` instance.
+        dt: FedFix period (> 0, default 0.2).  c: FedBuff buffer size (>= 1, default 5).
+        clients: M >= 1.
+        times: client time model: "F-X", "exp-X", M times, or M traces.
+        alpha: Dirichlet label skew > 0; None (or inf) for IID.
+        horizon: virtual time at which the run stops (> 0).
+        seed: int seed of everything (split, partition, initialisation, minibatches, times, crashes).
+        local_steps: K >= 1 local SGD steps per job.
+        lr: client step size (None: :data:`DEFAULT_LOCAL_LR` of the model).
+        eta_g: server step size > 0.
+        model: "logreg" or "mlp".
+        batch_size: rows per local step.
+        momentum: local momentum in [0, 1) (restarted at 0 each job; 0 = plain SGD).
+        p: client importances: "uniform" (1/M), "data" (share of training rows), or M non-negative numbers
+            summing to 1.
+        weighting: "formula" (the policy's d_i) or "online" (d_i = p_i / observed participation frequency).
+        crash: probability in [0, 1) that a job is lost.
+        evals: number of evaluations after time 0 (>= 1).
+        dataset: another :class:`~securecompute.federated.data.Dataset` instead of digits.
+        executor: runs the client jobs (None: :class:`~securecompute.federated.simulation.LocalExecutor`).
+
+    Returns:
+        the :class:`AsyncHistory`.
+
+    Raises:
+        ParameterError: any bad argument, checked before any work (the message names the value).
+    """
+    started = time.perf_counter()
+    rule = policy if isinstance(policy, Policy) else get_policy(policy, dt, c)
+    m = check_int("clients", clients, 1)
+    clock = time_model(times, m)
+    end = check_positive("horizon", horizon)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed must be a non-negative int, got {seed!r}")
+    steps = check_int("local_steps", local_steps, 1)
+    batch = check_int("batch_size", batch_size, 1)
+    server_lr = check_positive("eta_g", eta_g)
+    beta = check_positive("momentum", momentum, allow_zero=True)
+    if beta >= 1:
+        raise ParameterError(f"momentum must be in [0, 1), got {momentum!r}")
+    loss_prob = check_positive("crash", crash, allow_zero=True)
+    if loss_prob >= 1:
+        raise ParameterError(f"crash must be a probability in [0, 1), got {crash!r}")
+    count = check_int("evals", evals, 1)
+    if alpha is not None and not (isinstance(alpha, float) and math.isinf(alpha) and alpha > 0):
+        check_positive("alpha", alpha)
+    if not isinstance(model, str) or model.strip().lower() not in DEFAULT_LOCAL_LR:
+        raise ParameterError(f"unknown model {model!r}; known: {', '.join(sorted(DEFAULT_LOCAL_LR))}")
+    model_key = model.strip().lower()
+    step_size = DEFAULT_LOCAL_LR[model_key] if lr is None else check_positive("lr", lr)
+    if weighting not in ("formula", "online"):
+        raise ParameterError(f"weighting must be 'formula' or 'online', got {weighting!r}")
+    importance = None if isinstance(p, str) else _check_importance(p, m)
+    if isinstance(p, str) and p not in ("uniform", "data"):
+        raise ParameterError(f"p must be 'uniform', 'data' or {m} weights summing to 1, got {p!r}")
+
+    data = load_digits_split(int(seed)) if dataset is None else dataset
+    if data.y_train.shape[0] < m:
+        raise ParameterError(f"cannot give each of {m} clients data: only {data.y_train.shape[0]} examples")
+    net = get_model(model_key, data.features, data.classes)
+    seeds = np.random.SeedSequence(int(seed)).spawn(5)
+    parts = partition(data.y_train, m, alpha, np.random.default_rng(seeds[0]))
+    params = net.init_params(np.random.default_rng(seeds[1]))
+    time_rng = np.random.default_rng(seeds[3])
+    crash_rng = np.random.default_rng(seeds[4])
+    client_seeds = seeds[2].spawn(m)
+    states = [
+        WorkerState(
+            i, data.x_train[rows], data.y_train[rows], np.zeros(net.size), np.random.default_rng(client_seeds[i])
+        )
+        for i, rows in enumerate(parts)
+    ]
+    if importance is None:
+        sizes = np.asarray([rows.size for rows in parts], dtype=np.float64)
+        importance = np.full(m, 1.0 / m) if p == "uniform" else sizes / sizes.sum()
+    weights = rule.weights(clock.taus, importance)
+    runner: Executor = LocalExecutor() if executor is None else executor
+
+    history = AsyncHistory(
+        participation=[0] * m,
+        returns=[0] * m,
+        applied_weight=[0.0] * m,
+        weights=[float(w) for w in weights],
+        taus=[float(t) for t in clock.taus],
+        p=[float(v) for v in importance],
+        settings={
+            "policy": rule.describe(),
+            "clients": m,
+            "times": times if isinstance(times, str) else "custom",
+            "time_model": clock.kind,
+            "alpha": alpha,
+            "horizon": end,
+            "seed": int(seed),
+            "local_steps": steps,
+            "lr": step_size,
+            "eta_g": server_lr,
+            "model": model_key,
+            "batch_size": batch,
+            "momentum": beta,
+            "weighting": weighting,
+            "crash": loss_prob,
+            "evals": count,
+            "executor": type(runner).__name__,
+        },
+    )
+
+    queue: list[tuple[float, int, int, _Job | None]] = []  # (time, 0 return / 1 tick, sequence, job)
+    sequence = 0
+    jobs_sent = [0] * m
+    version = 0
+    pending: list[_Job] = []
+    waiting: list[int] = []
+    applied: set[int] = set()
+    hits = np.zeros(m)  # per client, aggregations (FedFix: ticks) that included it
+    aggregation_count = 0
+    eval_times = [end * k / count for k in range(count + 1)]
+    next_eval = 0
+
+    def dispatch(who: list[int], now: float) -> None:
+        nonlocal sequence
+        durations = [clock.draw(i, jobs_sent[i], time_rng) for i in who]
+        crashed = [bool(crash_rng.random() < loss_prob) if loss_prob > 0 else False for _ in who]
+        working = [i for i, lost in zip(who, crashed, strict=True) if not lost]
+        tasks = [ClientJob(WorkerTask(states[i], params, net, batch, beta), steps, step_size) for i in working]
+        results = dict(zip(working, runner.map(client_update, tasks), strict=True))
+        for i, duration, lost in zip(who, durations, crashed, strict=True):
+            delta: FloatArray | None = None
+            if not lost:
+                states[i], delta = results[i]
+            heapq.heappush(queue, (now + duration, 0, sequence, _Job(sequence, i, version, now, delta)))
+            sequence += 1
+            jobs_sent[i] += 1
+
+    def aggregate(now: float) -> None:
+        nonlocal params, version, pending, aggregation_count, weights
+        aggregation_count += 1
+        for client in {job.client for job in pending}:
+            hits[client] += 1.0
+        if weighting == "online":
+            weights = importance / (np.maximum(hits, 1.0) / aggregation_count)
+        if not pending:
+            return
+        update = np.zeros_like(params)
+        for job in pending:
+            if job.ident in applied:  # pragma: no cover - guarded by construction
+                raise AssertionError(f"job {job.ident} applied twice")
+            applied.add(job.ident)
+            assert job.delta is not None
+            weight = float(weights[job.client])
+            update += weight * job.delta
+            history.staleness.append(version - job.version)
+            history.participation[job.client] += 1
+            history.applied_weight[job.client] += weight
+        params = params + server_lr * update
+        history.aggregations.append((now, tuple(job.client for job in pending)))
+        version += 1
+        pending = []
+
+    def evaluate_until(now: float) -> None:
+        nonlocal next_eval
+        while next_eval < len(eval_times) and eval_times[next_eval] < now - EPS:
+            _evaluate(history, eval_times[next_eval], net, params, data, states, importance)
+            next_eval += 1
+
+    dispatch(list(range(m)), 0.0)
+    period = rule.period
+    if period is not None:
+        heapq.heappush(queue, (period, 1, -1, None))
+    ticks = 1
+    while queue and queue[0][0] <= end + EPS:
+        moment, kind, _, job = heapq.heappop(queue)
+        evaluate_until(moment)
+        if kind == 1 and period is not None:
+            # FedFix tick: first every return up to the tick (clock tolerance), then aggregate and resend.
+            while queue and queue[0][1] == 0 and queue[0][0] <= moment + EPS:
+                _, _, _, early = heapq.heappop(queue)
+                assert early is not None
+                _receive(early, history, pending, waiting)
+            aggregate(moment)
+            dispatch(sorted(waiting), moment)
+            waiting.clear()
+            ticks += 1
+            heapq.heappush(queue, (ticks * period, 1, -1, None))
+            continue
+        assert job is not None
+        _receive(job, history, pending, waiting)
+        in_flight = sum(1 for entry in queue if entry[1] == 0)
+        if period is None and rule.ready(len(pending), in_flight):
+            aggregate(moment)
+            dispatch(waiting.copy(), moment)
+            waiting.clear()
+        elif rule.restart_on_return:
+            dispatch(waiting.copy(), moment)
+            waiting.clear()
+    evaluate_until(end + 1.0)
+    history.weights = [float(w) for w in weights]
+    history.params = params
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+def _receive(job: _Job, history: AsyncHistory, pending: list[_Job], waiting: list[int]) -> None:
+    history.returns[job.client] += 1
+    if job.delta is None:
+        history.lost += 1
+    else:
+        pending.append(job)
+    waiting.append(job.client)
+
+
+def _check_importance(values: npt.ArrayLike, m: int) -> FloatArray:
+    try:
+        array = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as error:
+        raise ParameterError(f"p must be {m} numbers summing to 1, got {values!r}") from error
+    if array.size != m or not np.isfinite(array).all() or (array < 0).any() or abs(array.sum() - 1.0) > 1e-6:
+        raise ParameterError(
+            f"p must be {m} non-negative numbers summing to 1, got {array[:8].tolist()} (sum {array.sum():g})"
+        )
+    return array
+
+
+def _evaluate(
+    history: AsyncHistory,
+    moment: float,
+    net: Model,
+    params: FloatArray,
+    data: Dataset,
+    states: list[WorkerState],
+    importance: FloatArray,
+) -> None:
+    history.times.append(moment)
+    history.accuracy.append(net.accuracy(params, data.x_test, data.y_test))
+    losses = [net.loss(params, state.x, state.y) for state in states]
+    accuracies = [net.accuracy(params, state.x, state.y) for state in states]
+    history.client_loss.append(losses)
+    history.client_accuracy.append(accuracies)
+    history.loss.append(float(np.dot(importance, losses)))
+    history.train_accuracy.append(float(np.dot(importance, accuracies)))
