@@ -157,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     jax = import_jax()
     device = jax.devices()[0]
     print(f"JAX {jax.__version__}, backend {jax.default_backend()}, device {device} ({device.device_kind})", flush=True)
+    if device.platform != "gpu" and not args.quick:
+        print("no GPU here: running the CPU-sized --quick check (the full sizes are for an accelerator)", flush=True)
+        args.quick = True
     if args.quick:
         check_n, batch, sizes, iterations = 1 << 12, 16, [1 << 10, 1 << 12], args.iterations or 3
     else:
