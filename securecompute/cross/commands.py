@@ -73,10 +73,9 @@ def _run_ntt(options: argparse.Namespace) -> int:
 
 def tour_step(report: TourReport) -> None:
     """NTT of a real SEAL ciphertext, bit-exact, timed per limb against SEAL, and a plot."""
-    import matplotlib
+    from securecompute.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     degrees, ours_us, seal_us = [], [], []
     for n in (1024, 2048, 4096, 8192):

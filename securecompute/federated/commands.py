@@ -144,17 +144,30 @@ def _parse_value(text: str) -> Any:
     return number if math.isfinite(number) else text
 
 
+def _alpha(options: argparse.Namespace) -> float | None:
+    """--alpha 0 (or inf) means an IID split."""
+    return None if options.alpha == 0 or options.alpha == float("inf") else float(options.alpha)
+
+
+def _report(history: Any, plot: str | None) -> int:
+    """Print the history's one-line summary, after writing its plot when asked."""
+    line = history.summary()
+    if plot:
+        line += f"; plot {history.plot(plot)}"
+    print(line)
+    return 0
+
+
 def _run_byzantine(options: argparse.Namespace) -> int:
     from securecompute.federated.simulation import run_byzantine
 
-    alpha = None if options.alpha == 0 or options.alpha == float("inf") else options.alpha
     history = run_byzantine(
         aggregator=options.aggregator,
         attack=options.attack,
         workers=options.workers,
         byzantine=options.byzantine,
         steps=options.steps,
-        alpha=alpha,
+        alpha=_alpha(options),
         seed=options.seed,
         model=options.model,
         batch_size=options.batch_size,
@@ -163,25 +176,19 @@ def _run_byzantine(options: argparse.Namespace) -> int:
         aggregator_params=parse_params(options.aggregator_param, "--aggregator-param"),
         attack_params=parse_params(options.attack_param, "--attack-param"),
     )
-    line = history.summary()
-    if options.plot:
-        written = history.plot(options.plot)
-        line += f"; plot {written}"
-    print(line)
-    return 0
+    return _report(history, options.plot)
 
 
 def _run_async(options: argparse.Namespace) -> int:
     from securecompute.federated.fedfix import simulate_async
 
-    alpha = None if options.alpha == 0 or options.alpha == float("inf") else options.alpha
     history = simulate_async(
         policy=options.policy,
         dt=options.dt,
         c=options.c,
         clients=options.clients,
         times=options.times,
-        alpha=alpha,
+        alpha=_alpha(options),
         horizon=options.horizon,
         seed=options.seed,
         local_steps=options.local_steps,
@@ -192,20 +199,14 @@ def _run_async(options: argparse.Namespace) -> int:
         crash=options.crash,
         weighting=options.weighting,
     )
-    line = history.summary()
-    if options.plot:
-        written = history.plot(options.plot)
-        line += f"; plot {written}"
-    print(line)
-    return 0
+    return _report(history, options.plot)
 
 
 def tour_step(report: TourReport) -> None:
     """Mean against Flag on digits (Dirichlet 0.3, 15 workers, 3 Byzantine) without attack and under IPM 10."""
-    import matplotlib
+    from securecompute.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from securecompute.federated.simulation import run_byzantine
 

@@ -264,10 +264,9 @@ class AsyncHistory:
 
     def plot(self, path: str | Path, title: str | None = None) -> Path:
         """Write a PNG (accuracy and losses vs virtual time, staleness, participation); return the path."""
-        import matplotlib
+        from securecompute.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         target = Path(path)
         figure, axes = plt.subplots(2, 2, figsize=(10, 7))

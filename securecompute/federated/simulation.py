@@ -174,10 +174,9 @@ class ByzantineHistory:
 
     def plot(self, path: str | Path, title: str | None = None) -> Path:
         """Write a PNG of test accuracy and training loss against the step; return the path."""
-        import matplotlib
+        from securecompute.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         target = Path(path)
         figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))

@@ -107,10 +107,9 @@ def _operands(ctx: Any, arrays: list[np.ndarray], encrypted: set[int]) -> list[A
 
 def tour_step(report: TourReport) -> None:
     """Attention scores on encrypted queries and keys, and an encrypted vector through a plain matrix."""
-    import matplotlib
+    from securecompute.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from securecompute.fhe import CKKSContext, EncryptedTensor, einsum, plan_einsum
 
