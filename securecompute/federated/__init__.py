@@ -16,5 +16,9 @@ Modules (import them directly; this package imports nothing heavy on its own):
 - :mod:`securecompute.federated.fedfix`: ``simulate_async(...)``, asynchronous training on a virtual event
   clock (FedAvg, async, FedFix, FedBuff; :mod:`.policies` and :mod:`.client_times`), returning an
   ``AsyncHistory``.
+- :mod:`securecompute.federated.executors`: where worker computations run: ``LocalExecutor`` (in process)
+  or ``RayExecutor`` (a Ray actor pool, extra ``[ray]``), with identical results.
+- :mod:`securecompute.federated.flower`: ``RobustStrategy``, any of these rules as a Flower strategy (extra
+  ``[flower]``), aggregating update deltas and never weighting by client-reported example counts.
 - :mod:`securecompute.federated.commands`: ``securecompute simulate byzantine|async`` and the demo-tour step.
 """

@@ -16,7 +16,8 @@ test, the training set is partitioned over n workers (IID, or Dirichlet(alpha) l
    :attr:`ByzantineHistory.dropped`, and the aggregator never sees it;
 4. the server aggregates the remaining vectors with the registry rule and steps: theta <- theta - lr * agg.
 
-Workers run through an executor (:class:`LocalExecutor` by default, in this process): the per-round work is
+Workers run through an executor (:mod:`securecompute.federated.executors`; :class:`LocalExecutor` by default,
+in this process, or :class:`~securecompute.federated.executors.RayExecutor`): the per-round work is
 the pure function :func:`worker_step` over a :class:`WorkerTask` (the worker's state and the parameters),
 returning the worker's next state and its vector, so another executor (e.g. Ray actors) can run it
 elsewhere with nothing shared.
@@ -34,10 +35,9 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from securecompute.federated._checks import FloatArray, check_int, check_minorit
 from securecompute.federated.aggregators import AGGREGATORS, Aggregator, get_aggregator
 from securecompute.federated.attacks import Attack, LabelFlip, get_attack
 from securecompute.federated.data import Dataset, IntArray, load_digits_split, partition
+from securecompute.federated.executors import Executor, LocalExecutor
 from securecompute.federated.models import Model, get_model
 from securecompute.progress import progress
 
@@ -64,22 +65,6 @@ DEFAULT_LR = {"logreg": 0.5, "mlp": 0.2}
 """Server learning rate used when ``lr`` is None, per model."""
 
 NO_ATTACK = ("none", "")
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-class Executor(Protocol):
-    """Runs one function over many items and returns the results in order."""
-
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]: ...
-
-
-class LocalExecutor:
-    """The in-process executor: ``map(fn, items)`` is ``[fn(item) for item in items]``."""
-
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        return [fn(item) for item in items]
 
 
 @dataclass(frozen=True)
