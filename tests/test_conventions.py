@@ -67,6 +67,15 @@ def test_import_is_light() -> None:
     assert done.stdout.strip() == "False"
 
 
+def test_cli_lists_commands_without_loading_tenseal() -> None:
+    code = (
+        "import sys, securecompute.cli as cli; cli.build_parser(); "
+        "print(any(m.startswith('tenseal') for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
 def test_library_never_unpickles_or_exits() -> None:
     offenders = []
     for path in PACKAGE.rglob("*.py"):

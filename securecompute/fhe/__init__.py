@@ -1,17 +1,26 @@
 """Encrypted einsum on CKKS (EinHops-style), on TenSEAL/SEAL or simulated slot vectors.
 
-ctx = CKKSContext.create(depth=3)
-x = ctx.encrypt(a)
-y = einsum("bik,bkj->bij", x, b)        # any mix of EncryptedTensor and arrays
-ctx.decrypt(y)
-print(plan_einsum("bik,bkj->bij", x, b).explain())
+    ctx = CKKSContext.create(depth=3)
+    x = ctx.encrypt(a)
+    y = einsum("bik,bkj->bij", x, b)        # any mix of EncryptedTensor and arrays
+    ctx.decrypt(y)
+    print(plan_einsum("bik,bkj->bij", x, b).explain())
+
+The public names load on first use, so that importing a submodule (the CLI imports
+``securecompute.fhe.commands`` to list its subcommand) does not load TenSEAL.
 """
 
-from securecompute.fhe.context import CKKSContext, EvaluationContext
-from securecompute.fhe.einsum import einsum, plan_einsum
-from securecompute.fhe.params import CKKSParameters
-from securecompute.fhe.plan import EinsumPlan
-from securecompute.fhe.tensor import EncryptedTensor
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from securecompute.fhe.context import CKKSContext, EvaluationContext
+    from securecompute.fhe.frontend import einsum, plan_einsum
+    from securecompute.fhe.params import CKKSParameters
+    from securecompute.fhe.plan import EinsumPlan
+    from securecompute.fhe.tensor import EncryptedTensor
 
 __all__ = [
     "CKKSContext",
@@ -22,3 +31,22 @@ __all__ = [
     "einsum",
     "plan_einsum",
 ]
+
+_HOMES = {
+    "CKKSContext": "securecompute.fhe.context",
+    "EvaluationContext": "securecompute.fhe.context",
+    "einsum": "securecompute.fhe.frontend",
+    "plan_einsum": "securecompute.fhe.frontend",
+    "CKKSParameters": "securecompute.fhe.params",
+    "EinsumPlan": "securecompute.fhe.plan",
+    "EncryptedTensor": "securecompute.fhe.tensor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first access."""
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'securecompute.fhe' has no attribute {name!r}")
