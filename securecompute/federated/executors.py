@@ -6,11 +6,13 @@ The simulations (:func:`~securecompute.federated.simulation.run_byzantine`,
 and every item carries all the state it needs (the worker's data, momentum and random generator, the
 server's parameters); the result carries the worker's next state.  Nothing is shared between items, so
 any executor that returns ``[fn(item) for item in items]`` in order gives the same run, bit for bit.
+The asynchronous simulation uses ``executor.submit(fn, item)`` instead, one job at a time: it returns a
+:class:`Pending` whose ``result()`` waits for ``fn(item)``, so jobs run while the event loop goes on.
 
-- :class:`LocalExecutor` (the default): a plain loop in this process.
+- :class:`LocalExecutor` (the default): a plain loop in this process (``submit`` computes on ``result()``).
 - :class:`RayExecutor` (extra ``[ray]``: ``pip install 'securecompute[ray]'``): a pool of Ray actors;
   each ``map`` splits the items into one contiguous chunk per actor, runs the chunks in parallel and
-  concatenates the results in the order of the items.
+  concatenates the results in the order of the items; ``submit`` sends one job to the next actor in turn.
 """
 
 from __future__ import annotations
@@ -18,16 +20,25 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from types import ModuleType, TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from securecompute.errors import DependencyMissingError, ParameterError
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor"]
+__all__ = ["Executor", "JobExecutor", "LocalExecutor", "Pending", "RayExecutor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 RAY_INSTALL_HINT = "pip install 'securecompute[ray]'"
+
+
+class Pending(Protocol[R_co]):
+    """A result that may still be computing (what :meth:`Executor.submit` returns)."""
+
+    def result(self) -> R_co:
+        """Wait for the result and return it (re-raises what the function raised)."""
+        ...
 
 
 class Executor(Protocol):
@@ -36,11 +47,35 @@ class Executor(Protocol):
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]: ...
 
 
+class JobExecutor(Executor, Protocol):
+    """An :class:`Executor` that can also start one item in the background (what the async simulation needs)."""
+
+    def submit(self, fn: Callable[[T], R], item: T) -> Pending[R]: ...
+
+
+class _Deferred(Generic[R]):
+    """``fn(item)``, computed on the first :meth:`result` call and kept."""
+
+    def __init__(self, fn: Callable[[T], R], item: T) -> None:
+        self._call: Callable[[], R] | None = lambda: fn(item)
+        self._value: R | None = None
+
+    def result(self) -> R:
+        if self._call is not None:
+            self._value = self._call()
+            self._call = None
+        return cast(R, self._value)
+
+
 class LocalExecutor:
     """The in-process executor: ``map(fn, items)`` is ``[fn(item) for item in items]``."""
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return [fn(item) for item in items]
+
+    def submit(self, fn: Callable[[T], R], item: T) -> Pending[R]:
+        """``fn(item)``, computed when its result is first asked for (``fn`` is pure, so when does not matter)."""
+        return _Deferred(fn, item)
 
     def close(self) -> None:
         """Nothing to release (here for symmetry with :class:`RayExecutor`)."""
@@ -59,6 +94,17 @@ class _ChunkRunner:
 
     def run(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
         return [fn(item) for item in items]
+
+
+class _RayPending(Generic[R]):
+    """One job on a Ray actor: an object reference to a one-item chunk."""
+
+    def __init__(self, ray: ModuleType, reference: Any) -> None:
+        self._ray = ray
+        self._reference = reference
+
+    def result(self) -> R:
+        return cast(R, self._ray.get(self._reference)[0])
 
 
 def _import_ray() -> ModuleType:
@@ -141,6 +187,7 @@ class RayExecutor:
         actor_class = ray.remote(num_cpus=num_cpus_per_actor)(_ChunkRunner)
         self._actors: list[Any] = [actor_class.remote() for _ in range(num_actors)]
         self.num_actors = num_actors
+        self._turn = 0
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``[fn(item) for item in items]``, computed on the actors; results in the order of the items.
@@ -168,6 +215,23 @@ class RayExecutor:
         for chunk in ray.get(pending):
             results.extend(chunk)
         return results
+
+    def submit(self, fn: Callable[[T], R], item: T) -> Pending[R]:
+        """Start ``fn(item)`` on the next actor in turn and return at once; ``.result()`` waits for it.
+
+        Jobs submitted to one actor run in the order submitted; the actors work while the caller goes on
+        (the asynchronous simulation keeps every client's job in flight this way and waits only for the
+        ones its virtual clock has reached).
+
+        Raises:
+            ParameterError: the executor is closed.
+        """
+        ray = self._ray
+        if ray is None:
+            raise ParameterError("this RayExecutor is closed; create a new one")
+        actor = self._actors[self._turn % self.num_actors]
+        self._turn += 1
+        return _RayPending(ray, actor.run.remote(fn, [item]))
 
     def close(self) -> None:
         """Kill the actors; shut Ray down if this executor started it.  Calling it again does nothing."""

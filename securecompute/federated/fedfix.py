@@ -48,18 +48,25 @@ Client time models (``times``):
 - a sequence of M non-empty sequences of positive floats: a trace, client i's j-th job takes
   trace[i][j mod len(trace[i])]; tau_i is the mean of its trace.
 
-Crashes (``crash`` = probability in [0, 1) that a job is lost): the client still comes back at the job's
-return time and is sent a model again as if it had returned, but its update is lost: it is never computed,
-never aggregated, and counted in :attr:`AsyncHistory.lost`.  Every applied update is a distinct job, applied
-once.
+Faults (:mod:`~securecompute.federated.availability`): with probability ``crash`` a job is lost; the client
+comes back at the job's return time plus an exponential ``downtime`` and is sent a model again as if it had
+returned.  ``outages`` are (client, start, end) windows in which a client is unreachable: a job running when
+one starts is lost, a model sent during one is started at its end, and the client comes back at its end.
+A lost update is never computed, never aggregated, and counted in :attr:`AsyncHistory.lost`.  Every applied
+update is a distinct job, applied once.  FedAvg waits for a client that is away (the round ends when every
+client is back), which is the straggler cost the asynchronous schemes avoid.
 
 Local work is shared with the synchronous simulation: one local SGD step is
 :func:`~securecompute.federated.simulation.worker_step` (a minibatch gradient and a momentum update, on the
-client's own :class:`~securecompute.federated.simulation.WorkerState` and generator), jobs go through an
-:class:`~securecompute.federated.simulation.Executor` (in-process :class:`LocalExecutor` by default), models
-come from :mod:`~securecompute.federated.models` and data from :mod:`~securecompute.federated.data`.  A job's
-delta is computed when the model is sent (it depends only on that model and the client's own state), all the
-jobs sent at one instant in one ``executor.map`` call.
+client's own :class:`~securecompute.federated.simulation.WorkerState` and generator), models come from
+:mod:`~securecompute.federated.models` and data from :mod:`~securecompute.federated.data`.  Each job is
+handed to the executor when the model is sent (``executor.submit``; it depends only on that model and the
+client's own state) and its result is waited for when the virtual clock reaches the job's return.  The
+in-process :class:`~securecompute.federated.executors.LocalExecutor` computes it then; a
+:class:`~securecompute.federated.executors.RayExecutor` computes it on an actor meanwhile, so every client's
+job is in flight at once (the wall-clock analogue of the policies is ``ray.wait(jobs, num_returns=...,
+timeout=dt)``; here the virtual clock decides which jobs have returned, so the run is the same on both, bit
+for bit, and reproducible from the seed).
 
 Metrics, at evaluation times t = k * horizon / evals (the model after every aggregation at or before t): test
 accuracy, the p-weighted training loss L(theta) = sum_i p_i L_i(theta) (L_i on client i's data) and
@@ -74,17 +81,18 @@ import heapq
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from securecompute.errors import ParameterError
 from securecompute.federated._checks import FloatArray, check_int, check_positive
+from securecompute.federated.async_history import AsyncHistory
+from securecompute.federated.availability import Availability
 from securecompute.federated.client_times import client_times, time_model
 from securecompute.federated.data import Dataset, load_digits_split, partition
+from securecompute.federated.executors import JobExecutor, LocalExecutor, Pending
 from securecompute.federated.models import Model, get_model
 from securecompute.federated.policies import (
     EPS,
@@ -97,7 +105,7 @@ from securecompute.federated.policies import (
     Policy,
     get_policy,
 )
-from securecompute.federated.simulation import Executor, LocalExecutor, WorkerState, WorkerTask, worker_step
+from securecompute.federated.simulation import WorkerState, WorkerTask, worker_step
 
 __all__ = [
     "DEFAULT_LOCAL_LR",
@@ -153,150 +161,8 @@ class _Job:
     client: int
     version: int
     sent: float
-    delta: FloatArray | None  # None: crashed, the update is lost
-
-
-# ----------------------------------------------------------------------------------------------------------
-# History
-
-
-@dataclass
-class AsyncHistory:
-    """What one :func:`simulate_async` run recorded (times are virtual).
-
-    Attributes:
-        times: evaluation times 0, horizon/evals, ..., horizon.
-        accuracy: test accuracy at each evaluation time.
-        loss: p-weighted training loss sum_i p_i L_i at each evaluation time.
-        train_accuracy: p-weighted training accuracy sum_i p_i acc_i.
-        client_loss / client_accuracy: per evaluation, the M per-client training losses / accuracies.
-        staleness: per applied update, in order, the model versions it was late by.
-        participation: per client, how many of its updates were applied.
-        returns: per client, how many jobs came back (applied, waiting in a buffer at the horizon, or lost).
-        lost: how many jobs crashed (their updates are never applied).
-        aggregations: per aggregation that applied updates, (virtual time, clients in the order applied).
-        applied_weight: per client, the sum over steps of omega_i(n) (its realised aggregation weight).
-        weights: d_i per client (formula weights; with ``weighting="online"`` the last weights used).
-        taus: mean job time per client.
-        p: client importances.
-        params: the final model parameters.
-        seconds: wall-clock seconds of the run.
-        settings: the run's arguments, resolved.
-    """
-
-    times: list[float] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)
-    client_loss: list[list[float]] = field(default_factory=list)
-    client_accuracy: list[list[float]] = field(default_factory=list)
-    staleness: list[int] = field(default_factory=list)
-    participation: list[int] = field(default_factory=list)
-    returns: list[int] = field(default_factory=list)
-    lost: int = 0
-    aggregations: list[tuple[float, tuple[int, ...]]] = field(default_factory=list)
-    applied_weight: list[float] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    taus: list[float] = field(default_factory=list)
-    p: list[float] = field(default_factory=list)
-    params: FloatArray = field(default_factory=lambda: np.zeros(0))
-    seconds: float = 0.0
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def q(self) -> list[float]:
-        """Surrogate weights q_i: :attr:`applied_weight` normalised to sum 1 (p when nothing was applied)."""
-        total = float(np.sum(self.applied_weight))
-        if total <= 0:
-            return list(self.p)
-        return [float(w) / total for w in self.applied_weight]
-
-    @property
-    def surrogate_loss(self) -> list[float]:
-        """q-weighted training loss sum_i q_i L_i at each evaluation time (q from the whole run)."""
-        weights = np.asarray(self.q)
-        return [float(np.dot(weights, row)) for row in self.client_loss]
-
-    @property
-    def surrogate_accuracy(self) -> list[float]:
-        """q-weighted training accuracy at each evaluation time."""
-        weights = np.asarray(self.q)
-        return [float(np.dot(weights, row)) for row in self.client_accuracy]
-
-    @property
-    def final_accuracy(self) -> float:
-        """Test accuracy at the horizon."""
-        return self.accuracy[-1] if self.accuracy else float("nan")
-
-    @property
-    def final_loss(self) -> float:
-        """p-weighted training loss at the horizon."""
-        return self.loss[-1] if self.loss else float("nan")
-
-    @property
-    def max_staleness(self) -> int:
-        """Largest staleness of an applied update (0 when none was applied)."""
-        return max(self.staleness, default=0)
-
-    def time_to(self, target: float) -> float | None:
-        """First evaluation time at which test accuracy reached ``target``, or None if it never did."""
-        for moment, value in zip(self.times, self.accuracy, strict=True):
-            if value >= target:
-                return moment
-        return None
-
-    def last_std(self, count: int = 5) -> float:
-        """Standard deviation of the last ``count`` test accuracies (stability)."""
-        return float(np.std(self.accuracy[-count:])) if self.accuracy else float("nan")
-
-    def summary(self) -> str:
-        """One line: policy, setting, final accuracy, time to 85%, staleness and timings."""
-        s = self.settings
-        reached = self.time_to(0.85)
-        to85 = "never" if reached is None else f"t={reached:g}"
-        return (
-            f"{s.get('policy')} on {s.get('times')}: M={s.get('clients')}, alpha={s.get('alpha')}, "
-            f"horizon {s.get('horizon'):g}, {s.get('model')}: final accuracy {self.final_accuracy:.3f}, "
-            f"loss {self.final_loss:.3f}, 85% at {to85}, {len(self.aggregations)} aggregations, "
-            f"{len(self.staleness)} updates applied, max staleness {self.max_staleness}, lost {self.lost}, "
-            f"run {self.seconds:.1f} s"
-        )
-
-    def plot(self, path: str | Path, title: str | None = None) -> Path:
-        """Write a PNG (accuracy and losses vs virtual time, staleness, participation); return the path."""
-        from securecompute.plotting import pyplot
-
-        plt = pyplot()
-
-        target = Path(path)
-        figure, axes = plt.subplots(2, 2, figsize=(10, 7))
-        accuracy, losses, stale, counts = axes.ravel()
-        accuracy.plot(self.times, self.accuracy, marker=".", label="test")
-        accuracy.plot(self.times, self.train_accuracy, "--", label="train, p-weighted")
-        accuracy.set_xlabel("virtual time")
-        accuracy.set_ylabel("accuracy")
-        accuracy.set_ylim(0.0, 1.0)
-        accuracy.grid(alpha=0.3)
-        accuracy.legend()
-        losses.plot(self.times, self.loss, label="p-weighted (true objective)")
-        losses.plot(self.times, self.surrogate_loss, "--", label="q-weighted (surrogate)")
-        losses.set_xlabel("virtual time")
-        losses.set_ylabel("training loss")
-        losses.set_yscale("log")
-        losses.grid(alpha=0.3)
-        losses.legend()
-        if self.staleness:
-            stale.hist(self.staleness, bins=np.arange(self.max_staleness + 2) - 0.5)
-        stale.set_xlabel("staleness (model versions)")
-        stale.set_ylabel("applied updates")
-        counts.bar(np.arange(len(self.participation)), self.participation)
-        counts.set_xlabel("client (0 = slowest for F-X)")
-        counts.set_ylabel("applied updates")
-        figure.suptitle(title or f"{self.settings.get('policy')}, times {self.settings.get('times')}")
-        figure.tight_layout()
-        figure.savefig(target, dpi=100)
-        plt.close(figure)
-        return target
+    work: Pending[tuple[WorkerState, FloatArray]] | None  # None: crashed, the update is lost
+    delta: FloatArray | None = None  # filled in when the job is received
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -321,9 +187,11 @@ def simulate_async(
     p: str | npt.ArrayLike = "uniform",
     weighting: str = "formula",
     crash: float = 0.0,
+    downtime: float = 0.0,
+    outages: Sequence[tuple[int, float, float]] | None = None,
     evals: int = 30,
     dataset: Dataset | None = None,
-    executor: Executor | None = None,
+    executor: JobExecutor | None = None,
 ) -> AsyncHistory:
     """Simulate federated training on digits under ``policy`` on a virtual clock (module docstring).
 
@@ -345,9 +213,14 @@ def simulate_async(
             summing to 1.
         weighting: "formula" (the policy's d_i) or "online" (d_i = p_i / observed participation frequency).
         crash: probability in [0, 1) that a job is lost.
+        downtime: mean of the exponential time a client stays away after a crash (>= 0; 0: none).
+        outages: (client, start, end) triples: client is offline on [start, end); a job running when an
+            outage starts is lost, and the client comes back at its end (module docstring).
         evals: number of evaluations after time 0 (>= 1).
         dataset: another :class:`~securecompute.federated.data.Dataset` instead of digits.
-        executor: runs the client jobs (None: :class:`~securecompute.federated.simulation.LocalExecutor`).
+        executor: runs the client jobs (None: :class:`~securecompute.federated.executors.LocalExecutor`;
+            a :class:`~securecompute.federated.executors.RayExecutor` runs them on Ray actors while the
+            event loop goes on).
 
     Returns:
         the :class:`AsyncHistory`.
@@ -368,9 +241,7 @@ def simulate_async(
     beta = check_positive("momentum", momentum, allow_zero=True)
     if beta >= 1:
         raise ParameterError(f"momentum must be in [0, 1), got {momentum!r}")
-    loss_prob = check_positive("crash", crash, allow_zero=True)
-    if loss_prob >= 1:
-        raise ParameterError(f"crash must be a probability in [0, 1), got {crash!r}")
+    availability = Availability(m, crash, downtime, outages)
     count = check_int("evals", evals, 1)
     if alpha is not None and not (isinstance(alpha, float) and math.isinf(alpha) and alpha > 0):
         check_positive("alpha", alpha)
@@ -404,7 +275,7 @@ def simulate_async(
         sizes = np.asarray([rows.size for rows in parts], dtype=np.float64)
         importance = np.full(m, 1.0 / m) if p == "uniform" else sizes / sizes.sum()
     weights = rule.weights(clock.taus, importance)
-    runner: Executor = LocalExecutor() if executor is None else executor
+    runner: JobExecutor = LocalExecutor() if executor is None else executor
 
     history = AsyncHistory(
         participation=[0] * m,
@@ -428,7 +299,9 @@ def simulate_async(
             "batch_size": batch,
             "momentum": beta,
             "weighting": weighting,
-            "crash": loss_prob,
+            "crash": availability.crash,
+            "downtime": availability.downtime,
+            "outages": availability.outage_count,
             "evals": count,
             "executor": type(runner).__name__,
         },
@@ -448,18 +321,25 @@ def simulate_async(
 
     def dispatch(who: list[int], now: float) -> None:
         nonlocal sequence
-        durations = [clock.draw(i, jobs_sent[i], time_rng) for i in who]
-        crashed = [bool(crash_rng.random() < loss_prob) if loss_prob > 0 else False for _ in who]
-        working = [i for i, lost in zip(who, crashed, strict=True) if not lost]
-        tasks = [ClientJob(WorkerTask(states[i], params, net, batch, beta), steps, step_size) for i in working]
-        results = dict(zip(working, runner.map(client_update, tasks), strict=True))
-        for i, duration, lost in zip(who, durations, crashed, strict=True):
-            delta: FloatArray | None = None
-            if not lost:
-                states[i], delta = results[i]
-            heapq.heappush(queue, (now + duration, 0, sequence, _Job(sequence, i, version, now, delta)))
+        for i in who:
+            slot = availability.place(i, now, clock.draw(i, jobs_sent[i], time_rng), crash_rng)
+            work = None
+            if not slot.lost:
+                work = runner.submit(
+                    client_update, ClientJob(WorkerTask(states[i], params, net, batch, beta), steps, step_size)
+                )
+            heapq.heappush(queue, (slot.finish, 0, sequence, _Job(sequence, i, version, now, work)))
             sequence += 1
             jobs_sent[i] += 1
+
+    def receive(job: _Job) -> None:
+        history.returns[job.client] += 1
+        waiting.append(job.client)
+        if job.work is None:
+            history.lost += 1
+            return
+        states[job.client], job.delta = job.work.result()
+        pending.append(job)
 
     def aggregate(now: float) -> None:
         nonlocal params, version, pending, aggregation_count, weights
@@ -505,7 +385,7 @@ def simulate_async(
             while queue and queue[0][1] == 0 and queue[0][0] <= moment + EPS:
                 _, _, _, early = heapq.heappop(queue)
                 assert early is not None
-                _receive(early, history, pending, waiting)
+                receive(early)
             aggregate(moment)
             dispatch(sorted(waiting), moment)
             waiting.clear()
@@ -513,7 +393,7 @@ def simulate_async(
             heapq.heappush(queue, (ticks * period, 1, -1, None))
             continue
         assert job is not None
-        _receive(job, history, pending, waiting)
+        receive(job)
         in_flight = sum(1 for entry in queue if entry[1] == 0)
         if period is None and rule.ready(len(pending), in_flight):
             aggregate(moment)
@@ -527,15 +407,6 @@ def simulate_async(
     history.params = params
     history.seconds = time.perf_counter() - started
     return history
-
-
-def _receive(job: _Job, history: AsyncHistory, pending: list[_Job], waiting: list[int]) -> None:
-    history.returns[job.client] += 1
-    if job.delta is None:
-        history.lost += 1
-    else:
-        pending.append(job)
-    waiting.append(job.client)
 
 
 def _check_importance(values: npt.ArrayLike, m: int) -> FloatArray:

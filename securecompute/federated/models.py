@@ -21,6 +21,8 @@ and dL/dz = (softmax(z) - onehot(y)) / n.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -49,7 +51,7 @@ class Model:
     @property
     def size(self) -> int:
         """Length d of the flat parameter vector."""
-        return sum(int(np.prod(shape)) for shape in self.shapes)
+        return sum(math.prod(shape) for shape in self.shapes)
 
     def unpack(self, params: npt.ArrayLike) -> list[FloatArray]:
         """Views of ``params`` as the weight arrays (writing into them writes into ``params``)."""
@@ -57,7 +59,7 @@ class Model:
         arrays: list[FloatArray] = []
         start = 0
         for shape in self.shapes:
-            count = int(np.prod(shape))
+            count = math.prod(shape)
             arrays.append(vector[start : start + count].reshape(shape))
             start += count
         return arrays
