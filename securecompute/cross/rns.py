@@ -15,8 +15,8 @@ array (limb axis before the coefficient axis, as in :mod:`securecompute.cross.nt
 
   Since ``0 <= sum_i c_i q_hat_i = Q * sum_i c_i / q_i < L * Q``, the result is exactly
   ``y_j = (X + u*Q) mod p_j`` with ``u = floor(sum_i c_i / q_i)``, an integer with
-  ``0 <= u <= L - 1`` (the error bound; u is the same for every target limb).  The sum is a GEMM
-  over limbs: :class:`~securecompute.cross.bat.ModMatmul` with the constant ``[q_hat_i]_(p_j)``.
+  ``0 <= u <= L - 1`` (the error bound; u is the same for every target limb).  The sum over limbs
+  is one exact digit GEMM for every target limb at once (:class:`BasisConverter`).
 * :func:`rescale_by_last`: CKKS rescale, ``X -> round(X / q_last)`` in the basis without
   ``q_last``, computed as SEAL's ``divide_and_round_q_last`` does: ``floor((X + h) / q_last)``
   with ``h = floor(q_last / 2)`` for the representative ``X`` in ``[0, Q)``.  q_last is odd, so
@@ -36,8 +36,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from securecompute.cross.bat import ModMatmul
-from securecompute.cross.modmath import FAST_MODULUS_BITS, MAX_MODULUS_BITS, mod_mul
+from securecompute.cross.bat import DigitPlan, ModMatmul, plan_digits, split_digits_int
+from securecompute.cross.modmath import FAST_MODULUS_BITS, MAX_MODULUS_BITS, mod_mul, rint_reduce_centred
 from securecompute.cross.ntt import NTT
 from securecompute.errors import ParameterError, ShapeError
 
@@ -178,18 +178,23 @@ def compose(residues: np.ndarray, basis: RNSBasis | Sequence[int], centred: bool
 
 
 class BasisConverter:
-    """Fast (approximate) basis conversion from ``source`` to ``target``, as one GEMM per target limb.
+    """Fast (approximate) basis conversion from ``source`` to ``target``, as one GEMM (CROSS's BConv).
 
     ``convert`` returns ``y_j = (X + u*Q) mod p_j`` for the source value ``X`` in ``[0, Q)``, with
     ``u = floor(sum_i c_i / q_i)``, ``c_i = [x_i * q_hat_i^-1]_(q_i)``, so ``0 <= u <= L - 1``
     (L = ``len(source)``) and u is the same for every target limb.  No ``mod Q`` is performed:
     this is CROSS's BConv, used where the ``u*Q`` error is tolerated or removed later.
 
-    Layout: step 1 is the elementwise ``c_i = x_i * q_hat_i^-1 mod q_i``; step 2 is, for each target
-    limb j, the product of the constant row ``[q_hat_i]_(p_j)`` (1 x L) with the (L x B*n) matrix of
-    ``c_i mod p_j`` (batch and coefficients as GEMM columns), by :class:`ModMatmul` whose digit plan
-    proves the float64 GEMM exact.  ``c_i`` is first reduced modulo ``p_j`` (a no-op when every
-    source modulus is below every target modulus), which keeps the sum exact modulo ``p_j``.
+    Layout: step 1 is the elementwise ``c_i = x_i * q_hat_i^-1 mod q_i``.  Step 2 is ONE float64 GEMM
+    ``(L', D*L) @ (D*L, B*n)``: the integers ``c_i`` (not reduced modulo any ``p_j``, so every target
+    row multiplies the same data) are split into D balanced digits of d bits, ``c_i = sum_k 2^(d*k) c_ik``,
+    and row j of the constant holds ``[q_hat_i * 2^(d*k)]_(p_j)`` (centred) in column ``k*L + i``; batch
+    and coefficients are the GEMM columns.  The digit plan (:func:`~securecompute.cross.bat.plan_digits`)
+    proves every output ``|G| + p_j <= 2^53``, so the GEMM is exact and one float Barrett per row (its
+    own ``p_j``) finishes.  30-bit moduli: D = 2 digits of 15 bits, exact up to L = 256 source limbs.
+    When no such plan exists (target moduli above about 45 bits, whose constants alone fill the float
+    mantissa) it falls back to one :class:`~securecompute.cross.bat.ModMatmul` per target limb, whose
+    wide path splits the constants too (:attr:`one_gemm` says which).
 
     Args:
         source: basis of the input (:class:`RNSBasis` or moduli), L limbs.
@@ -199,7 +204,9 @@ class BasisConverter:
     Attributes:
         source, target: the two bases.
         constants: int64 ``(L', L)``, ``[q_hat_i]_(p_j)``.
-        matmul: the :class:`ModMatmul` holding them.
+        one_gemm: True when the conversion is the single GEMM (else the per-target fallback).
+        plan: the single GEMM's :class:`~securecompute.cross.bat.DigitPlan` (None on the fallback).
+        folded: float64 ``(L', D*L)``, the single GEMM's constant (None on the fallback).
 
     Raises:
         ParameterError: an invalid basis.
@@ -211,9 +218,30 @@ class BasisConverter:
         self.constants = np.array(
             [[hat % p for hat in self.source.punctured] for p in self.target.moduli], dtype=np.int64
         )
-        self.matmul = ModMatmul(self.constants[:, None, :], self.target.moduli)
         self._target_column = np.array(self.target.moduli, dtype=np.int64).reshape(-1, 1, 1)
         self._needs_reduction = max(self.source.moduli) > min(self.target.moduli)
+        widest = max(self.target.moduli)
+        try:
+            self.plan: DigitPlan | None = plan_digits(
+                max(self.source.moduli) - 1, (widest - 1) // 2, len(self.source), widest
+            )
+        except ParameterError:
+            self.plan = None
+        self.one_gemm = self.plan is not None
+        self.folded: np.ndarray | None = None
+        self._fallback: ModMatmul | None = None
+        if self.plan is None:
+            self._fallback = ModMatmul(self.constants[:, None, :], self.target.moduli)
+            return
+        columns = []
+        for k in range(self.plan.digits):
+            shift = 1 << (self.plan.digit_bits * k)
+            columns.append(
+                [[_centred(hat * shift % p, p) for hat in self.source.punctured] for p in self.target.moduli]
+            )
+        self.folded = np.concatenate(np.array(columns, dtype=np.float64), axis=1)  # (L', D*L), digit-major
+        self._q = np.array(self.target.moduli, dtype=np.float64).reshape(-1, 1)
+        self._inverse_q = 1.0 / self._q
 
     def convert(self, residues: np.ndarray) -> np.ndarray:
         """Convert ``(..., L, n)`` source residues to int64 ``(..., L', n)`` target residues.
@@ -224,13 +252,27 @@ class BasisConverter:
         array = np.asarray(residues)
         _check_residues(array, self.source, "residues")
         scaled = _limbwise_mul(array.astype(np.int64), self.source.punctured_inverse, self.source.moduli)
+        if self.plan is not None and self.folded is not None:
+            return self._convert_one_gemm(scaled, self.plan, self.folded)
+        assert self._fallback is not None
         # (..., L, n) -> (..., L', L, n): one copy of the c_i per target limb, reduced modulo p_j.
         per_target = np.broadcast_to(
             scaled[..., None, :, :], (*scaled.shape[:-2], len(self.target), *scaled.shape[-2:])
         )
         if self._needs_reduction:
             per_target = np.remainder(per_target, self._target_column)
-        return self.matmul.apply(per_target)[..., 0, :]
+        return self._fallback.apply(per_target)[..., 0, :]
+
+    def _convert_one_gemm(self, scaled: np.ndarray, plan: DigitPlan, folded: np.ndarray) -> np.ndarray:
+        """``folded @ digits(c)`` reduced row by row: ``(..., L, n)`` int64 c_i -> ``(..., L', n)``."""
+        batch, limbs, n = scaled.shape[:-2], scaled.shape[-2], scaled.shape[-1]
+        count = int(np.prod(batch, dtype=np.int64))
+        columns = scaled.reshape(count, limbs, n).transpose(1, 0, 2).reshape(limbs, count * n)
+        digits = split_digits_int(columns, plan, axis=0)  # (D*L, B*n), digit-major
+        result = rint_reduce_centred(folded @ digits, self._q, self._inverse_q)
+        np.add(result, self._q, out=result, where=result < 0)
+        out = result.astype(np.int64).reshape(len(self.target), count, n).transpose(1, 0, 2)
+        return out.reshape(*batch, len(self.target), n)
 
 
 def rescale_by_last(residues: np.ndarray, basis: RNSBasis | Sequence[int]) -> np.ndarray:
@@ -302,6 +344,11 @@ def negacyclic_multiply(a: np.ndarray, b: np.ndarray, moduli: Sequence[int], n: 
 def _cached_ntt(n: int, moduli: tuple[int, ...]) -> NTT:
     """NTT objects are costly to build (constant matrices): keep the recent ones."""
     return NTT(n, moduli)
+
+
+def _centred(value: int, modulus: int) -> int:
+    """``value`` in ``[0, modulus)`` as its balanced representative in ``[-(modulus-1)/2, (modulus-1)/2]``."""
+    return value - modulus if value > (modulus - 1) // 2 else value
 
 
 def _as_basis(basis: RNSBasis | Sequence[int]) -> RNSBasis:

@@ -175,6 +175,32 @@ def test_basis_conversion_of_all_maximal_residues_stays_within_the_bound() -> No
     assert all(0 <= u <= 2 for u in overflows)
 
 
+@pytest.mark.parametrize(
+    ("source", "target", "one_gemm"),
+    [
+        (PRIMES_30 + PRIMES_20, PRIMES_30[:1], True),  # 7 source limbs, one GEMM
+        (find_ntt_primes(60, 1024, 2), PRIMES_30[:2], True),  # 60-bit source: more data digits
+        (PRIMES_30[:2], find_ntt_primes(59, 1024, 2), False),  # 59-bit targets: per-target wide fallback
+    ],
+)
+def test_basis_conversion_picks_one_gemm_when_its_bound_holds_and_is_exact_either_way(
+    source: list[int], target: list[int], one_gemm: bool
+) -> None:
+    converter = BasisConverter(source, target)
+    assert converter.one_gemm is one_gemm
+    if one_gemm:
+        assert converter.folded is not None
+        assert converter.plan is not None
+        assert converter.folded.shape == (len(target), converter.plan.digits * len(source))
+        assert converter.plan.bound + max(target) <= 2**53
+    random = _random_residues(np.random.default_rng(7), source, (64,))
+    maximal = np.array([[q - 1] * 8 for q in source], dtype=np.int64)
+    for residues in (random, maximal):
+        expected, overflows = _bconv_reference(residues, source, target)
+        assert converter.convert(residues).tolist() == expected
+        assert all(0 <= u <= len(source) - 1 for u in overflows)
+
+
 def test_basis_conversion_is_exact_on_limbs_shared_with_the_source() -> None:
     source, target = PRIMES_30[:3], [PRIMES_30[1], PRIMES_20[0]]
     residues = _random_residues(np.random.default_rng(4), source, (50,))
@@ -266,6 +292,40 @@ def test_negacyclic_multiply_matches_the_schoolbook_product(n: int, bits: int) -
     product = negacyclic_multiply(a, b, moduli, n)
     for limb, q in enumerate(moduli):
         assert product[limb].tolist() == _naive_negacyclic(a[limb].tolist(), b[limb].tolist(), q)
+
+
+def _kronecker_negacyclic(a: list[int], b: list[int], q: int) -> list[int]:
+    """Product modulo (X^n + 1, q) by Kronecker substitution: pack each polynomial into one Python int.
+
+    With coefficients below q, every coefficient of the full product is below n * q^2 < 2^slot, so
+    evaluating at X = 2^slot and multiplying the two big ints (CPython's Karatsuba) gives the product's
+    coefficients as slot-bit fields: an independent exact reference that is fast enough at n = 2^16.
+    """
+    n = len(a)
+    slot = (n * q * q).bit_length() + 1
+    packed = [int("".join(format(c, f"0{slot}b") for c in reversed(poly)), 2) for poly in (a, b)]
+    digits = format(packed[0] * packed[1], "b").zfill(slot * (2 * n - 1))
+    full = [int(digits[len(digits) - slot * (k + 1) : len(digits) - slot * k], 2) for k in range(2 * n - 1)]
+    return [(full[k] - (full[k + n] if k + n < len(full) else 0)) % q for k in range(n)]
+
+
+def test_the_kronecker_reference_agrees_with_the_schoolbook_product() -> None:
+    q = find_ntt_primes(30, 64, 1)[0]
+    rng = np.random.default_rng(9)
+    a, b = rng.integers(0, q, 64).tolist(), rng.integers(0, q, 64).tolist()
+    assert _kronecker_negacyclic(a, b, q) == _naive_negacyclic(a, b, q)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bits", [30, 50])  # 30: the fast digit plan; 50: the wide path
+def test_negacyclic_multiply_at_n_2_16_matches_the_kronecker_reference(bits: int) -> None:
+    n = 1 << 16
+    moduli = find_ntt_primes(bits, n, 2)
+    rng = np.random.default_rng(bits)
+    a, b = _random_residues(rng, moduli, (n,)), _random_residues(rng, moduli, (n,))
+    product = negacyclic_multiply(a, b, moduli, n)
+    # The big-int reference takes seconds per limb at this size: limb 0 is checked (both limbs share the code path).
+    assert product[0].tolist() == _kronecker_negacyclic(a[0].tolist(), b[0].tolist(), moduli[0])
 
 
 def test_negacyclic_multiply_broadcasts_a_plaintext_over_a_ciphertext() -> None:
