@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +291,10 @@ def test_simulate_async_other_policies_and_bad_input(capsys: pytest.CaptureFixtu
     with pytest.raises(ParameterError, match="dt"):
         bad.handler(bad)
     assert parse(["simulate", "byzantine", "--steps", "2"]).simulation == "byzantine"
+    faulty = parse(["simulate", "async", "--policy", "async", "--clients", "4", "--horizon", "3", "--crash", "0.4",
+                    "--downtime", "1.5"])  # fmt: skip
+    assert faulty.handler(faulty) == 0
+    assert re.search(r"lost [1-9]", capsys.readouterr().out)
+    negative = parse(["simulate", "async", "--downtime", "-1"])
+    with pytest.raises(ParameterError, match="downtime"):
+        negative.handler(negative)
