@@ -120,7 +120,10 @@ def open_channel(own_key: ChannelKey, peer_public: bytes, *, role: Role, context
         own_key: this party's key pair.
         peer_public: the peer's 32-byte public key.
         role: "initiator" on one side and "responder" on the other; it picks the direction keys.
-        context: bytes naming the protocol and session; both sides must pass the same value.
+        context: bytes naming the protocol and session; both sides must pass the same value.  Never
+            reuse a context with the same two key pairs: the keys would repeat and, with sequence
+            numbers restarting at 0, so would the AES-GCM nonces.  Put fresh randomness from both
+            sides in the context of every session.
 
     Raises:
         ParameterError: a bad role, context or public key length.
