@@ -14,8 +14,10 @@ Modules (import them directly; this package imports nothing heavy on its own):
 - :mod:`securecompute.federated.simulation`: ``run_byzantine(...)``, synchronous training with Byzantine
   workers, returning a ``ByzantineHistory`` (accuracy, loss, dropped NaN/inf vectors, aggregation seconds, plot).
 - :mod:`securecompute.federated.fedfix`: ``simulate_async(...)``, asynchronous training on a virtual event
-  clock (FedAvg, async, FedFix, FedBuff; :mod:`.policies` and :mod:`.client_times`), returning an
-  ``AsyncHistory``.
+  clock (FedAvg, async, FedFix, FedBuff; :mod:`.policies`, :mod:`.client_times` and :mod:`.availability`),
+  returning an ``AsyncHistory`` (:mod:`.async_history`).
+- :mod:`securecompute.federated.frag`: ``Querier`` and ``Party``, federated nearest-neighbour search over an
+  encrypted query (one CKKS key per querier, column-packed scoring, party-local IVF, leakage report).
 - :mod:`securecompute.federated.executors`: where worker computations run: ``LocalExecutor`` (in process)
   or ``RayExecutor`` (a Ray actor pool, extra ``[ray]``), with identical results.
 - :mod:`securecompute.federated.flower`: ``RobustStrategy``, any of these rules as a Flower strategy (extra
