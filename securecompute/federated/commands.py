@@ -230,16 +230,14 @@ def tour_step(report: TourReport) -> None:
     for (rule, attack), history in runs.items():
         style = "-" if attack == "none" else "--"
         axis.plot(history.steps, history.accuracy, style, marker=".", label=f"{rule}, {attack}")
-    axis.set_xlabel("step")
-    axis.set_ylabel("test accuracy")
-    axis.set_ylim(0.0, 1.0)
-    axis.grid(alpha=0.3)
-    axis.legend()
-    axis.set_title("robust aggregation under inner-product manipulation")
-    figure.tight_layout()
-    caption = "test accuracy of mean vs Flag aggregation, without attack and under IPM (epsilon = 10)"
-    figure.savefig(report.figure_path("federated_byzantine.png", caption), dpi=100)
-    plt.close(figure)
+    _save_accuracy_figure(
+        report,
+        figure,
+        "step",
+        "robust aggregation under inner-product manipulation",
+        "federated_byzantine.png",
+        "test accuracy of mean vs Flag aggregation, without attack and under IPM (epsilon = 10)",
+    )
     _tour_async(report)
 
 
@@ -265,13 +263,27 @@ def _tour_async(report: TourReport) -> None:
         )
         axis.plot(history.times, history.accuracy, marker=".", label=history.settings["policy"])
     axis.axhline(0.85, color="grey", linewidth=0.8)
-    axis.set_xlabel("virtual time")
+    _save_accuracy_figure(
+        report,
+        figure,
+        "virtual time",
+        "FedFix against synchronous FedAvg (fastest client 80% faster)",
+        "federated_async.png",
+        "test accuracy against virtual time: FedAvg waits for the slowest client, FedFix aggregates every 0.2",
+    )
+
+
+def _save_accuracy_figure(report: TourReport, figure: Any, xlabel: str, title: str, name: str, caption: str) -> None:
+    """Label the single accuracy axis of ``figure``, write it into the tour report and close it."""
+    from securecompute.plotting import pyplot
+
+    axis = figure.axes[0]
+    axis.set_xlabel(xlabel)
     axis.set_ylabel("test accuracy")
     axis.set_ylim(0.0, 1.0)
     axis.grid(alpha=0.3)
     axis.legend()
-    axis.set_title("FedFix against synchronous FedAvg (fastest client 80% faster)")
+    axis.set_title(title)
     figure.tight_layout()
-    caption = "test accuracy against virtual time: FedAvg waits for the slowest client, FedFix aggregates every 0.2"
-    figure.savefig(report.figure_path("federated_async.png", caption), dpi=100)
-    plt.close(figure)
+    figure.savefig(report.figure_path(name, caption), dpi=100)
+    pyplot().close(figure)

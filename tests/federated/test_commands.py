@@ -69,12 +69,17 @@ def test_parse_params_reads_numbers_and_booleans() -> None:
 def test_tour_step_adds_rows_and_a_figure(tmp_path: Path) -> None:
     report = TourReport(tmp_path)
     tour_step(report)
-    assert len(report.rows) == 4
+    assert len(report.rows) == 6
     assert all(row.capability == "federated" for row in report.rows)
-    accuracy = {row.check: float(row.outcome.split()[-1]) for row in report.rows}
+    accuracy = {row.check: float(row.outcome.split()[-1]) for row in report.rows[:4]}
     assert (
         accuracy["flag aggregation, IPM epsilon=10, f=3 of 15"]
         > accuracy["mean aggregation, IPM epsilon=10, f=3 of 15"]
     )
-    name, _ = report.figures[0]
-    assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    reached = {row.check.split(":")[1].split(",")[0].strip(): row.outcome for row in report.rows[4:]}
+    assert set(reached) == {"fedavg", "fedfix(dt=0.2)"}
+    fedavg_at, fedfix_at = (float(reached[key].split()[-1]) for key in ("fedavg", "fedfix(dt=0.2)"))
+    assert fedfix_at < fedavg_at  # FedFix reaches 85% sooner in virtual time
+    assert len(report.figures) == 2
+    for name, _ in report.figures:
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
