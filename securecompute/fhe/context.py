@@ -69,6 +69,17 @@ class EvaluationContext:
         return self.params.slots
 
     @property
+    def kit(self) -> SealPublicKit | SealSecretKit:
+        """The SEAL kit underneath, for protocols that drive ciphertexts directly (FRAG).
+
+        Raises:
+            ParameterError: a simulated context has no kit.
+        """
+        self._refuse_simulated()
+        assert self._kit is not None
+        return self._kit
+
+    @property
     def depth(self) -> int:
         """Multiplicative levels of a fresh ciphertext."""
         return self.params.depth
@@ -143,10 +154,20 @@ class EvaluationContext:
 
     def serialize(self) -> bytes:
         """Public key, relinearisation keys and rotation keys held, in an envelope (no secret key)."""
+        return self._public_envelope(relin_keys=True)
+
+    def serialize_without_relin_keys(self) -> bytes:
+        """:meth:`serialize` minus the relinearisation keys, for protocols without ciphertext products (FRAG).
+
+        A context loaded from these bytes refuses ciphertext x ciphertext products (``MissingKeyError``).
+        """
+        return self._public_envelope(relin_keys=False)
+
+    def _public_envelope(self, relin_keys: bool) -> bytes:
         self._refuse_simulated()
         assert self._kit is not None
         public = self._kit.public_kit() if isinstance(self._kit, SealSecretKit) else self._kit
-        return pack(PUBLIC_KIND, {"kit": public.to_bytes()}, self.fingerprint)
+        return pack(PUBLIC_KIND, {"kit": public.to_bytes(relin_keys)}, self.fingerprint)
 
     def decrypt(self, tensor: EncryptedTensor) -> np.ndarray:
         raise MissingKeyError("an evaluation context holds no secret key and cannot decrypt; use the CKKSContext")

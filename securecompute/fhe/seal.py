@@ -135,14 +135,15 @@ class _CKKSKit:
             key_parms.scheme().name != "CKKS"
             or key_parms.poly_modulus_degree() != params.poly_modulus_degree
             or [q.value() for q in key_parms.coeff_modulus()] != [q.value() for q in primes]
-            or not (ctx.has_public_key() and ctx.has_relin_keys())
+            or not ctx.has_public_key()
         ):
-            raise CorruptPayloadError(f"TenSEAL context does not match {params} or lacks public/relin keys")
+            raise CorruptPayloadError(f"TenSEAL context does not match {params} or lacks a public key")
         self.params, self._ctx, self._sc = params, ctx, sc
         self._delta = 2.0**params.scale_bits
         self._encoder, self._evaluator = sealapi.CKKSEncoder(sc), sealapi.Evaluator(sc)
         self._encryptor = sealapi.Encryptor(sc, ctx.public_key().data)
-        self._relin = ctx.relin_keys().data
+        # None for a public kit sent without relinearisation keys (plaintext-product protocols: FRAG).
+        self._relin = ctx.relin_keys().data if ctx.has_relin_keys() else None
         self._parms: list[list[int]] = []  # parms_id by level (index = levels left)
         self._drop: list[float] = []  # prime dropped when rescaling from each level (level 0: Δ, never used)
         data = sc.first_context_data()
@@ -199,6 +200,14 @@ class _CKKSKit:
         except ValueError as exc:
             raise ParameterError(f"values cannot be encoded at scale {scale:.4g}: {exc}") from None
         return pt
+
+    def _multiplier(self, values: object, level: int, scale: float) -> Any:
+        """``values`` encoded at ``level`` and ``scale``, or checked as such if already a plaintext."""
+        if not isinstance(values, sealapi.Plaintext):
+            return self._encode(values, level, scale)
+        if tuple(values.parms_id()) != tuple(self._parms[level]) or values.scale != scale:
+            raise ParameterError(f"pre-encoded multiplier was made for another level or scale than level {level}")
+        return values
 
     def _check(self, ct: object) -> int:
         """Level of ``ct``, after checking it is a size-2 ciphertext of these parameters with scale Δ."""
@@ -292,10 +301,31 @@ class _CKKSKit:
         out.scale = self._delta
         return out
 
-    def dot_plain(self, cts: list[Ciphertext], vectors: list[np.ndarray]) -> Ciphertext:
+    def encode_multiplier(self, values: object, level: int) -> Any:
+        """Pre-encode ``values`` (n <= slots,) real, zero-padded, as a ``dot_plain`` operand at ``level``.
+
+        Encoding costs as much as the product itself; a caller that multiplies the same plaintext
+        vectors many times (a vector store answering queries) encodes them once with this.
+        """
+        level = checked_int(level, "level")
+        if not 1 <= level <= self.params.depth:
+            raise ParameterError(f"a multiplier needs a level in 1..{self.params.depth}, got {level}")
+        return self._encode(values, level, self._drop[level])
+
+    def add_scalar(self, ct: Ciphertext, value: float) -> Ciphertext:
+        """ct + value in every slot (the constant is encoded as one coefficient: microseconds); no level used."""
+        level = self._check(ct)
+        if not isinstance(value, (int, float, np.floating, np.integer)) or not np.isfinite(value):
+            raise ParameterError(f"add_scalar needs a finite real number, got {value!r}")
+        pt = sealapi.Plaintext()
+        self._encoder.encode(float(value), self._parms[level], self._delta, pt)
+        return self._run(self._evaluator.add_plain, ct, pt, level=level)
+
+    def dot_plain(self, cts: list[Ciphertext], vectors: list[Any]) -> Ciphertext:
         """sum_i cts[i] * vectors[i] slot-wise with ONE rescale: one level, scale exactly Δ.
 
-        The ciphertexts are moved to the lowest level among them first.
+        The ciphertexts are moved to the lowest level among them first.  A vector may be an array or
+        a plaintext from :meth:`encode_multiplier` made for that level.
         """
         if not cts or len(cts) != len(vectors):
             raise ParameterError(f"dot_plain needs as many vectors as ciphertexts, got {len(cts)} and {len(vectors)}")
@@ -305,7 +335,7 @@ class _CKKSKit:
         total = None
         for ct, values in zip(cts, vectors, strict=True):
             ct = ct if self._check(ct) == level else self.mod_switch_to_level(ct, level)
-            term = self._run(self._evaluator.multiply_plain, ct, self._encode(values, level, q), level=level)
+            term = self._run(self._evaluator.multiply_plain, ct, self._multiplier(values, level, q), level=level)
             term.scale = self._delta * q
             if total is None:
                 total = term
@@ -334,6 +364,8 @@ class _CKKSKit:
                 f"ct x ct at level {level} would drop a prime {drift:+.1e} (relative) off 2^{self.params.scale_bits};"
                 f" accepted: within {MAX_RESCALE_DRIFT:.1e}, i.e. middle primes of exactly scale_bits >= 40 bits"
             )
+        if self._relin is None:
+            raise MissingKeyError("this public kit was sent without relinearisation keys; ct x ct needs them")
         a, b, level = self._align(a, b)
         prod, relin, out = sealapi.Ciphertext(), sealapi.Ciphertext(), sealapi.Ciphertext()
         self._evaluator.multiply(a, b, prod)
@@ -386,9 +418,14 @@ def _read_kit(data: bytes, magic: bytes, what: str, allow_insecure: bool) -> tup
 class SealPublicKit(_CKKSKit):
     """Evaluator: public key, relinearisation keys and chosen Galois keys; never a secret key."""
 
-    def to_bytes(self) -> bytes:
-        """``b"SCPK"``, version, params, TenSEAL context (public + relin keys only), count + Galois bundles."""
-        ctx = self._ctx.serialize(save_public_key=True, save_secret_key=False, save_galois_keys=False)
+    def to_bytes(self, relin_keys: bool = True) -> bytes:
+        """``b"SCPK"``, version, params, TenSEAL context (public + relin keys only), count + Galois bundles.
+
+        ``relin_keys=False`` leaves the relinearisation keys out (smaller; :meth:`multiply` then refuses).
+        """
+        ctx = self._ctx.serialize(
+            save_public_key=True, save_secret_key=False, save_galois_keys=False, save_relin_keys=relin_keys
+        )
         bundles = struct.pack("<I", len(self._bundles)) + b"".join(length_prefixed(b.to_bytes()) for b in self._bundles)
         return _kit_bytes(b"SCPK", self.params, ctx, bundles)
 

@@ -1,0 +1,64 @@
+"""Fixtures of the FRAG tests: seeded clustered data, its exact oracle, parties and a querier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from securecompute.federated.frag import Party, Querier
+
+DIM = 16
+
+
+def clustered(n: int, seed: int, dim: int = DIM, clusters: int = 12) -> np.ndarray:
+    """(n, dim) float64: a seeded Gaussian mixture (clusters give IVF something to find)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim)) * 3.0
+    labels = rng.integers(0, clusters, size=n)
+    return centres[labels] + rng.normal(size=(n, dim))
+
+
+def exact_top(
+    stores: list[np.ndarray], query: np.ndarray, k: int, metric: str = "cosine"
+) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """The exact top-k over all stores: [(store index, row)], their scores, and every score (numpy oracle)."""
+    rows = np.vstack(stores)
+    owners = np.concatenate([[(s, r) for r in range(len(store))] for s, store in enumerate(stores)])
+    if metric == "cosine":
+        scores = (rows / np.linalg.norm(rows, axis=1, keepdims=True)) @ (query / np.linalg.norm(query))
+        order = np.argsort(-scores, kind="stable")
+    elif metric == "ip":
+        scores = rows @ query
+        order = np.argsort(-scores, kind="stable")
+    else:
+        scores = ((rows - query) ** 2).sum(axis=1)
+        order = np.argsort(scores, kind="stable")
+    best = order[:k]
+    return [(int(owners[i][0]), int(owners[i][1])) for i in best], scores[best], scores
+
+
+@pytest.fixture(scope="session")
+def stores() -> list[np.ndarray]:
+    """Three parties' stores of unequal sizes (one spans two 2048-slot batches)."""
+    return [clustered(2500, 1), clustered(900, 2), clustered(400, 3)]
+
+
+@pytest.fixture(scope="session")
+def queries() -> np.ndarray:
+    """(5, DIM) queries near the data."""
+    return clustered(5, 99)
+
+
+@pytest.fixture
+def parties(stores: list[np.ndarray]) -> list[Party]:
+    """Party a with IVF (16 lists), b with IVF (8 lists), c full scan only; payloads name the row."""
+    return [
+        Party("a", stores[0], nlist=16, seed=0, payloads=[f"a-{row}" for row in range(len(stores[0]))]),
+        Party("b", stores[1], nlist=8, seed=0, payloads=[f"b-{row}" for row in range(len(stores[1]))]),
+        Party("c", stores[2], payloads=[f"c-{row}" for row in range(len(stores[2]))]),
+    ]
+
+
+@pytest.fixture
+def querier() -> Querier:
+    return Querier(dim=DIM)
