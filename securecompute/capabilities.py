@@ -55,6 +55,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "federated encrypted nearest-neighbour search (FRAG)",
         5,
         (("frag", "encrypted k-NN across distrusting vector stores"),),
+        "securecompute.federated.frag.commands",
     ),
     Capability(
         "federated",
@@ -68,6 +69,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "zero-knowledge ReLU proofs (zkReLU)",
         8,
         (("prove", "prove a ReLU layer in zero knowledge"), ("verify", "verify a zkReLU proof")),
+        "securecompute.zk.commands",
     ),
 )
 

@@ -1,0 +1,31 @@
+"""Zero-knowledge ReLU proofs (zkReLU, after zkDL) over hiding Hyrax commitments on BLS12-381.
+
+    from securecompute.zk import Params, quantize, prove_relu, verify_relu, ReluProof
+    pp = Params.setup(q_bits=16, frac_bits=16, max_log_n=16)
+    z = quantize(pre_activations, pp)            # int64, scale 2**(2R)
+    proof = prove_relu(pp, z, grad_a=None)       # commits to Z, A = ReLU(rescale(Z)), the bits; proves
+    assert verify_relu(pp, proof)                # True/False, never raises on a bad proof
+    ReluProof.from_bytes(proof.to_bytes())       # CorruptPayloadError on malformed bytes
+    stack = prove_relu_stack(pp, [z1, z2, z3])   # k instances in one proof, size growing with log k
+    assert verify_relu_stack(pp, stack, 3)
+
+What is and is not zero knowledge is stated in ``protocols/zkrelu.md``.  Importing this package is
+cheap; the BLS12-381 library loads on first use (DependencyMissingError if it is missing).
+"""
+
+from __future__ import annotations
+
+from securecompute.zk.params import Params, quantize
+from securecompute.zk.proof import ReluProof
+from securecompute.zk.relu import prove_relu, prove_relu_stack, relu_reference, verify_relu, verify_relu_stack
+
+__all__ = [
+    "Params",
+    "ReluProof",
+    "prove_relu",
+    "prove_relu_stack",
+    "quantize",
+    "relu_reference",
+    "verify_relu",
+    "verify_relu_stack",
+]
