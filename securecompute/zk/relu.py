@@ -134,7 +134,12 @@ def prove_relu_stack(
 
 
 def verify_relu_stack(
-    pp: Params, proof: ReluProof, instances: int, *, commitments: Sequence[Mapping[str, Commitment]] | None = None
+    pp: Params,
+    proof: ReluProof,
+    instances: int,
+    *,
+    commitments: Sequence[Mapping[str, Commitment]] | None = None,
+    n: int | None = None,
 ) -> bool:
     """Check a stacked proof of exactly ``instances`` instances; optionally pin each instance's commitments.
 
@@ -145,15 +150,17 @@ def verify_relu_stack(
         commitments: None, or one mapping per instance, in order, of that instance's commitments (as from
             :meth:`ReluProof.instance_commitments` of the proofs that share them); any difference, including
             another order, verifies False.
+        n: None, or the number of elements per instance the verifier expects (the padding beyond the proof's
+            own n is proved zero, so pin n when you rely on that).
 
     Raises:
         ParameterError: arguments of the wrong type.
     """
-    if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
+    if not isinstance(instances, (int, np.integer)) or isinstance(instances, bool) or instances < 1:
         raise ParameterError(f"instances must be a positive int, got {instances!r}")
     if not isinstance(proof, ReluProof):
         raise ParameterError("verify_relu_stack(pp, proof, instances) needs a ReluProof")
-    if proof.instances != instances:
+    if proof.instances != int(instances) or not _expected_n(proof, n):
         return False
     if commitments is not None:
         if not isinstance(commitments, Sequence) or not all(isinstance(item, Mapping) for item in commitments):
@@ -163,9 +170,26 @@ def verify_relu_stack(
         for index, expected in enumerate(commitments):
             if not all(isinstance(value, Commitment) for value in expected.values()):
                 raise ParameterError("commitments must map names to Commitment objects")
-            if not _same_commitments(expected, proof.instance_commitments(index)):
+            try:
+                own = proof.instance_commitments(index)
+            except (SecureComputeError, ValueError) as error:  # a hand-built proof with impossible parameters
+                _log.debug("zkReLU stack rejected: %s", error)
+                return False
+            if not _same_commitments(expected, own):
                 return False
     return verify_relu(pp, proof)
+
+
+def _expected_n(proof: ReluProof, n: int | None) -> bool:
+    """True when no n is pinned or the proof states exactly that n (ParameterError for a non-int n)."""
+    if n is None:
+        return True
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ParameterError(f"n must be a positive int or None, got {n!r}")
+    if proof.n != int(n):
+        _log.debug("zkReLU proof rejected: it states n=%d, the verifier expects %d", proof.n, n)
+        return False
+    return True
 
 
 def _witness_context(pp: Params, witness: Witness) -> bytes:
@@ -182,7 +206,9 @@ def _witness_context(pp: Params, witness: Witness) -> bytes:
     return state.digest()
 
 
-def verify_relu(pp: Params, proof: ReluProof, *, commitments: Mapping[str, Commitment] | None = None) -> bool:
+def verify_relu(
+    pp: Params, proof: ReluProof, *, commitments: Mapping[str, Commitment] | None = None, n: int | None = None
+) -> bool:
     """Check ``proof`` under ``pp``: True if every relation holds; False otherwise (never raises on a bad proof).
 
     What is verified: that the tensors committed in ``proof.commitments`` satisfy the ReLU relation under
@@ -197,6 +223,8 @@ def verify_relu(pp: Params, proof: ReluProof, *, commitments: Mapping[str, Commi
         proof: the proof (e.g. from :meth:`ReluProof.from_bytes`).
         commitments: optional expected commitments, by name (``z``, ``a``, ``bits``, and ``grad_a``,
             ``grad_z`` for a backward proof); all of the proof's commitments must be given.
+        n: None, or the number of elements the verifier expects; the entries beyond the proof's own n are
+            proved zero, so pin n when you rely on the padding of pinned commitments.
 
     Raises:
         ParameterError: ``pp``, ``proof`` or ``commitments`` is not of the right type (a caller bug, not a bad
@@ -204,6 +232,8 @@ def verify_relu(pp: Params, proof: ReluProof, *, commitments: Mapping[str, Commi
     """
     if not isinstance(pp, Params) or not isinstance(proof, ReluProof):
         raise ParameterError("verify_relu(pp, proof) needs a Params and a ReluProof")
+    if not _expected_n(proof, n):
+        return False
     if commitments is not None:
         if not isinstance(commitments, Mapping) or not all(
             isinstance(value, Commitment) for value in commitments.values()

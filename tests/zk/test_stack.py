@@ -173,3 +173,28 @@ def test_stacked_recomposition_weight_matches_the_table(n: int, k: int, backward
     table = relu_module._recomposition_table(pp, alphas, alpha_pad, backward, r, layout, n, k)
     expected = mle_eval(table, rho)
     assert relu_module._recomposition_at(pp, alphas, alpha_pad, backward, r, rho, layout, n, k) == expected
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_nonzero_padded_element_inside_a_real_instance_fails(stack_params: Params, backward: bool) -> None:
+    """Two consistent 4-element instances claimed with n = 3: each instance's 4th element must be zero."""
+    pp = stack_params
+    zs = [np.array([5, -3, 7, 6]), np.array([-2, 4, 1, 3])]
+    grads = [np.array([1, 2, 3, 4]), np.array([4, 3, 2, 1])] if backward else None
+    witness = build_stack_witness(pp, zs, grads)
+    assert verify_relu(pp, prove_from_witness(pp, witness, BlindSource(1)))  # honest with n = 4
+    witness.n = 3
+    assert not verify_relu(pp, prove_from_witness(pp, witness, BlindSource(1)))
+
+
+def test_a_pinned_n_must_match_the_proof(stack_params: Params) -> None:
+    pp = stack_params
+    single = prove_relu(pp, random_inputs(pp, 3, seed=11), seed=11)
+    assert verify_relu(pp, single, n=3)
+    assert not verify_relu(pp, single, n=4)
+    stack = prove_relu_stack(pp, _instances(pp, 2, 3, seed=12), seed=12)
+    assert verify_relu_stack(pp, stack, 2, n=3)
+    assert verify_relu_stack(pp, stack, np.int64(2), n=3)
+    assert not verify_relu_stack(pp, stack, 2, n=4)
+    with pytest.raises(ParameterError, match="n must be"):
+        verify_relu(pp, single, n=0)
