@@ -254,7 +254,7 @@ def targets(report: dict[str, Any]) -> dict[str, str]:
         run = full[0]
         met = run["party_seconds_max"] < 1.0 and run["recall"] == 1.0
         verdicts["full scan 100k < 1.0 s party, recall exact"] = (
-            f"{'MET' if met else 'MISS'} ({run['party_seconds_max']:.3f} s, recall {run['recall']:.3f})"
+            f"{'MET' if met else 'MISS'} ({run['party_seconds_max']:.3f} s, recall {run['recall']:.4f})"
         )
     ivf = [run for run in runs if run["n"] == 100_000 and run["nprobe"] is not None and run["parties"] == 1]
     if ivf:
