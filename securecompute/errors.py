@@ -16,6 +16,7 @@ __all__ = [
     "DependencyMissingError",
     "DepthExhaustedError",
     "EinsumSyntaxError",
+    "EngineMismatchError",
     "InsecureParametersError",
     "KeyMismatchError",
     "MissingKeyError",
@@ -79,6 +80,10 @@ class DepthExhaustedError(SecureComputeError):
 
 class KeyMismatchError(SecureComputeError):
     """Objects made under different keys or parameters were combined or loaded together."""
+
+
+class EngineMismatchError(KeyMismatchError):
+    """Bytes or objects of one CKKS engine (or its parameters) were given to another engine."""
 
 
 class MissingKeyError(SecureComputeError):

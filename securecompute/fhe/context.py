@@ -1,21 +1,22 @@
-"""CKKS contexts: the secret-key holder, the public evaluator, and their simulated twins.
+"""CKKS contexts: the secret-key holder and the public evaluator, on any registered engine.
 
-:class:`CKKSContext` holds the secret key and can encrypt, decrypt and make rotation keys;
-:meth:`CKKSContext.public` gives an :class:`EvaluationContext` that holds only the public key,
-relinearisation keys and whatever rotation keys it was given: it can encrypt and compute, never
-decrypt.  Both serialise to package envelopes carrying the context fingerprint (SHA-256 of the
-parameters and public key), and every tensor carries it too, so tensors from another context are
-refused (``KeyMismatchError``) instead of decrypting to garbage as TenSEAL would.
+:class:`CKKSContext` wraps an engine's key holder (:class:`~securecompute.fhe.backend.CKKSKeyHolder`):
+it can encrypt, decrypt and make rotation keys.  :meth:`CKKSContext.public` gives an
+:class:`EvaluationContext` around the engine's public evaluator
+(:class:`~securecompute.fhe.backend.CKKSEngine`): public key, relinearisation keys and whatever
+rotation keys it was given; it can encrypt and compute, never decrypt.
 
-``simulate=True`` gives contexts with the same API whose "ciphertexts" are plain numpy slot
-vectors with level accounting: same plans, same costs, no cryptography and no security.
+Engines are chosen by name (``backend="seal"`` by default, ``"simulate"`` for numpy slot vectors
+with the same plans and costs but no cryptography).  Contexts serialise to envelopes that name the
+engine and carry the parameters and the context fingerprint (SHA-256 of the parameters and public
+key); every tensor carries them too, so tensors from another context, engine or parameters are
+refused (``KeyMismatchError``, ``EngineMismatchError``) instead of decrypting to garbage as TenSEAL
+would.  Simulated contexts hold nothing secret and encrypt nothing: they refuse to serialise.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,12 +24,11 @@ import numpy as np
 
 from securecompute.encoding import pack, unpack
 from securecompute.errors import CorruptPayloadError, MissingKeyError, ParameterError, ShapeError
+from securecompute.fhe.backend import CKKSEngine, CKKSKeyHolder
+from securecompute.fhe.engines import engine_factory
 from securecompute.fhe.layout import TensorLayout
 from securecompute.fhe.params import CKKSParameters
-from securecompute.fhe.seal import MAX_RESCALE_DRIFT, GaloisKeyBundle, SealPublicKit, SealSecretKit
-from securecompute.fhe.seal_backend import SealBackend
-from securecompute.fhe.simulate import SimulatedBackend
-from securecompute.fhe.tensor import EncryptedTensor
+from securecompute.fhe.tensor import EncryptedTensor, engine_sections, read_engine_name
 
 __all__ = ["DEFAULT_POLY_MODULUS_DEGREE", "CKKSContext", "EvaluationContext"]
 
@@ -41,43 +41,35 @@ KEYS_KIND = "fhe/rotation-keys"
 
 
 class EvaluationContext:
-    """A context that can encrypt and evaluate but holds no secret key."""
+    """A context that can encrypt and evaluate but holds no secret key.
+
+    Attributes:
+        backend: the engine's public evaluator (every operation goes through it).
+        params: the CKKS parameters.
+        fingerprint: 32 bytes naming the parameters and public key.
+    """
 
     is_private = False
 
-    def __init__(
-        self,
-        params: CKKSParameters,
-        kit: SealPublicKit | SealSecretKit | None,
-        fingerprint: bytes,
-        simulated: SimulatedBackend | None = None,
-    ) -> None:
-        self.params = params
-        self._kit = kit
-        self.fingerprint = fingerprint
-        self._simulated = simulated
-        self.backend: Any = simulated if simulated is not None else SealBackend(kit)
+    def __init__(self, backend: CKKSEngine[Any, Any]) -> None:
+        self.backend: CKKSEngine[Any, Any] = backend
+        self.params: CKKSParameters = backend.params
+        self.fingerprint: bytes = backend.fingerprint
+
+    @property
+    def engine_name(self) -> str:
+        """Registry name of the engine underneath (``"seal"``, ``"simulate"``, ...)."""
+        return self.backend.name
 
     @property
     def simulate(self) -> bool:
         """True for a simulated (unencrypted) context."""
-        return self._simulated is not None
+        return not self.backend.encrypts
 
     @property
     def slots(self) -> int:
         """Slots per ciphertext, N/2."""
         return self.params.slots
-
-    @property
-    def kit(self) -> SealPublicKit | SealSecretKit:
-        """The SEAL kit underneath, for protocols that drive ciphertexts directly (FRAG).
-
-        Raises:
-            ParameterError: a simulated context has no kit.
-        """
-        self._refuse_simulated()
-        assert self._kit is not None
-        return self._kit
 
     @property
     def depth(self) -> int:
@@ -86,32 +78,20 @@ class EvaluationContext:
 
     @property
     def rotation_steps(self) -> frozenset[int]:
-        """Left-rotation steps this context holds Galois keys for (all, when simulated)."""
-        if self._simulated is not None:
-            return frozenset(range(1, self.slots))
-        assert self._kit is not None
-        return self._kit.rotation_steps
+        """Left-rotation steps this context holds rotation keys for (all, when simulated)."""
+        return self.backend.rotation_steps
 
     def galois_key_bytes(self) -> int:
-        """Uncompressed size of one Galois key: (K-1) x 2 x K x N x 8 bytes for K primes."""
-        primes = len(self.params.coeff_modulus_bits)
-        return (primes - 1) * 2 * primes * self.params.poly_modulus_degree * 8
+        """Bytes of one rotation key under this engine (its cost model)."""
+        return self.backend.cost_model.galois_key_bytes
 
     def check_ciphertext_products(self, levels: Iterable[int]) -> None:
         """Refuse, before any work, ciphertext products at levels whose rescale drifts too far.
 
         Raises:
-            ParameterError: a level's dropped prime is more than 2^-12 (relative) off the scale.
+            ParameterError: the engine cannot keep the scale at those levels.
         """
-        if self._kit is None:
-            return
-        drift = self._kit.rescale_drift
-        bad = [level for level in levels if 0 < level < len(drift) and abs(drift[level]) > MAX_RESCALE_DRIFT]
-        if bad:
-            raise ParameterError(
-                f"ciphertext products at level(s) {bad} would bias results by up to "
-                f"{max(abs(drift[level]) for level in bad):.1e}; use scale_bits >= 40"
-            )
+        self.backend.check_ciphertext_products(levels)
 
     def encrypt(self, array: np.ndarray | Iterable[float] | float) -> EncryptedTensor:
         """Encrypt a real array of any shape (0-d included) at the top level.
@@ -129,14 +109,13 @@ class EvaluationContext:
         if not np.all(np.isfinite(values)):
             raise ParameterError("cannot encrypt NaN or infinite values")
         layout = TensorLayout.row_major(values.shape, self.slots)
-        chunks = [self._encrypt_vector(vector) for vector in layout.pack(values)]
+        chunks = [self.backend.encrypt(vector) for vector in layout.pack(values)]
         return EncryptedTensor(self, layout, chunks)
 
     def add_rotation_keys(self, data: bytes) -> None:
-        """Install rotation (Galois) keys made by the secret holder (:meth:`CKKSContext.rotation_keys`)."""
+        """Install rotation keys made by the secret holder (:meth:`CKKSContext.rotation_keys`)."""
         envelope = unpack(data, kind=KEYS_KIND, fingerprint=self.fingerprint)
-        if self._kit is not None:
-            self._kit.add_galois_keys(GaloisKeyBundle.from_bytes(envelope.section("keys")))
+        self.backend.add_rotation_keys(envelope.section("keys"))
 
     def ensure_rotation_steps(self, steps: Iterable[int]) -> None:
         """Make sure keys for ``steps`` are held.
@@ -165,9 +144,10 @@ class EvaluationContext:
 
     def _public_envelope(self, relin_keys: bool) -> bytes:
         self._refuse_simulated()
-        assert self._kit is not None
-        public = self._kit.public_kit() if isinstance(self._kit, SealSecretKit) else self._kit
-        return pack(PUBLIC_KIND, {"kit": public.to_bytes(relin_keys)}, self.fingerprint)
+        return self._envelope(PUBLIC_KIND, self.backend.public_bytes(relin_keys))
+
+    def _envelope(self, kind: str, keys: bytes) -> bytes:
+        return pack(kind, {**engine_sections(self), "keys": keys}, self.fingerprint)
 
     def decrypt(self, tensor: EncryptedTensor) -> np.ndarray:
         raise MissingKeyError("an evaluation context holds no secret key and cannot decrypt; use the CKKSContext")
@@ -175,23 +155,18 @@ class EvaluationContext:
     def public(self) -> EvaluationContext:
         return self
 
-    def _encrypt_vector(self, vector: np.ndarray) -> Any:
-        if self._simulated is not None:
-            return self._simulated.encrypt(vector, self.depth)
-        assert self._kit is not None
-        return self._kit.encrypt(vector)
-
     def _refuse_simulated(self) -> None:
-        if self._simulated is not None:
+        if not self.backend.encrypts:
             raise ParameterError(
-                "a simulated context holds no keys and its tensors are not encrypted: nothing to serialise"
+                f"a simulated context ({self.backend.name!r} engine) holds no keys and its tensors are not "
+                "encrypted: nothing to serialise"
             )
 
     def __repr__(self) -> str:
         kind = "simulated " if self.simulate else ""
         role = "secret" if self.is_private else "public"
         return (
-            f"<{type(self).__name__} {kind}{role} N={self.params.poly_modulus_degree} "
+            f"<{type(self).__name__} {kind}{role} engine={self.backend.name} N={self.params.poly_modulus_degree} "
             f"depth={self.depth} fingerprint={self.fingerprint.hex()[:12]}>"
         )
 
@@ -201,6 +176,10 @@ class CKKSContext(EvaluationContext):
 
     is_private = True
 
+    def __init__(self, holder: CKKSKeyHolder[Any, Any]) -> None:
+        super().__init__(holder)
+        self.holder: CKKSKeyHolder[Any, Any] = holder
+
     @classmethod
     def create(
         cls,
@@ -208,6 +187,7 @@ class CKKSContext(EvaluationContext):
         *,
         poly_modulus_degree: int | None = None,
         scale_bits: int = 40,
+        backend: str | None = None,
         simulate: bool = False,
         allow_insecure: bool = False,
         noise: float = 0.0,
@@ -220,32 +200,38 @@ class CKKSContext(EvaluationContext):
             poly_modulus_degree: N; default the smallest of 2^14 and 2^15 that is 128-bit secure
                 for the chain (per the HomomorphicEncryption.org table).
             scale_bits: log2 of the encoding scale.
-            simulate: numpy slot vectors instead of ciphertexts (no security; fast).
+            backend: the engine's registry name (:func:`securecompute.fhe.engines.engine_names`);
+                default ``"seal"``.
+            simulate: alias of ``backend="simulate"`` (numpy slot vectors: no security; fast).
             allow_insecure: accept parameters below 128-bit security (tests only).
             noise: simulated contexts only: standard deviation of noise added per operation.
             seed: simulated contexts only: seed of that noise.
 
         Raises:
-            ParameterError / InsecureParametersError: impossible or insecure parameters.
+            ParameterError / InsecureParametersError: impossible or insecure parameters, an unknown
+                engine, or ``simulate=True`` with another backend.
         """
+        if simulate and backend not in (None, "simulate"):
+            raise ParameterError(f"simulate=True contradicts backend={backend!r}; pass one of them")
+        name = "simulate" if simulate else (backend or "seal")
         if poly_modulus_degree is None:
             default = CKKSParameters.for_depth(depth, None, scale_bits, allow_insecure)
             poly_modulus_degree = max(default.poly_modulus_degree, DEFAULT_POLY_MODULUS_DEGREE)
         params = CKKSParameters.for_depth(depth, poly_modulus_degree, scale_bits, allow_insecure)
-        if simulate:
-            fingerprint = hashlib.sha256(b"simulated" + params.to_bytes() + secrets.token_bytes(16)).digest()
-            return cls(params, None, fingerprint, SimulatedBackend(params.slots, noise, seed))
-        if noise:
-            raise ParameterError("noise= applies to simulated contexts only; real CKKS brings its own")
-        kit = SealSecretKit.generate(params)
-        return cls(params, kit, kit.fingerprint)
+        return cls.generate(params, backend=name, noise=noise, seed=seed)
+
+    @classmethod
+    def generate(
+        cls, params: CKKSParameters, *, backend: str = "seal", noise: float = 0.0, seed: int | None = None
+    ) -> CKKSContext:
+        """Fresh keys for exactly ``params`` on the engine registered as ``backend``."""
+        if not isinstance(params, CKKSParameters):
+            raise ParameterError(f"expected CKKSParameters, got {type(params).__name__}")
+        return cls(engine_factory(backend).generate(params, noise=noise, seed=seed))
 
     def public(self) -> EvaluationContext:
         """An evaluation context with the public key and the rotation keys made so far, no secret."""
-        if self._simulated is not None:
-            return EvaluationContext(self.params, None, self.fingerprint, self._simulated)
-        assert isinstance(self._kit, SealSecretKit)
-        return EvaluationContext(self.params, self._kit.public_kit(), self.fingerprint)
+        return EvaluationContext(self.holder.public())
 
     def decrypt(self, tensor: EncryptedTensor) -> np.ndarray:
         """Decrypt to an array of the tensor's shape.
@@ -254,49 +240,47 @@ class CKKSContext(EvaluationContext):
             KeyMismatchError: the tensor belongs to another context.
         """
         tensor.check_context(self)
-        if self._simulated is not None:
-            vectors = np.stack([chunk.values for chunk in tensor.chunks])
-        else:
-            assert isinstance(self._kit, SealSecretKit)
-            vectors = np.stack([self._kit.decrypt(chunk) for chunk in tensor.chunks])
+        vectors = np.stack([self.holder.decrypt(chunk) for chunk in tensor.chunks])
         return tensor.layout.unpack(vectors)
 
     def rotation_keys(self, steps: Iterable[int] | Any) -> bytes:
-        """Galois keys for ``steps`` (or for a plan's rotation steps), as bytes for an evaluator."""
+        """Rotation keys for ``steps`` (or for a plan's rotation steps), as bytes for an evaluator."""
         wanted = getattr(steps, "rotation_steps", steps)
         self._refuse_simulated()
-        assert isinstance(self._kit, SealSecretKit)
-        return pack(KEYS_KIND, {"keys": self._kit.galois_keys(wanted).to_bytes()}, self.fingerprint)
+        return pack(KEYS_KIND, {"keys": self.holder.rotation_key_bytes(wanted)}, self.fingerprint)
 
     def ensure_rotation_steps(self, steps: Iterable[int]) -> None:
-        """Generate the Galois keys for any of ``steps`` not held yet."""
+        """Generate the rotation keys for any of ``steps`` not held yet."""
         missing = sorted(set(steps) - self.rotation_steps)
         if missing:
-            assert isinstance(self._kit, SealSecretKit)
-            logger.info("generating %d Galois keys", len(missing))
-            self._kit.add_galois_keys(self._kit.galois_keys(missing))
+            logger.info("generating %d rotation keys", len(missing))
+            self.holder.make_rotation_keys(missing)
 
     def serialize(self) -> bytes:
         """The secret key and parameters in an envelope.  Keep these bytes secret."""
         self._refuse_simulated()
-        assert isinstance(self._kit, SealSecretKit)
-        return pack(SECRET_KIND, {"kit": self._kit.to_bytes()}, self.fingerprint)
+        return self._envelope(SECRET_KIND, self.holder.secret_bytes())
 
     @staticmethod
     def load(data: bytes) -> CKKSContext | EvaluationContext:
         """Load a context serialised by :meth:`serialize` (secret) or ``public().serialize()``.
 
         Raises:
-            CorruptPayloadError: malformed bytes or another kind of payload.
+            CorruptPayloadError: malformed bytes, another kind of payload, or keys that do not match
+                the envelope's parameters or fingerprint.
+            ParameterError: the envelope names an engine that is not registered here.
         """
         envelope = unpack(data, kind=(SECRET_KIND, PUBLIC_KIND))
-        kit: SealSecretKit | SealPublicKit
+        if set(envelope.sections) != {"engine", "params", "keys"}:
+            raise CorruptPayloadError(f"context envelope has sections {sorted(envelope.sections)}")
+        factory = engine_factory(read_engine_name(envelope.section("engine")))
+        context: CKKSContext | EvaluationContext
         if envelope.kind == SECRET_KIND:
-            kit = SealSecretKit.from_bytes(envelope.section("kit"))
+            context = CKKSContext(factory.load_secret(envelope.section("keys")))
         else:
-            kit = SealPublicKit.from_bytes(envelope.section("kit"))
-        if kit.fingerprint != envelope.fingerprint:
+            context = EvaluationContext(factory.load_public(envelope.section("keys")))
+        if context.params.to_bytes() != envelope.section("params"):
+            raise CorruptPayloadError("context envelope's parameters do not match the keys it carries")
+        if context.fingerprint != envelope.fingerprint:
             raise CorruptPayloadError("context envelope's fingerprint does not match the keys it carries")
-        if isinstance(kit, SealSecretKit):
-            return CKKSContext(kit.params, kit, kit.fingerprint)
-        return EvaluationContext(kit.params, kit, kit.fingerprint)
+        return context

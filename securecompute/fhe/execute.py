@@ -1,16 +1,18 @@
 """Run an :class:`~securecompute.fhe.plan.EinsumPlan` on a backend.
 
-The executor knows the step vocabulary and nothing about CKKS: a backend (real SEAL ciphertexts,
-or simulated slot vectors) supplies rotate, add, the two multiplications, a plaintext dot product
-with one rescale, and an encryption of zero.  Registers hold lists of ciphertext chunks.
+The executor knows the step vocabulary and nothing about CKKS: an engine
+(:class:`~securecompute.fhe.backend.CKKSEngine`: SEAL ciphertexts, simulated slot vectors, ...)
+supplies rotate, add, the two multiplications, a plaintext dot product with one rescale, and an
+encryption of zero.  Registers hold lists of ciphertext chunks.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from securecompute.fhe.backend import CKKSEngine
 from securecompute.fhe.plan import EinsumPlan
 from securecompute.fhe.steps import (
     LinearStep,
@@ -28,26 +30,8 @@ from securecompute.progress import progress
 __all__ = ["Backend", "execute_plan"]
 
 Ciphertext = Any
-
-
-class Backend(Protocol):
-    """What the executor needs from a CKKS implementation (all results are new objects)."""
-
-    slots: int
-
-    def level(self, ciphertext: Ciphertext) -> int: ...
-
-    def rotate(self, ciphertext: Ciphertext, step: int) -> Ciphertext: ...
-
-    def add(self, left: Ciphertext, right: Ciphertext) -> Ciphertext: ...
-
-    def multiply(self, left: Ciphertext, right: Ciphertext) -> Ciphertext: ...
-
-    def multiply_plain(self, ciphertext: Ciphertext, values: np.ndarray) -> Ciphertext: ...
-
-    def dot_plain(self, ciphertexts: list[Ciphertext], vectors: list[np.ndarray]) -> Ciphertext: ...
-
-    def zeros(self, level: int) -> Ciphertext: ...
+Backend = CKKSEngine[Any, Any]
+"""What the executor runs on: any registered engine (kept under its old name)."""
 
 
 def execute_plan(plan: EinsumPlan, inputs: dict[int, list[Ciphertext]], backend: Backend) -> list[Ciphertext]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from securecompute.binary import FORMAT_VERSION, MAGICS, ByteReader, checked_int
 from securecompute.errors import CorruptPayloadError, InsecureParametersError, ParameterError
-from securecompute.fhe.seal_io import FORMAT_VERSION, ByteReader, checked_int
 
 __all__ = ["AUTO_DEGREES", "SECURITY_MAX_COEFF_BITS", "CKKSParameters"]
 
@@ -85,7 +85,7 @@ class CKKSParameters:
         """``b"SCKP"``, version, N (u32), scale_bits, prime count, one byte per prime; allow_insecure not stored."""
         bits = self.coeff_modulus_bits
         return (
-            b"SCKP"
+            MAGICS["ckks-parameters"]
             + struct.pack("<BIBB", FORMAT_VERSION, self.poly_modulus_degree, self.scale_bits, len(bits))
             + bytes(bits)
         )
@@ -93,7 +93,7 @@ class CKKSParameters:
     @classmethod
     def from_bytes(cls, data: bytes, allow_insecure: bool = False) -> CKKSParameters:
         """Strict inverse of :meth:`to_bytes`; an insecure chain again needs ``allow_insecure=True``."""
-        reader = ByteReader(data, "CKKS parameters", b"SCKP")
+        reader = ByteReader(data, "CKKS parameters", MAGICS["ckks-parameters"])
         n, scale, count = reader.unpack("IBB")
         bits = tuple(reader.take(count))
         reader.end()

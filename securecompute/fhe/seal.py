@@ -38,6 +38,7 @@ import numpy as np
 import tenseal as ts
 from tenseal import sealapi
 
+from securecompute.binary import FORMAT_VERSION, MAGICS, ByteReader, checked_int, length_prefixed
 from securecompute.errors import (
     CorruptPayloadError,
     DepthExhaustedError,
@@ -47,14 +48,7 @@ from securecompute.errors import (
     ParameterError,
 )
 from securecompute.fhe.params import CKKSParameters
-from securecompute.fhe.seal_io import (
-    FORMAT_VERSION,
-    ByteReader,
-    checked_int,
-    length_prefixed,
-    seal_load,
-    seal_save,
-)
+from securecompute.fhe.seal_io import seal_load, seal_save
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -93,13 +87,15 @@ class GaloisKeyBundle:
     def to_bytes(self) -> bytes:
         """``b"SCGK"``, version, 32-byte fingerprint, step count (u32), steps (u32 each), SEAL GaloisKeys blob."""
         steps = sorted(self.steps)
-        head = struct.pack(f"<4sB32sI{len(steps)}I", b"SCGK", FORMAT_VERSION, self.fingerprint, len(steps), *steps)
+        head = struct.pack(
+            f"<4sB32sI{len(steps)}I", MAGICS["seal-galois-keys"], FORMAT_VERSION, self.fingerprint, len(steps), *steps
+        )
         return head + length_prefixed(self._seal_bytes())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> GaloisKeyBundle:
         """Strict inverse of :meth:`to_bytes`; the SEAL key blob itself is checked when added to a kit."""
-        reader = ByteReader(data, "Galois key bundle", b"SCGK")
+        reader = ByteReader(data, "Galois key bundle", MAGICS["seal-galois-keys"])
         fingerprint = reader.take(32)
         count = reader.unpack("I")[0]
         steps = reader.unpack(f"{min(count, len(reader.data))}I")
@@ -291,11 +287,14 @@ class _CKKSKit:
         return self._run(self._evaluator.add_plain, ct, self._encode(values, level, self._delta), level=level)
 
     def multiply_plain(self, ct: Ciphertext, values: object) -> Ciphertext:
-        """ct * values slot-wise, ``values`` (n <= slots,) float64 zero-padded; one level, scale exactly Δ."""
+        """ct * values slot-wise: one level, scale exactly Δ.
+
+        ``values``: (n <= slots,) float64 zero-padded, or a plaintext from :meth:`encode_multiplier` at ct's level.
+        """
         level = self._check(ct)
         self._spend_level(level, "multiply_plain")
         q = self._drop[level]  # plaintext at scale q: Δ·q after the product, exactly Δ after dropping q
-        prod = self._run(self._evaluator.multiply_plain, ct, self._encode(values, level, q), level=level)
+        prod = self._run(self._evaluator.multiply_plain, ct, self._multiplier(values, level, q), level=level)
         prod.scale = self._delta * q  # what SEAL set already; needed when a zero product was replaced
         out = self._run(self._evaluator.rescale_to_next, prod, level=level - 1)
         out.scale = self._delta
@@ -419,7 +418,7 @@ class SealPublicKit(_CKKSKit):
     """Evaluator: public key, relinearisation keys and chosen Galois keys; never a secret key."""
 
     def to_bytes(self, relin_keys: bool = True) -> bytes:
-        """``b"SCPK"``, version, params, TenSEAL context (public + relin keys only), count + Galois bundles.
+        """``b"SCEK"``, version, params, TenSEAL context (public + relin keys only), count + Galois bundles.
 
         ``relin_keys=False`` leaves the relinearisation keys out (smaller; :meth:`multiply` then refuses).
         """
@@ -427,12 +426,12 @@ class SealPublicKit(_CKKSKit):
             save_public_key=True, save_secret_key=False, save_galois_keys=False, save_relin_keys=relin_keys
         )
         bundles = struct.pack("<I", len(self._bundles)) + b"".join(length_prefixed(b.to_bytes()) for b in self._bundles)
-        return _kit_bytes(b"SCPK", self.params, ctx, bundles)
+        return _kit_bytes(MAGICS["seal-public-kit"], self.params, ctx, bundles)
 
     @classmethod
     def from_bytes(cls, data: bytes, allow_insecure: bool = False) -> SealPublicKit:
         """Strict inverse of :meth:`to_bytes`; a payload carrying a secret key is refused."""
-        reader, params, ctx = _read_kit(data, b"SCPK", "public kit", allow_insecure)
+        reader, params, ctx = _read_kit(data, MAGICS["seal-public-kit"], "public kit", allow_insecure)
         if ctx.is_private():
             raise CorruptPayloadError("public kit bytes contain a secret key; refusing to load them as a public kit")
         kit = cls(params, ctx)
@@ -502,11 +501,11 @@ class SealSecretKit(_CKKSKit):
 
     def to_bytes(self) -> bytes:
         """SECRET: ``b"SCSK"``, version, params, TenSEAL context with secret key (Galois bundles not included)."""
-        return _kit_bytes(b"SCSK", self.params, self._ctx.serialize(save_secret_key=True))
+        return _kit_bytes(MAGICS["seal-secret-kit"], self.params, self._ctx.serialize(save_secret_key=True))
 
     @classmethod
     def from_bytes(cls, data: bytes, allow_insecure: bool = False) -> SealSecretKit:
         """Strict inverse of :meth:`to_bytes`."""
-        reader, params, ctx = _read_kit(data, b"SCSK", "secret kit", allow_insecure)
+        reader, params, ctx = _read_kit(data, MAGICS["seal-secret-kit"], "secret kit", allow_insecure)
         reader.end()
         return cls(params, ctx)

@@ -2,7 +2,7 @@
 
 sealapi saves and loads only through file paths, so bytes pass through a private temporary file
 (on /dev/shm when it has room).  Our own small binary formats (parameters, kits, key bundles) are
-read with :class:`ByteReader`, which turns every malformation into a CorruptPayloadError.
+read with :class:`securecompute.binary.ByteReader`.
 """
 
 from __future__ import annotations
@@ -13,52 +13,12 @@ import struct
 import tempfile
 from typing import Any
 
-import numpy as np
+from securecompute.binary import as_bytes
+from securecompute.errors import CorruptPayloadError
 
-from securecompute.errors import CorruptPayloadError, ParameterError
+__all__ = ["seal_load", "seal_save"]
 
-__all__ = ["FORMAT_VERSION", "ByteReader", "as_bytes", "checked_int", "length_prefixed", "seal_load", "seal_save"]
-
-FORMAT_VERSION = 1
 SHARED_MEMORY = "/dev/shm"
-
-
-def as_bytes(data: object, what: str) -> bytes:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise CorruptPayloadError(f"{what} must be bytes, got {type(data).__name__}")
-    return bytes(data)
-
-
-class ByteReader:
-    """Strict cursor over untrusted bytes; every failure is a CorruptPayloadError."""
-
-    def __init__(self, data: object, what: str, magic: bytes) -> None:
-        self.data, self.pos, self.what = as_bytes(data, what), 0, what
-        got = self.take(len(magic))
-        if got != magic:
-            raise CorruptPayloadError(f"{what} starts with {got!r}, expected {magic!r}")
-        if (version := self.unpack("B")[0]) != FORMAT_VERSION:
-            raise CorruptPayloadError(f"{what} has format version {version}, accepted: {FORMAT_VERSION}")
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise CorruptPayloadError(f"{self.what} is truncated at byte {self.pos} of {len(self.data)}")
-        self.pos += n
-        return self.data[self.pos - n : self.pos]
-
-    def unpack(self, fmt: str) -> tuple[int, ...]:
-        return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
-
-    def blob(self) -> bytes:
-        return self.take(self.unpack("Q")[0])
-
-    def end(self) -> None:
-        if self.pos != len(self.data):
-            raise CorruptPayloadError(f"{self.what} has {len(self.data) - self.pos} trailing bytes")
-
-
-def length_prefixed(data: bytes) -> bytes:
-    return struct.pack("<Q", len(data)) + data
 
 
 def private_temp_file(size_hint: int) -> str:
@@ -96,9 +56,3 @@ def seal_load(obj: Any, context: Any, data: bytes, what: str) -> Any:
     finally:
         os.unlink(path)
     return obj
-
-
-def checked_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParameterError(f"{name} must be an int, got {value!r}")
-    return int(value)

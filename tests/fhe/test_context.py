@@ -129,3 +129,37 @@ def test_repr_says_what_it_is(ctx: CKKSContext) -> None:
     assert "secret" in repr(ctx)
     assert "public" in repr(ctx.public())
     assert "shape=(2,)" in repr(ctx.encrypt(np.ones(2)))
+
+
+def test_backend_names_the_engine_and_simulate_is_an_alias() -> None:
+    by_name = CKKSContext.create(depth=2, backend="simulate")
+    by_flag = CKKSContext.create(depth=2, simulate=True)
+    assert by_name.engine_name == by_flag.engine_name == "simulate"
+    assert by_name.simulate
+    assert by_flag.simulate
+    with pytest.raises(ParameterError, match="unknown CKKS engine 'nope'; registered: seal, simulate"):
+        CKKSContext.create(depth=2, backend="nope")
+    with pytest.raises(ParameterError, match="contradicts"):
+        CKKSContext.create(depth=2, backend="seal", simulate=True)
+
+
+def test_tensor_bytes_of_another_engine_or_parameters_are_refused(ctx: CKKSContext) -> None:
+    from securecompute.encoding import pack, unpack
+    from securecompute.errors import EngineMismatchError
+
+    envelope = unpack(ctx.encrypt(np.ones(3)).serialize())
+    for field, value, match in [
+        ("engine", b"cross", "'cross' engine"),
+        ("params", CKKSContext.create(depth=1, poly_modulus_degree=8192, simulate=True).params.to_bytes(), "param"),
+    ]:
+        forged = pack(envelope.kind, {**envelope.sections, field: value}, envelope.fingerprint)
+        with pytest.raises(EngineMismatchError, match=match):
+            EncryptedTensor.load(forged, ctx)
+
+
+def test_context_envelopes_name_their_engine_and_parameters(ctx: CKKSContext) -> None:
+    from securecompute.encoding import unpack
+
+    envelope = unpack(ctx.public().serialize())
+    assert envelope.section("engine") == b"seal"
+    assert envelope.section("params") == ctx.params.to_bytes()

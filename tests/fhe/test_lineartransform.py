@@ -6,20 +6,29 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from securecompute.fhe.engines.simulate import SimulatedEngine
 from securecompute.fhe.execute import _linear
 from securecompute.fhe.lineartransform import build_linear_transform, count_diagonals
-from securecompute.fhe.simulate import SimulatedBackend
 from securecompute.fhe.steps import LinearStep
 
 SLOTS = 32
 
 
+class _TinyParams:
+    """32 slots, one level: below what CKKSParameters accepts, enough for the simulated engine's slot math."""
+
+    slots, depth, poly_modulus_degree, coeff_modulus_bits = SLOTS, 1, 2 * SLOTS, (60, 40, 60)
+
+    def to_bytes(self) -> bytes:
+        return b"tiny"
+
+
 def _apply(dst: np.ndarray, src: np.ndarray, values: np.ndarray, p_in: int, p_out: int, x: np.ndarray) -> np.ndarray:
     transform = build_linear_transform(dst, src, values, p_in, p_out, SLOTS)
-    backend = SimulatedBackend(SLOTS)
+    backend = SimulatedEngine(_TinyParams(), bytes(32))  # type: ignore[arg-type]
     chunks_in = max(1, p_in // SLOTS)
     flat = np.tile(x, max(1, SLOTS // p_in)) if p_in < SLOTS else x
-    source = [backend.encrypt(chunk, 1) for chunk in flat.reshape(chunks_in, SLOTS)]
+    source = [backend.encrypt(chunk) for chunk in flat.reshape(chunks_in, SLOTS)]
     out = _linear(LinearStep(1, 0, transform), source, backend)
     return np.concatenate([c.values for c in out])
 

@@ -413,7 +413,7 @@ def test_public_kit_bytes_carry_galois_keys(kit: SealSecretKit, public: SealPubl
 
 
 def test_public_kit_from_bytes_refuses_a_secret_context(kit: SealSecretKit) -> None:
-    forged = b"SCPK" + kit.to_bytes()[4:] + b"\0\0\0\0"  # secret context behind a public-kit header
+    forged = b"SCEK" + kit.to_bytes()[4:] + b"\0\0\0\0"  # secret context behind a public-kit header
     with pytest.raises(CorruptPayloadError, match="secret key"):
         SealPublicKit.from_bytes(forged)
 

@@ -10,7 +10,7 @@ from securecompute.federated.frag.caching_attack import run_caching_attack, run_
 
 def test_one_chosen_plaintext_decrypts_another_cached_encryption_without_the_key() -> None:
     querier = Querier(dim=4)
-    outcome = run_caching_attack(querier.kit, seed=3)
+    outcome = run_caching_attack(querier.context, seed=3)
     np.testing.assert_allclose(outcome.owner_decryption, outcome.secret, atol=1e-3)  # a working ciphertext
     assert outcome.exact_polynomial  # the victim's plaintext polynomial, word for word
     assert outcome.max_error < 1e-3  # decoded with the public encoder only
@@ -20,15 +20,15 @@ def test_one_chosen_plaintext_decrypts_another_cached_encryption_without_the_key
 def test_pooled_encryptions_of_one_value_are_fresh_each_time() -> None:
     querier = Querier(dim=4)
     querier.fill_pool(2)
-    kit = querier.kit
+    engine = querier.context.holder
     first, second = querier.pool.encrypt_constant(0.5), querier.pool.encrypt_constant(0.5)
-    assert kit.ciphertext_to_bytes(first) != kit.ciphertext_to_bytes(second)
-    np.testing.assert_allclose(kit.decrypt(first) - kit.decrypt(second), 0.0, atol=1e-4)
+    assert engine.ciphertext_to_bytes(first) != engine.ciphertext_to_bytes(second)
+    np.testing.assert_allclose(engine.decrypt(first) - engine.decrypt(second), 0.0, atol=1e-4)
 
 
 def test_the_same_recovery_algebra_fails_on_pooled_encryptions() -> None:
     querier = Querier(dim=4)
     querier.fill_pool(2)
-    secret, stolen = run_pool_control(querier.kit, querier.pool, seed=3)
+    secret, stolen = run_pool_control(querier.context, querier.pool, seed=3)
     assert np.abs(stolen - secret).min() > 1.0  # not one slot near the secret: the attacker decodes garbage
     assert querier.pool.issued == 2  # two genuine pooled ciphertexts were attacked

@@ -221,8 +221,9 @@ def test_score_noise_is_capped_by_the_chain_and_declared_noise_too() -> None:
 
 def test_a_public_envelope_hiding_a_secret_key_is_refused_at_setup() -> None:
     querier = Querier(dim=DIM)
-    secret_kit = querier.kit.to_bytes()  # b"SCSK" + version, params, TenSEAL context WITH the secret key
-    disguised = pack("fhe/public-context", {"kit": b"SCPK" + secret_kit[4:]}, querier.fingerprint)
+    secret_kit = querier.context.holder.secret_bytes()  # b"SCSK", version, params, TenSEAL context WITH the secret key
+    naming = {"engine": b"seal", "params": querier.params.ckks().to_bytes()}
+    disguised = pack("fhe/public-context", {**naming, "keys": b"SCEK" + secret_kit[4:]}, querier.fingerprint)
     sections = {"params": querier.params.to_bytes(), "context": disguised, "nonce": bytes(32)}
     reply = unpack(Party("careful", clustered(30, 47)).handle(pack(wire.SETUP, sections, querier.fingerprint)))
     with pytest.raises(CorruptPayloadError, match="secret key"):
@@ -235,7 +236,7 @@ def test_the_setup_carries_no_relinearisation_keys() -> None:
     querier = Querier(dim=DIM)
     party = Party("plain", clustered(30, 48))
     querier.connect([party])
-    kit = party._sessions[querier.fingerprint].kit
+    kit = party._sessions[querier.fingerprint].engine
     ciphertext = kit.ciphertext_from_bytes(querier.encrypt_query(np.ones(DIM))[0][0])
     with pytest.raises(MissingKeyError, match="relinearisation"):
         kit.multiply(ciphertext, ciphertext)

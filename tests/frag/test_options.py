@@ -7,6 +7,7 @@ import pytest
 
 from securecompute.errors import ParameterError
 from securecompute.federated.frag import Party, Querier
+from securecompute.fhe.hazmat import seal_kit
 from tests.frag.conftest import DIM, clustered
 
 
@@ -45,21 +46,22 @@ def test_bad_noise_is_refused() -> None:
 
 
 def test_pre_encoded_multipliers_and_add_scalar_match_the_array_path() -> None:
-    kit = Querier(dim=DIM).kit
+    querier = Querier(dim=DIM)
+    engine = querier.context.holder
     rng = np.random.default_rng(0)
-    columns = [rng.uniform(-1, 1, size=kit.params.slots) for _ in range(3)]
-    query = [kit.encrypt(np.full(kit.params.slots, value)) for value in (0.2, -0.4, 0.7)]
-    encoded = [kit.encode_multiplier(column, kit.params.depth) for column in columns]
+    columns = [rng.uniform(-1, 1, size=engine.slots) for _ in range(3)]
+    query = [engine.encrypt(np.full(engine.slots, value)) for value in (0.2, -0.4, 0.7)]
+    encoded = [engine.encode(column, engine.params.depth) for column in columns]
     expected = 0.2 * columns[0] - 0.4 * columns[1] + 0.7 * columns[2]
-    np.testing.assert_allclose(kit.decrypt(kit.dot_plain(query, encoded)), expected, atol=1e-4)
-    np.testing.assert_allclose(kit.decrypt(kit.dot_plain(query, columns)), expected, atol=1e-4)
-    np.testing.assert_allclose(kit.decrypt(kit.add_scalar(kit.zeros(1), -0.3)), -0.3, atol=5e-5)
+    np.testing.assert_allclose(engine.decrypt(engine.dot_plain(query, encoded)), expected, atol=1e-4)
+    np.testing.assert_allclose(engine.decrypt(engine.dot_plain(query, columns)), expected, atol=1e-4)
+    np.testing.assert_allclose(engine.decrypt(engine.add_scalar(engine.zeros(1), -0.3)), -0.3, atol=5e-5)
     with pytest.raises(ParameterError, match="another level"):
-        kit.dot_plain([query[0]], [_wrong_scale(kit, columns[0])])
+        engine.dot_plain([query[0]], [_wrong_scale(seal_kit(querier.context), columns[0])])
     with pytest.raises(ParameterError, match="finite"):
-        kit.add_scalar(query[0], float("nan"))
+        engine.add_scalar(query[0], float("nan"))
     with pytest.raises(ParameterError, match="level in 1"):
-        kit.encode_multiplier(columns[0], 0)
+        engine.encode(columns[0], 0)
 
 
 def _wrong_scale(kit: object, column: np.ndarray) -> object:

@@ -13,8 +13,8 @@ from tests.frag.conftest import DIM, clustered
 def test_pooled_constants_decrypt_to_the_constant_in_every_slot() -> None:
     querier = Querier(dim=DIM)
     querier.fill_pool(3)
-    kit = querier.kit
-    values = [kit.decrypt(querier.pool.encrypt_constant(value)) for value in (0.25, -0.7, 0.0)]
+    engine = querier.context.holder
+    values = [engine.decrypt(querier.pool.encrypt_constant(value)) for value in (0.25, -0.7, 0.0)]
     for decrypted, value in zip(values, (0.25, -0.7, 0.0), strict=True):
         np.testing.assert_allclose(decrypted, value, atol=5e-5)  # fresh-encryption noise at scale 2^29
 
@@ -23,8 +23,8 @@ def test_each_pooled_ciphertext_is_used_once_and_an_empty_pool_refuses() -> None
     querier = Querier(dim=DIM)
     querier.fill_pool(2)
     first, second = querier.pool.take(), querier.pool.take()
-    kit = querier.kit
-    assert kit.ciphertext_to_bytes(first) != kit.ciphertext_to_bytes(second)  # fresh randomness each
+    engine = querier.context.holder
+    assert engine.ciphertext_to_bytes(first) != engine.ciphertext_to_bytes(second)  # fresh randomness each
     assert len(querier.pool) == 0
     assert querier.pool.issued == 2
     with pytest.raises(ProtocolError, match="pool is empty after 2 draws"):

@@ -5,7 +5,8 @@ encrypt the all-ones vector once, ct1 = (b0, b1); "encrypt" m as P_m * ct1 (one 
 then "randomise" by adding (e, -e).  Whatever e is, c0 + c1 = P_m * (b0 + b1).  So the ciphertext of ONE
 plaintext the attacker chose gives B = b0 + b1, and every other message encrypted from the same cache
 follows from one division in R_q: no secret key is used.  :func:`run_caching_attack` runs this on real
-SEAL ciphertexts through ``tenseal.sealapi``, computing in SEAL's NTT domain prime by prime.
+SEAL ciphertexts through ``tenseal.sealapi`` (the kit reached through :mod:`securecompute.fhe.hazmat`),
+computing in SEAL's NTT domain prime by prime.
 
 This module exists to demonstrate the break (tests, the notebook); nothing in FRAG encrypts this way.
 """
@@ -14,13 +15,17 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tenseal import sealapi
 
+from securecompute.fhe.hazmat import seal_kit
 from securecompute.fhe.seal_io import seal_load, seal_save
 from securecompute.randomness import Seed, as_generator
+
+if TYPE_CHECKING:
+    from securecompute.fhe.context import CKKSContext
 
 __all__ = ["CachingAttackOutcome", "run_caching_attack", "run_pool_control"]
 
@@ -50,13 +55,15 @@ class CachingAttackOutcome:
         return float(np.abs(self.stolen - self.secret).max())
 
 
-def run_caching_attack(kit: Any, seed: Seed = 0) -> CachingAttackOutcome:
-    """Encrypt a random secret with the cached scheme under ``kit``'s key, then break it from one chosen plaintext.
+def run_caching_attack(context: CKKSContext, seed: Seed = 0) -> CachingAttackOutcome:
+    """Encrypt a random secret with the cached scheme under ``context``'s key, then break it from one chosen plaintext.
 
     Args:
-        kit: a ``SealSecretKit`` (its secret key is used only to show the ciphertext is legitimate).
+        context: a secret ``seal`` context (its SEAL kit is reached through :mod:`securecompute.fhe.hazmat`;
+            the secret key is used only to show the ciphertext is legitimate).
         seed: seed of the secret vector.
     """
+    kit: Any = seal_kit(context)
     slots, degree, level = kit.params.slots, kit.params.poly_modulus_degree, kit.params.depth
     parms_id = kit._parms[level]
     moduli = [q.value() for q in kit._sc.get_context_data(parms_id).parms().coeff_modulus()]
@@ -91,7 +98,7 @@ def run_caching_attack(kit: Any, seed: Seed = 0) -> CachingAttackOutcome:
     )
 
 
-def run_pool_control(kit: Any, pool: Any, seed: Seed = 0) -> tuple[float, np.ndarray]:
+def run_pool_control(context: CKKSContext, pool: Any, seed: Seed = 0) -> tuple[float, np.ndarray]:
     """The same recovery algebra against pooled encryptions (Enc(0) + constant): it must fail.
 
     The attacker obtains the pooled ciphertext of its chosen constant 0.5 and the pooled ciphertext
@@ -100,6 +107,7 @@ def run_pool_control(kit: Any, pool: Any, seed: Seed = 0) -> tuple[float, np.nda
     Returns:
         the secret constant, and what the attacker decoded (slots,): garbage, far from the secret.
     """
+    kit: Any = seal_kit(context)
     level = kit.params.depth
     parms_id = kit._parms[level]
     secret = float(as_generator(seed).uniform(-1.0, 1.0))

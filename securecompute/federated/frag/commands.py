@@ -97,7 +97,7 @@ def run_frag(
     # offline: each query then costs encode + add per column, for each party (one encryption per party)
     querier.fill_pool(queries * querier.params.columns * parties * len(modes))
     querier.connect(stores)  # setup (public context, k-means, encoding the store) is not timed per query
-    chain = querier.kit.params
+    chain = querier.context.params
     lines = [
         f"frag: {parties} parties, {n} vectors, d={dim}, {querier.params.metric}, k={k}, {queries} queries, "
         f"key N={chain.poly_modulus_degree} ({'/'.join(map(str, chain.coeff_modulus_bits))} bits)"

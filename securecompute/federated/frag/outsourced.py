@@ -9,7 +9,7 @@ column-packed query as in federated mode (``frag/outsourced-query``); the host
 can decrypt.  The host learns the store's size and d, and when queries happen; not the vectors, not the
 query, not the scores.
 
-Ciphertext products need a scale of at least 40 bits (``SealSecretKit.multiply`` refuses a larger
+Ciphertext products need a scale of at least 40 bits (the ``seal`` engine's ``multiply`` refuses a larger
 rescale drift), so this mode uses N = 8192 with primes (60, 40, 60): 128-bit secure, scores below 2^19.
 """
 
@@ -25,6 +25,7 @@ from securecompute.errors import CorruptPayloadError, ParameterError, ProtocolEr
 from securecompute.federated.frag import messages as wire
 from securecompute.federated.frag.index import check_query, check_vectors, score_columns
 from securecompute.federated.frag.params import FragParameters, Metric
+from securecompute.fhe.backend import CKKSEngine
 from securecompute.fhe.params import CKKSParameters
 
 __all__ = ["OUTSOURCED_PARAMETERS", "OutsourcedOwner", "StorageHost"]
@@ -49,27 +50,26 @@ class OutsourcedOwner:
 
     def __init__(self, vectors: np.ndarray, *, metric: Metric = "cosine", max_norm: float = 1.0) -> None:
         from securecompute.fhe import CKKSContext
-        from securecompute.fhe.seal import SealSecretKit
 
         store = check_vectors(vectors, "outsourced store")
         self.params = FragParameters(store.shape[1], metric, max_norm)
         self._columns = score_columns(store, self.params)
-        self._kit = SealSecretKit.generate(OUTSOURCED_PARAMETERS)
-        self._context = CKKSContext(OUTSOURCED_PARAMETERS, self._kit, self._kit.fingerprint)
-        self.fingerprint: bytes = self._kit.fingerprint
+        self._context = CKKSContext.generate(OUTSOURCED_PARAMETERS)
+        self._engine = self._context.holder
+        self.fingerprint: bytes = self._context.fingerprint
         self.size = int(store.shape[0])
         self._pending: dict[bytes, float] = {}
 
     def upload(self) -> bytes:
         """The ``frag/outsourced-store`` envelope: public context, batch sizes, column ciphertexts per batch."""
-        kit, slots = self._kit, self._kit.params.slots
+        engine, slots = self._engine, self._engine.slots
         sections: dict[str, bytes] = {"context": self._context.public().serialize()}
         counts = []
         for batch, start in enumerate(range(0, self.size, slots)):
             block = self._columns[start : start + slots]
             counts.append(len(block))
             for column in range(block.shape[1]):
-                sections[f"b{batch}c{column}"] = kit.ciphertext_to_bytes(kit.encrypt(block[:, column]))
+                sections[f"b{batch}c{column}"] = engine.ciphertext_to_bytes(engine.encrypt(block[:, column]))
         sections["meta"] = encode_json({"counts": counts, "columns": self.params.columns})
         return pack(STORE, sections, self.fingerprint)
 
@@ -81,13 +81,13 @@ class OutsourcedOwner:
         """
         vector = check_query(query, self.params)
         columns = np.append(vector, 1.0) if self.params.metric == "l2" else vector
-        kit = self._kit
+        engine = self._engine
         query_id = secrets.token_bytes(wire.QUERY_ID_BYTES)
         self._pending[query_id] = float(vector @ vector)
         sections = {"meta": encode_json({"query_id": query_id.hex()})}
         sections.update(
             wire.ciphertext_sections(
-                [kit.ciphertext_to_bytes(kit.encrypt(np.full(kit.params.slots, value))) for value in columns]
+                [engine.ciphertext_to_bytes(engine.encrypt(np.full(engine.slots, value))) for value in columns]
             )
         )
         return pack(QUERY, sections, self.fingerprint)
@@ -106,10 +106,10 @@ class OutsourcedOwner:
         query_square = self._pending.pop(wire.read_query_id(meta), None)
         if query_square is None:
             raise ProtocolError("reply to a query this owner did not send (or already read)")
-        batches = -(-self.size // self._kit.params.slots)
-        kit = self._kit
+        batches = -(-self.size // self._engine.slots)
+        engine = self._engine
         scores = np.concatenate(
-            [kit.decrypt(kit.ciphertext_from_bytes(data)) for data in wire.read_ciphertexts(envelope, batches)]
+            [engine.decrypt(engine.ciphertext_from_bytes(data)) for data in wire.read_ciphertexts(envelope, batches)]
         )[: self.size]
         wire.check_score_values(scores, self.params.score_bound + SCORE_SLACK, "outsourced scores")
         if self.params.metric == "l2":
@@ -140,12 +140,12 @@ class StorageHost:
         expected = {f"b{b}c{c}" for b in range(len(counts)) for c in range(columns)} | {"context", "meta"}
         if set(envelope.sections) != expected or not counts or 0 in counts:
             raise CorruptPayloadError("outsourced store sections do not match its batch sizes and columns")
-        self._kit: Any = context.kit
+        self._engine: CKKSEngine[Any, Any] = context.backend
         self.fingerprint = context.fingerprint
         self.size = sum(counts)
         self.columns = columns
         self._batches = [
-            [self._kit.ciphertext_from_bytes(envelope.sections[f"b{b}c{c}"]) for c in range(columns)]
+            [self._engine.ciphertext_from_bytes(envelope.sections[f"b{b}c{c}"]) for c in range(columns)]
             for b in range(len(counts))
         ]
 
@@ -158,14 +158,14 @@ class StorageHost:
         envelope = unpack(query, kind=QUERY, fingerprint=self.fingerprint)
         meta = wire.read_meta(envelope, {"query_id": str})
         wire.read_query_id(meta)
-        kit = self._kit
-        ciphertexts = [kit.ciphertext_from_bytes(data) for data in wire.read_ciphertexts(envelope, self.columns)]
+        engine = self._engine
+        ciphertexts = [engine.ciphertext_from_bytes(data) for data in wire.read_ciphertexts(envelope, self.columns)]
         outputs = []
         for batch in self._batches:
             total = None
             for query_ct, column_ct in zip(ciphertexts, batch, strict=True):
-                product = kit.multiply(query_ct, column_ct)
-                total = product if total is None else kit.add(total, product)
-            outputs.append(kit.ciphertext_to_bytes(total))
+                product = engine.multiply(query_ct, column_ct)
+                total = product if total is None else engine.add(total, product)
+            outputs.append(engine.ciphertext_to_bytes(total))
         sections = {"meta": envelope.section("meta"), **wire.ciphertext_sections(outputs)}
         return pack(SCORES, sections, self.fingerprint)

@@ -42,6 +42,7 @@ from securecompute.federated.frag import messages as wire
 from securecompute.federated.frag.channels import ChannelEnd, check_nonce, fresh_nonce
 from securecompute.federated.frag.index import IVFIndex, StoreLayout, check_vectors, score_columns
 from securecompute.federated.frag.params import FragParameters
+from securecompute.fhe.backend import CKKSEngine
 from securecompute.progress import progress
 
 __all__ = ["Party"]
@@ -75,7 +76,7 @@ class _Session:
     """Everything a party keeps for one querier key."""
 
     params: FragParameters
-    kit: Any
+    engine: CKKSEngine[Any, Any]
     store: _Store
     batches: list[list[Any]]
     centroid_chunks: list[tuple[int, list[Any]]]
@@ -250,22 +251,22 @@ class Party:
                 f"party {self.name!r}: score_noise {self.score_noise:g} exceeds {params.max_score_noise:.4g}, the "
                 f"most this chain holds for score bound {params.score_bound:g} without wrapping"
             )
-        kit = context.kit
-        store = self._store(params, kit.params.slots)
-        level = kit.params.depth
+        engine = context.backend
+        store = self._store(params, engine.slots)
+        level = engine.params.depth
         batches = [
-            [kit.encode_multiplier(store.columns[batch.rows, column], level) for column in range(params.columns)]
+            [engine.encode(store.columns[batch.rows, column], level) for column in range(params.columns)]
             for batch in progress(store.layout.batches, desc=f"{self.name}: encoding store", unit="batch")
         ]
         centroid_chunks: list[tuple[int, list[Any]]] = []
         if store.centroid_columns is not None:
-            slots = kit.params.slots
+            slots = engine.slots
             for start in range(0, len(store.centroid_columns), slots):
                 chunk = store.centroid_columns[start : start + slots]
-                encoded = [kit.encode_multiplier(chunk[:, column], level) for column in range(params.columns)]
+                encoded = [engine.encode(chunk[:, column], level) for column in range(params.columns)]
                 centroid_chunks.append((len(chunk), encoded))
         self._sessions.pop(context.fingerprint, None)
-        self._sessions[context.fingerprint] = _Session(params, kit, store, batches, centroid_chunks)
+        self._sessions[context.fingerprint] = _Session(params, engine, store, batches, centroid_chunks)
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)  # least recently used querier key
         meta = {"name": self.name, "size": self.size, "nlist": store.layout.nlist if store.index is not None else 0}
@@ -317,10 +318,12 @@ class Party:
         session.pending[query_id] = ciphertexts
         while len(session.pending) > PENDING_QUERIES:
             session.pending.popitem(last=False)
-        kit = session.kit
-        outputs = [self._finish(kit, kit.dot_plain(ciphertexts, encoded), 0) for _, encoded in session.centroid_chunks]
+        engine = session.engine
+        outputs = [
+            self._finish(engine, engine.dot_plain(ciphertexts, encoded), 0) for _, encoded in session.centroid_chunks
+        ]
         counts = [count for count, _ in session.centroid_chunks]
-        data = [kit.ciphertext_to_bytes(ciphertext) for ciphertext in outputs]
+        data = [engine.ciphertext_to_bytes(ciphertext) for ciphertext in outputs]
         empty = np.zeros(0, dtype=np.uint64)
         seconds = time.perf_counter() - started
         return wire.scores_message(envelope.fingerprint, query_id, "centroids", counts, empty, data, seconds)
@@ -347,12 +350,12 @@ class Party:
         lists: list[int] | None,
         started: float,
     ) -> bytes:
-        kit, layout = session.kit, session.store.layout
+        engine, layout = session.engine, session.store.layout
         numbers = layout.batches_for(lists)
         rows = [layout.batches[b].rows for b in numbers]
         counts = [len(batch_rows) for batch_rows in rows]
         outputs = [
-            kit.ciphertext_to_bytes(self._finish(kit, kit.dot_plain(ciphertexts, session.batches[b]), count))
+            engine.ciphertext_to_bytes(self._finish(engine, engine.dot_plain(ciphertexts, session.batches[b]), count))
             for b, count in zip(numbers, counts, strict=True)
         ]
         handles = _fresh_handles(sum(counts))
@@ -366,21 +369,21 @@ class Party:
             fingerprint, query_id, "candidates", counts, handles, outputs, seconds, self.score_noise
         )
 
-    def _finish(self, kit: Any, scores: Any, noisy_slots: int) -> Any:
+    def _finish(self, engine: CKKSEngine[Any, Any], scores: Any, noisy_slots: int) -> Any:
         """Add score noise to the first ``noisy_slots`` slots and a fresh Enc(0), as configured."""
         if self.score_noise and noisy_slots:
             noise = np.random.default_rng(secrets.randbits(128)).normal(0.0, self.score_noise, size=noisy_slots)
-            scores = kit.add_plain(scores, noise)
+            scores = engine.add_plain(scores, noise)
         if self.rerandomize:
-            scores = kit.add(scores, kit.zeros(kit.level(scores)))
+            scores = engine.add(scores, engine.zeros(engine.level(scores)))
         return scores
 
     def _load_query(self, envelope: Envelope, session: _Session) -> list[Any]:
-        kit = session.kit
+        engine = session.engine
         ciphertexts = [
-            kit.ciphertext_from_bytes(data) for data in wire.read_ciphertexts(envelope, session.params.columns)
+            engine.ciphertext_from_bytes(data) for data in wire.read_ciphertexts(envelope, session.params.columns)
         ]
-        if any(kit.level(ciphertext) != kit.params.depth for ciphertext in ciphertexts):
+        if any(engine.level(ciphertext) != engine.params.depth for ciphertext in ciphertexts):
             raise CorruptPayloadError("query ciphertexts must be fresh (top level)")
         return ciphertexts
 

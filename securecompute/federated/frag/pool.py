@@ -19,21 +19,21 @@ from securecompute.errors import ParameterError, ProtocolError
 from securecompute.progress import progress
 
 if TYPE_CHECKING:
-    from securecompute.fhe.seal import SealPublicKit, SealSecretKit
+    from securecompute.fhe.backend import CKKSEngine
 
 __all__ = ["ZeroPool"]
 
 
 class ZeroPool:
-    """Fresh public-key encryptions of the all-zero vector at the top level of one kit.
+    """Fresh public-key encryptions of the all-zero vector at the top level of one CKKS engine.
 
     Attributes:
         issued: ciphertexts handed out so far (each exactly once).
     """
 
-    def __init__(self, kit: SealPublicKit | SealSecretKit) -> None:
-        self._kit = kit
-        self._level = kit.params.depth
+    def __init__(self, engine: CKKSEngine[Any, Any]) -> None:
+        self._engine = engine
+        self._level = engine.params.depth
         self._ready: deque[Any] = deque()
         self._lock = threading.Lock()
         self.issued = 0
@@ -50,7 +50,7 @@ class ZeroPool:
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ParameterError(f"pool fill count must be an int >= 0, got {count!r}")
         for _ in progress(range(count), desc=desc, total=count, unit="ct"):
-            self._ready.append(self._kit.zeros(self._level))
+            self._ready.append(self._engine.zeros(self._level))
 
     def fill_in_background(self, count: int) -> threading.Thread:
         """Start filling ``count`` ciphertexts on a daemon thread (idle time); ``join()`` the result to wait.
@@ -66,7 +66,7 @@ class ZeroPool:
 
         def work() -> None:
             for _ in range(count):
-                self._ready.append(self._kit.zeros(self._level))
+                self._ready.append(self._engine.zeros(self._level))
 
         thread = threading.Thread(target=work, name="enc0-pool", daemon=True)
         thread.start()
@@ -88,4 +88,4 @@ class ZeroPool:
 
     def encrypt_constant(self, value: float) -> Any:
         """Enc(value in every slot) as a pooled Enc(0) plus the encoded constant (no public-key work)."""
-        return self._kit.add_scalar(self.take(), float(value))
+        return self._engine.add_scalar(self.take(), float(value))

@@ -51,6 +51,7 @@ from securecompute.federated.frag.result import (
     SearchStats,
 )
 from securecompute.federated.frag.transport import Transport, make_transport
+from securecompute.fhe.context import CKKSContext
 
 __all__ = ["Querier"]
 
@@ -112,15 +113,11 @@ class Querier:
         executor: str | Transport = "local",
         authenticated: bool = True,
     ) -> None:
-        from securecompute.fhe import CKKSContext
-        from securecompute.fhe.seal import SealSecretKit
-
         self.params = FragParameters(dim, metric, max_norm)
-        kit = SealSecretKit.generate(self.params.ckks())
-        self._context = CKKSContext(kit.params, kit, kit.fingerprint)
-        self._kit = kit
-        self.fingerprint: bytes = kit.fingerprint
-        self.pool = ZeroPool(kit)
+        self._context = CKKSContext.generate(self.params.ckks())
+        self._engine = self._context.holder
+        self.fingerprint: bytes = self._context.fingerprint
+        self.pool = ZeroPool(self._engine)
         self._executor = executor
         self._transport: Transport | None = None
         self._links: dict[int, tuple[Party, _Link]] = {}
@@ -129,9 +126,9 @@ class Querier:
         self._channels: dict[int, SecureChannel] = {}
 
     @property
-    def kit(self) -> Any:
-        """The SEAL secret kit (encrypt, decrypt, serialise) of this querier's key; never give it away."""
-        return self._kit
+    def context(self) -> CKKSContext:
+        """The CKKS context holding this querier's secret key (``.holder``: the engine); never give it away."""
+        return self._context
 
     @property
     def channel_public_key(self) -> bytes | None:
@@ -170,14 +167,14 @@ class Querier:
         """
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ParameterError(f"count must be an int >= 1, got {count!r}")
-        kit, level = self._kit, self._kit.params.depth
+        engine, level = self._engine, self._engine.params.depth
         values = [float(value) for value in np.linspace(-0.5, 0.5, count)]
         ways: dict[str, Any] = {
-            "fresh_full_encode": lambda v: kit.encrypt(np.full(kit.params.slots, v)),
-            "fresh_scalar": lambda v: kit.add_scalar(kit.zeros(level), v),
+            "fresh_full_encode": lambda v: engine.encrypt(np.full(engine.slots, v)),
+            "fresh_scalar": lambda v: engine.add_scalar(engine.zeros(level), v),
             "pooled": self.pool.encrypt_constant,
-            "fresh_scalar_serialised": lambda v: kit.ciphertext_to_bytes(kit.add_scalar(kit.zeros(level), v)),
-            "pooled_serialised": lambda v: kit.ciphertext_to_bytes(self.pool.encrypt_constant(v)),
+            "fresh_scalar_serialised": lambda v: engine.ciphertext_to_bytes(engine.add_scalar(engine.zeros(level), v)),
+            "pooled_serialised": lambda v: engine.ciphertext_to_bytes(self.pool.encrypt_constant(v)),
         }
         times: dict[str, list[float]] = {name: [] for name in ways}
         fills = []
@@ -538,15 +535,15 @@ class Querier:
     def _encrypt(self, vector: np.ndarray) -> tuple[list[bytes], str]:
         """Column-packed query: one serialised ciphertext per query column, each value in every slot."""
         columns = np.append(vector, 1.0) if self.params.metric == "l2" else vector
-        kit = self._kit
+        engine = self._engine
         if len(self.pool) >= len(columns):
             ciphertexts = [self.pool.encrypt_constant(float(value)) for value in columns]
             encryption = "pooled"
         else:
-            level = kit.params.depth
-            ciphertexts = [kit.add_scalar(kit.zeros(level), float(value)) for value in columns]
+            level = engine.params.depth
+            ciphertexts = [engine.add_scalar(engine.zeros(level), float(value)) for value in columns]
             encryption = "fresh"
-        return [kit.ciphertext_to_bytes(ciphertext) for ciphertext in ciphertexts], encryption
+        return [engine.ciphertext_to_bytes(ciphertext) for ciphertext in ciphertexts], encryption
 
     def _read_scores(self, party: Party, reply: bytes | Exception, state: _Round, expected: str) -> wire.ScoresMessage:
         name = party.name
@@ -556,7 +553,7 @@ class Querier:
             raise wire.PartyFailedError(f"{type(reply).__name__}: {reply}")
         state.bytes_down += len(reply)
         wire.raise_if_error(unpack(reply, kind=(wire.SCORES, wire.ERROR)), name)
-        scores = wire.parse_scores(reply, self.fingerprint, self._kit.params.slots, self.params.max_score_noise)
+        scores = wire.parse_scores(reply, self.fingerprint, self._engine.slots, self.params.max_score_noise)
         if scores.query_id != state.query_id:
             raise CorruptPayloadError(f"party {name!r} answered another query")
         if scores.what != expected:
@@ -579,13 +576,13 @@ class Querier:
         Besides the score bound (widened by 8 sigma of declared noise), the unused slots after each
         batch's ``count`` must decrypt to zero: the party's multipliers are zero there.
         """
-        kit = self._kit
+        engine = self._engine
         values = []
         for data, count in zip(scores.ciphertexts, scores.counts, strict=True):
-            ciphertext = kit.ciphertext_from_bytes(data)
-            if kit.level(ciphertext) != kit.params.depth - 1:
+            ciphertext = engine.ciphertext_from_bytes(data)
+            if engine.level(ciphertext) != engine.params.depth - 1:
                 raise CorruptPayloadError("score ciphertexts must be exactly one product deep")
-            slots = kit.decrypt(ciphertext)
+            slots = engine.decrypt(ciphertext)
             wire.check_score_values(slots[count:], SCORE_SLACK, "unused slots")
             values.append(slots[:count])
         result = np.concatenate(values) if values else np.zeros(0)
@@ -651,7 +648,7 @@ class Querier:
     def __repr__(self) -> str:
         return (
             f"Querier(d={self.params.dim}, metric={self.params.metric!r}, "
-            f"N={self._kit.params.poly_modulus_degree}, key={self.fingerprint.hex()[:12]})"
+            f"N={self._context.params.poly_modulus_degree}, key={self.fingerprint.hex()[:12]})"
         )
 
 
