@@ -2,17 +2,20 @@
 
 The executor knows the step vocabulary and nothing about CKKS: an engine
 (:class:`~securecompute.fhe.backend.CKKSEngine`: SEAL ciphertexts, simulated slot vectors, ...)
-supplies rotate, add, the two multiplications, a plaintext dot product with one rescale, and an
-encryption of zero.  Registers hold lists of ciphertext chunks.
+supplies rotate (and the batch ``rotate_many`` it may hoist, used for a linear transform's baby
+steps), add, the two multiplications, a plaintext dot product with one rescale, and an encryption of
+zero.  Registers hold lists of ciphertext chunks.  Plaintext operands (diagonals, masks) come from a
+:class:`~securecompute.fhe.prepare.PreparedPlan` when one is given, encoded once at the level where
+they are used; otherwise the engine encodes the arrays on every call.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from securecompute.fhe.backend import CKKSEngine
 from securecompute.fhe.plan import EinsumPlan
 from securecompute.fhe.steps import (
     LinearStep,
@@ -27,28 +30,72 @@ from securecompute.fhe.steps import (
 )
 from securecompute.progress import progress
 
+if TYPE_CHECKING:
+    from securecompute.fhe.prepare import PreparedPlan
+
 __all__ = ["Backend", "execute_plan"]
 
 Ciphertext = Any
-Backend = CKKSEngine[Any, Any]
-"""What the executor runs on: any registered engine (kept under its old name)."""
 
 
-def execute_plan(plan: EinsumPlan, inputs: dict[int, list[Ciphertext]], backend: Backend) -> list[Ciphertext]:
+class Backend(Protocol):
+    """The part of :class:`~securecompute.fhe.backend.CKKSEngine` the executor uses (every engine has it)."""
+
+    def level(self, ciphertext: Any, /) -> int: ...
+
+    def rotate(self, ciphertext: Any, step: int, /) -> Any: ...
+
+    def rotate_many(self, ciphertext: Any, steps: Sequence[int], /) -> list[Any]: ...
+
+    def add(self, left: Any, right: Any, /) -> Any: ...
+
+    def multiply(self, left: Any, right: Any, /) -> Any: ...
+
+    def multiply_plain(self, ciphertext: Any, values: Any, /) -> Any: ...
+
+    def dot_plain(self, ciphertexts: Sequence[Any], values: Sequence[Any], /) -> Any: ...
+
+    def zeros(self, level: int, /) -> Any: ...
+
+
+def execute_plan(
+    plan: EinsumPlan,
+    inputs: dict[int, list[Ciphertext]],
+    backend: Backend,
+    prepared: PreparedPlan | None = None,
+    *,
+    show_progress: bool = True,
+) -> list[Ciphertext]:
     """Run every step; ``inputs`` maps each encrypted operand index to its chunks.
+
+    Args:
+        prepared: plaintexts of this plan already encoded for ``backend`` (see
+            :func:`securecompute.fhe.prepare.prepare`); missing ones are encoded and kept there.
 
     Returns:
         the chunks of the result, laid out as ``plan.output_layout``.
     """
     registers = {plan.leaf_registers[operand]: chunks for operand, chunks in inputs.items()}
-    for step in progress(plan.steps, desc="einsum steps", unit="step"):
-        registers[step.target] = _run(step, registers, backend)
+    steps = progress(plan.steps, desc="einsum steps", unit="step") if show_progress else plan.steps
+    for step in steps:
+        registers[step.target] = _run(step, registers, backend, prepared)
     return registers[plan.output_register]
 
 
-def _run(step: Step, registers: dict[int, list[Ciphertext]], backend: Backend) -> list[Ciphertext]:
+def _plain(values: np.ndarray, level: int, prepared: PreparedPlan | None, owner: object, row: int = -1) -> Any:
+    """The multiplier for a ciphertext at ``level``: encoded once when a prepared plan is given.
+
+    ``owner`` (with ``row``) is the plan's own array ``values`` is (a row of): rows of a 2-D array
+    are fresh views on every access, so the key is the owner's identity, never the view's.
+    """
+    return values if prepared is None else prepared.plaintext(values, level, (id(owner), row))
+
+
+def _run(
+    step: Step, registers: dict[int, list[Ciphertext]], backend: Backend, prepared: PreparedPlan | None
+) -> list[Ciphertext]:
     if isinstance(step, LinearStep):
-        return _linear(step, registers[step.source], backend)
+        return _linear(step, registers[step.source], backend, prepared)
     if isinstance(step, ReplicateStep):
         return _replicate(step, registers[step.source], backend)
     if isinstance(step, TileStep):
@@ -60,8 +107,10 @@ def _run(step: Step, registers: dict[int, list[Ciphertext]], backend: Backend) -
     if isinstance(step, MultiplyPlainStep):
         source = registers[step.source]
         return [
-            backend.multiply_plain(chunk, values) if np.any(values) else backend.zeros(backend.level(chunk) - 1)
-            for chunk, values in zip(source, step.plain, strict=True)
+            backend.multiply_plain(chunk, _plain(values, backend.level(chunk), prepared, step.plain, row))
+            if np.any(values)
+            else backend.zeros(backend.level(chunk) - 1)
+            for row, (chunk, values) in enumerate(zip(source, step.plain, strict=True))
         ]
     if isinstance(step, RotateSumStep):
         return _rotate_sum(step, registers[step.source], backend)
@@ -73,18 +122,23 @@ def _run(step: Step, registers: dict[int, list[Ciphertext]], backend: Backend) -
     raise TypeError(f"unknown step {type(step).__name__}")
 
 
-def _linear(step: LinearStep, source: list[Ciphertext], backend: Backend) -> list[Ciphertext]:
+def _linear(
+    step: LinearStep, source: list[Ciphertext], backend: Backend, prepared: PreparedPlan | None = None
+) -> list[Ciphertext]:
     transform = step.transform
     babies: dict[tuple[int, int], Ciphertext] = {}
     for chunk, rotations in transform.baby_rotations().items():
-        for baby in sorted(rotations):
-            babies[(chunk, baby)] = backend.rotate(source[chunk], baby)
+        steps = sorted(rotations)
+        babies.update(zip(((chunk, baby) for baby in steps), backend.rotate_many(source[chunk], steps), strict=True))
     output: list[Ciphertext] = []
     for chunk_out in range(transform.output_chunks):
         accumulated = None
         for giant, terms in sorted(transform.terms.get(chunk_out, {}).items()):
             operands = [source[chunk] if baby == 0 else babies[(chunk, baby)] for chunk, baby, _ in terms]
-            inner = backend.dot_plain(operands, [diagonal for _, _, diagonal in terms])
+            level = min(backend.level(operand) for operand in operands)
+            inner = backend.dot_plain(
+                operands, [_plain(diagonal, level, prepared, diagonal) for _, _, diagonal in terms]
+            )
             if giant:
                 inner = backend.rotate(inner, giant)
             accumulated = inner if accumulated is None else backend.add(accumulated, inner)

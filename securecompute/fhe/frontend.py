@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
@@ -13,6 +14,7 @@ from securecompute.errors import DepthExhaustedError, KeyMismatchError, Paramete
 from securecompute.fhe.execute import execute_plan
 from securecompute.fhe.parser import parse_einsum
 from securecompute.fhe.plan import EinsumPlan, build_plan
+from securecompute.fhe.prepare import PreparedPlan
 from securecompute.fhe.tensor import EncryptedTensor
 
 __all__ = ["einsum", "plan_einsum"]
@@ -20,6 +22,9 @@ __all__ = ["einsum", "plan_einsum"]
 Operand = EncryptedTensor | np.ndarray | float | int
 _CACHE: OrderedDict[tuple[Any, ...], EinsumPlan] = OrderedDict()
 _CACHE_SIZE = 64
+# Per engine (dropped with it): plan key -> the plan with its plaintexts encoded for that engine.
+_PREPARED: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[Any, ...], PreparedPlan]] = weakref.WeakKeyDictionary()
+_PREPARED_PLAINTEXTS = 4096  # most plaintexts kept per engine (about 4 GiB at N = 2^15, depth 4, worst case)
 
 
 def plan_einsum(expression: str, *operands: Operand, clean: bool = False) -> EinsumPlan:
@@ -32,6 +37,11 @@ def plan_einsum(expression: str, *operands: Operand, clean: bool = False) -> Ein
         KeyMismatchError: encrypted operands from different contexts.
         ParameterError: no encrypted operand, or an operand of another type.
     """
+    return _planned(expression, operands, clean)[0]
+
+
+def _planned(expression: str, operands: tuple[Operand, ...], clean: bool) -> tuple[EinsumPlan, tuple[Any, ...]]:
+    """The plan and its cache key."""
     tensors = [_check_operand(operand, k) for k, operand in enumerate(operands)]
     encrypted = [t for t in tensors if isinstance(t, EncryptedTensor)]
     if not encrypted:
@@ -54,7 +64,7 @@ def plan_einsum(expression: str, *operands: Operand, clean: bool = False) -> Ein
     )
     if key in _CACHE:
         _CACHE.move_to_end(key)
-        return replace(_CACHE[key], spec=spec)
+        return replace(_CACHE[key], spec=spec), key
     plan = build_plan(
         spec,
         [t.layout if isinstance(t, EncryptedTensor) else None for t in tensors],
@@ -66,7 +76,7 @@ def plan_einsum(expression: str, *operands: Operand, clean: bool = False) -> Ein
     _CACHE[key] = plan
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
-    return plan
+    return plan, key
 
 
 def einsum(expression: str, *operands: Operand, clean: bool = False) -> EncryptedTensor | np.ndarray:
@@ -91,7 +101,7 @@ def einsum(expression: str, *operands: Operand, clean: bool = False) -> Encrypte
     if not any(isinstance(operand, EncryptedTensor) for operand in operands):
         result: np.ndarray = np.einsum(expression, *(np.asarray(operand, dtype=np.float64) for operand in operands))
         return result
-    plan = plan_einsum(expression, *operands, clean=clean)
+    plan, key = _planned(expression, operands, clean)
     inputs: dict[int, list[Any]] = {}
     for operand, needed in plan.leaf_depth.items():
         tensor = operands[operand]
@@ -109,7 +119,22 @@ def einsum(expression: str, *operands: Operand, clean: bool = False) -> Encrypte
         top = max(t.level for t in operands if isinstance(t, EncryptedTensor))
         context.check_ciphertext_products(range(max(1, top - plan.depth + 1), top + 1))
     context.ensure_rotation_steps(plan.rotation_steps)
-    return EncryptedTensor(context, plan.output_layout, execute_plan(plan, inputs, context.backend))
+    prepared = _prepared(context.backend, key, plan)
+    prepared.prepare_for({operand: min(context.backend.level(c) for c in chunks) for operand, chunks in inputs.items()})
+    chunks = execute_plan(prepared.plan, inputs, context.backend, prepared)
+    return EncryptedTensor(context, plan.output_layout, chunks)
+
+
+def _prepared(engine: Any, key: tuple[Any, ...], plan: EinsumPlan) -> PreparedPlan:
+    """The engine's prepared copy of the plan under ``key`` (made now if absent), least recently used evicted."""
+    plans = _PREPARED.setdefault(engine, OrderedDict())
+    if key in plans:
+        plans.move_to_end(key)
+    else:
+        plans[key] = PreparedPlan(plan, engine)
+    while len(plans) > 1 and sum(p.encoded for p in plans.values()) > _PREPARED_PLAINTEXTS:
+        plans.popitem(last=False)
+    return plans[key]
 
 
 def _check_operand(operand: Any, position: int) -> EncryptedTensor | np.ndarray:

@@ -1,0 +1,88 @@
+"""Prepared plans: every plaintext encoded once, at the level where it is used, same results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import securecompute as sc
+from securecompute.errors import DepthExhaustedError, ParameterError
+from securecompute.fhe import CKKSContext, EncryptedTensor, plan_einsum
+from securecompute.fhe.execute import execute_plan
+from securecompute.fhe.prepare import prepare
+from securecompute.fhe.steps import LinearStep, MultiplyPlainStep
+from tests.fhe.conftest import operands_for
+
+
+class _CountingEngine:
+    """Wraps an engine and counts its encodings by level."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.levels = engine, []
+
+    def encode(self, values: np.ndarray, level: int) -> Any:
+        self.levels.append(level)
+        return self.engine.encode(values, level)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+
+def _nonzero_plaintexts(plan: Any) -> int:
+    count = 0
+    for step in plan.steps:
+        if isinstance(step, LinearStep):
+            count += step.transform.diagonals
+        elif isinstance(step, MultiplyPlainStep):
+            count += sum(bool(np.any(row)) for row in step.plain)
+    return count
+
+
+@pytest.mark.parametrize(
+    ("expression", "shapes"),
+    [("ik,kj->ij", [(4, 6), (6, 3)]), ("ij,ij->ij", [(3, 5), (3, 5)]), ("ij->j", [(5, 7)])],
+)
+def test_prepare_encodes_each_plaintext_once_and_runs_to_numpy(expression: str, shapes: list[Any]) -> None:
+    ctx = CKKSContext.create(depth=4, backend="simulate")
+    arrays = operands_for(shapes, seed=3)
+    operands = [ctx.encrypt(arrays[0]), *arrays[1:]]
+    plan = plan_einsum(expression, *operands)
+    engine = _CountingEngine(ctx.backend)
+    prepared = prepare(plan, engine)  # type: ignore[arg-type]
+    assert prepared.encoded == len(engine.levels) == _nonzero_plaintexts(plan)
+    assert set(engine.levels) <= set(range(ctx.depth - plan.depth + 1, ctx.depth + 1))
+    for _ in range(2):
+        chunks = execute_plan(plan, {0: operands[0].chunks}, engine, prepared)  # type: ignore[arg-type]
+        result = ctx.decrypt(EncryptedTensor(ctx, plan.output_layout, chunks))
+        np.testing.assert_allclose(result, np.einsum(expression, *arrays), atol=1e-9)
+    assert len(engine.levels) == prepared.encoded  # nothing encoded again
+
+
+def test_operands_at_lower_levels_get_plaintexts_at_those_levels() -> None:
+    ctx = CKKSContext.create(depth=4, backend="simulate")
+    a, b = operands_for([(3, 4), (4, 2)], seed=4)
+    plan = plan_einsum("ik,kj->ij", ctx.encrypt(a), b)
+    engine = _CountingEngine(ctx.backend)
+    prepare(plan, engine, {0: 2})  # type: ignore[arg-type]
+    assert set(engine.levels) == {2}
+    with pytest.raises(DepthExhaustedError):
+        prepare(plan, ctx.backend, {0: 0})
+    with pytest.raises(ParameterError, match="each encrypted operand"):
+        prepare(plan, ctx.backend, {1: 3})
+
+
+def test_einsum_reuses_the_prepared_plaintexts_across_calls(real_ctx: CKKSContext) -> None:
+    a, b = operands_for([(3, 4), (4, 5)], seed=5)
+    x = real_ctx.encrypt(a)
+    first = real_ctx.decrypt(sc.einsum("ik,kj->ij", x, b))
+    from securecompute.fhe.frontend import _PREPARED
+
+    cached = list(_PREPARED[real_ctx.backend].values())[-1]
+    encoded = cached.encoded
+    assert encoded == _nonzero_plaintexts(cached.plan)
+    second = real_ctx.decrypt(sc.einsum("ik,kj->ij", x, b))
+    assert cached.encoded == encoded
+    np.testing.assert_allclose(first, a @ b, atol=1e-3)
+    np.testing.assert_allclose(second, a @ b, atol=1e-3)
