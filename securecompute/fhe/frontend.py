@@ -59,6 +59,7 @@ def _planned(expression: str, operands: tuple[Operand, ...], clean: bool) -> tup
         spec.output,
         spec.operand_shapes,
         context.params.to_bytes(),
+        context.backend.cost_model,
         clean,
         *(t.layout if isinstance(t, EncryptedTensor) else _digest(t) for t in tensors),
     )
@@ -70,8 +71,8 @@ def _planned(expression: str, operands: tuple[Operand, ...], clean: bool) -> tup
         [t.layout if isinstance(t, EncryptedTensor) else None for t in tensors],
         [None if isinstance(t, EncryptedTensor) else t for t in tensors],
         context.slots,
-        context.galois_key_bytes(),
-        clean,
+        clean=clean,
+        cost_model=context.backend.cost_model,
     )
     _CACHE[key] = plan
     if len(_CACHE) > _CACHE_SIZE:

@@ -19,12 +19,14 @@ See ``protocols/einhops.md`` for the notation, formulas and diagrams.
 from __future__ import annotations
 
 import itertools
+from contextvars import ContextVar
 from dataclasses import dataclass
 from math import prod
 
 import numpy as np
 
 from securecompute.errors import ParameterError
+from securecompute.fhe.backend import CostModel
 from securecompute.fhe.geometry import (
     MAX_GRID,
     Node,
@@ -53,11 +55,13 @@ from securecompute.fhe.steps import (
 
 __all__ = ["Lowering", "RegisterCounter", "critical_levels", "lower_contraction", "plaintext_contraction"]
 
-# Relative time of one operation, in units of one rotation (measured at N = 2^15, see research):
-ROTATION_COST = 1.0
-DIAGONAL_COST = 0.35
-CIPHERTEXT_MULTIPLY_COST = 1.4
-PLAIN_MULTIPLY_COST = 0.35
+# Relative time of one operation, in units of one rotation: the engine's cost model
+# (securecompute.fhe.backend.CostModel), set by plan.build_plan for the duration of one planning.
+COSTS: ContextVar[CostModel] = ContextVar("einsum_cost_model", default=CostModel())  # noqa: B039 (frozen)
+ROTATION_COST = CostModel().rotation  # the defaults (SEAL at N = 2^15), kept for readers of these names
+DIAGONAL_COST = CostModel().diagonal
+CIPHERTEXT_MULTIPLY_COST = CostModel().ciphertext_multiply
+PLAIN_MULTIPLY_COST = CostModel().plain_multiply
 MAX_ORDERS = 720
 
 
@@ -131,7 +135,7 @@ def lower_contraction(
         if cost is not None:
             reduction = _reduction(order, set(reduced), sizes, slots)
             if filler_penalty and reduction is not None and reduction.inner:
-                cost = (cost[0] + filler_penalty, cost[1] + reduction.chunks * PLAIN_MULTIPLY_COST)
+                cost = (cost[0] + filler_penalty, cost[1] + reduction.chunks * COSTS.get().plain_multiply)
             candidates.append((cost, "joint", order))
     if len(encrypted) == 1:
         for output_order in itertools.islice(itertools.permutations(kept_labels), MAX_ORDERS):
@@ -193,7 +197,7 @@ def _placement(node: Node, order: tuple[str, ...], sizes: dict[str, int], slots:
         for label in missing
     )
     rotations = 2.0 * np.sqrt(diagonals) + replications
-    return (1, rotations * ROTATION_COST + diagonals * DIAGONAL_COST)
+    return (1, rotations * COSTS.get().rotation + diagonals * COSTS.get().diagonal)
 
 
 @dataclass(frozen=True)
@@ -241,18 +245,18 @@ def _joint_cost(
         return None
     joint_period = prod(padded_sizes(order, sizes))
     chunks = max(1, joint_period // slots)
-    reduce_time = reduction.rotations(joint_period, slots) * ROTATION_COST
+    reduce_time = reduction.rotations(joint_period, slots) * COSTS.get().rotation
     if len(encrypted) == 2:
         placements = [_placement(node, order, sizes, slots) for node in encrypted]
         if any(p is None for p in placements):
             return None
         levels = max(p[0] for p in placements if p is not None) + 1
-        time = sum(p[1] for p in placements if p is not None) + chunks * CIPHERTEXT_MULTIPLY_COST
+        time = sum(p[1] for p in placements if p is not None) + chunks * COSTS.get().ciphertext_multiply
         return (levels, time + reduce_time)
     (node,) = encrypted
     if is_free(node, order, sizes):
         levels = 1 if plain_joint is not None else 0
-        return (levels, chunks * PLAIN_MULTIPLY_COST * levels + reduce_time)
+        return (levels, chunks * COSTS.get().plain_multiply * levels + reduce_time)
     if plain_joint is None:
         placement = _placement(node, order, sizes, slots)
         if placement is None:
@@ -263,7 +267,7 @@ def _joint_cost(
         return None
     assert node.layout is not None
     diagonals = count_diagonals(entries[0], entries[1], node.layout.period, joint_period, slots)
-    return (1, 2.0 * np.sqrt(diagonals) * ROTATION_COST + diagonals * DIAGONAL_COST + reduce_time)
+    return (1, 2.0 * np.sqrt(diagonals) * COSTS.get().rotation + diagonals * COSTS.get().diagonal + reduce_time)
 
 
 def _direct_cost(
@@ -283,7 +287,7 @@ def _direct_cost(
     diagonals = count_diagonals(dst, src, node.layout.period, output_period, slots)
     period = max(node.layout.period, output_period) if max(node.layout.period, output_period) <= slots else slots
     replicate = len(doubling_steps(period // output_period)) if output_period < period else 0
-    return (1, (2.0 * np.sqrt(diagonals) + replicate) * ROTATION_COST + diagonals * DIAGONAL_COST)
+    return (1, (2.0 * np.sqrt(diagonals) + replicate) * COSTS.get().rotation + diagonals * COSTS.get().diagonal)
 
 
 # --- building ----------------------------------------------------------------------------------
@@ -431,10 +435,11 @@ def _build_joint(
 
 def _finish(steps: list[Step], result: Node) -> Lowering:
     levels = critical_levels(steps)
+    cost = COSTS.get()
     time = sum(
-        step.rotations * ROTATION_COST
-        + step.plaintext_multiplications * DIAGONAL_COST
-        + step.ciphertext_multiplications * CIPHERTEXT_MULTIPLY_COST
+        step.rotations * cost.rotation
+        + step.plaintext_multiplications * cost.diagonal
+        + step.ciphertext_multiplications * cost.ciphertext_multiply
         for step in steps
     )
     return Lowering(steps, result, levels, time)

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from securecompute.errors import ParameterError, ShapeError
+from securecompute.fhe.backend import CostModel
 from securecompute.fhe.geometry import Node
 from securecompute.fhe.layout import TensorLayout
 from securecompute.fhe.lowering import (
+    COSTS,
     RegisterCounter,
     critical_levels,
     lower_contraction,
@@ -47,6 +49,7 @@ class EinsumPlan:
         leaf_depth: levels consumed between each encrypted operand and the result.
         slots: S.
         galois_key_bytes: size of one Galois key for this context's parameters (0 if unknown).
+        cost_model: the engine's cost model the plan was chosen under (weights, Galois convention).
     """
 
     spec: EinsumSpec
@@ -59,6 +62,7 @@ class EinsumPlan:
     slots: int
     galois_key_bytes: int = 0
     input_layouts: dict[int, TensorLayout] = field(default_factory=dict)
+    cost_model: CostModel = field(default_factory=CostModel)
 
     @property
     def steps(self) -> list[Step]:
@@ -81,8 +85,8 @@ class EinsumPlan:
 
     @property
     def galois_elements(self) -> list[int]:
-        """SEAL Galois elements 3^k mod 2N of the rotation steps (N = 2S)."""
-        return sorted(pow(3, step, 4 * self.slots) for step in self.rotation_steps)
+        """Galois elements of the rotation steps in the engine's convention (SEAL's: 3^k mod 2N, N = 2S)."""
+        return sorted(self.cost_model.galois_element(step, self.slots) for step in self.rotation_steps)
 
     @property
     def key_bytes(self) -> int:
@@ -155,16 +159,35 @@ def build_plan(
     slots: int,
     galois_key_bytes: int = 0,
     clean: bool = False,
+    cost_model: CostModel | None = None,
 ) -> EinsumPlan:
     """Plan ``spec`` for operands that are encrypted (a layout) or plain (values).
 
     With ``clean``, garbage left in filler slots of the result is multiplied away (one level), so
     that decrypting the result reveals nothing beyond its values (see protocols/einhops.md).
+    ``cost_model``: the engine's weights and key sizes (default: SEAL's); its ``galois_key_bytes``
+    is used when ``galois_key_bytes`` is 0.
 
     Raises:
         ParameterError: no operand is encrypted, or a contraction is too large to lower.
         ShapeError: an encrypted operand has an axis of size 0.
     """
+    cost_model = cost_model or CostModel(galois_key_bytes=galois_key_bytes)
+    token = COSTS.set(cost_model)
+    try:
+        return _build_plan(spec, layouts, plain, slots, galois_key_bytes or cost_model.galois_key_bytes, clean)
+    finally:
+        COSTS.reset(token)
+
+
+def _build_plan(
+    spec: EinsumSpec,
+    layouts: Sequence[TensorLayout | None],
+    plain: Sequence[np.ndarray | None],
+    slots: int,
+    galois_key_bytes: int,
+    clean: bool,
+) -> EinsumPlan:
     if not any(layout is not None for layout in layouts):
         raise ParameterError("einsum has no encrypted operand: use numpy.einsum for plaintext operands")
     sizes = dict(spec.sizes)
@@ -219,6 +242,7 @@ def build_plan(
         slots,
         galois_key_bytes,
         input_layouts,
+        COSTS.get(),
     )
 
 

@@ -86,3 +86,37 @@ def test_einsum_reuses_the_prepared_plaintexts_across_calls(real_ctx: CKKSContex
     assert cached.encoded == encoded
     np.testing.assert_allclose(first, a @ b, atol=1e-3)
     np.testing.assert_allclose(second, a @ b, atol=1e-3)
+
+
+def test_the_planner_weighs_plans_by_the_engine_cost_model() -> None:
+
+    from securecompute.fhe.backend import CostModel
+    from securecompute.fhe.parser import parse_einsum
+    from securecompute.fhe.plan import build_plan
+
+    ctx = CKKSContext.create(depth=4, backend="simulate")
+    x = ctx.encrypt(np.ones((8, 8)))
+    spec = parse_einsum("ij,jk->ik", (8, 8), (8, 8))
+    default = build_plan(spec, [x.layout, None], [None, np.ones((8, 8))], ctx.slots, cost_model=ctx.backend.cost_model)
+    assert default.cost_model == ctx.backend.cost_model
+    assert default.key_bytes == len(default.rotation_steps) * ctx.backend.cost_model.galois_key_bytes
+    other = CostModel(galois_key_bytes=7, galois_generator=5)
+    plan = build_plan(spec, [x.layout, None], [None, np.ones((8, 8))], ctx.slots, cost_model=other)
+    assert plan.key_bytes == 7 * len(plan.rotation_steps)
+    assert plan.galois_elements == sorted(pow(5, s, 4 * ctx.slots) for s in plan.rotation_steps)
+
+
+def test_a_different_cost_model_changes_the_chosen_plan() -> None:
+    from securecompute.fhe.backend import CostModel
+    from securecompute.fhe.parser import parse_einsum
+    from securecompute.fhe.plan import build_plan
+
+    ctx = CKKSContext.create(depth=4, backend="simulate")
+    shapes = [(4, 8), (8, 4), (4, 8)]
+    spec = parse_einsum("ij,jk,kl->il", *shapes)
+    layouts = [ctx.encrypt(np.ones(shapes[0])).layout, None, ctx.encrypt(np.ones(shapes[2])).layout]
+    plain = [None, np.ones(shapes[1]), None]
+    usual = build_plan(spec, layouts, plain, ctx.slots, cost_model=CostModel())
+    dear_diagonals = build_plan(spec, layouts, plain, ctx.slots, cost_model=CostModel(diagonal=1e3, plain_multiply=1e3))
+    assert dear_diagonals.plaintext_multiplications < usual.plaintext_multiplications
+    assert dear_diagonals.depth == usual.depth
