@@ -1,6 +1,6 @@
-"""Encrypted einsum on CKKS (EinHops-style), on TenSEAL/SEAL or simulated slot vectors.
+"""Encrypted einsum on CKKS (EinHops-style), on any registered CKKS engine (SEAL, simulated slot vectors).
 
-    ctx = CKKSContext.create(depth=3)
+    ctx = CKKSContext.create(depth=3)       # backend="seal" (default) or "simulate"
     x = ctx.encrypt(a)
     y = einsum("bik,bkj->bij", x, b)        # any mix of EncryptedTensor and arrays
     ctx.decrypt(y)
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from securecompute.fhe.frontend import einsum, plan_einsum
     from securecompute.fhe.params import CKKSParameters
     from securecompute.fhe.plan import EinsumPlan
+    from securecompute.fhe.prepare import PreparedPlan, prepare
     from securecompute.fhe.tensor import EncryptedTensor
 
 __all__ = [
@@ -28,8 +29,10 @@ __all__ = [
     "EinsumPlan",
     "EncryptedTensor",
     "EvaluationContext",
+    "PreparedPlan",
     "einsum",
     "plan_einsum",
+    "prepare",
 ]
 
 _HOMES = {
@@ -40,6 +43,8 @@ _HOMES = {
     "CKKSParameters": "securecompute.fhe.params",
     "EinsumPlan": "securecompute.fhe.plan",
     "EncryptedTensor": "securecompute.fhe.tensor",
+    "PreparedPlan": "securecompute.fhe.prepare",
+    "prepare": "securecompute.fhe.prepare",
 }
 
 
