@@ -252,6 +252,8 @@ class Party:
                 f"most this chain holds for score bound {params.score_bound:g} without wrapping"
             )
         engine = context.backend
+        if not engine.encrypts:  # a crafted context of a simulation engine would carry the query in the clear
+            raise ProtocolError(f"the querier's context runs the {engine.name!r} engine, which does not encrypt")
         store = self._store(params, engine.slots)
         level = engine.params.depth
         batches = [
