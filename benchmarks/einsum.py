@@ -18,7 +18,8 @@ Prepared plans (issue #13): ``einsum`` encodes a plan's plaintext diagonals and 
 engine, at the level where each is used (``securecompute.fhe.prepare``).  The first call after
 planning ("first call": encodes and runs) is timed apart; the repeats then run on the prepared
 plan.  Same-run baseline: the same plan executed unprepared (every plaintext encoded on every call,
-as before the change), ``execute_plan`` without a prepared plan, timed over the same repeats, interleaved with the prepared runs.
+as before the change), ``execute_plan`` without a prepared plan, timed over the same repeats, interleaved with the prepared runs.  The unprepared time
+excludes the front end (plan lookup, level checks) that the prepared ``einsum`` time includes.
 
 Baselines, same run, same machine, same N, scale and depth (TenSEAL contexts use n_threads=2):
 
