@@ -253,7 +253,7 @@ class CKKSContext(EvaluationContext):
         Raises:
             KeyMismatchError: the tensor belongs to another context.
         """
-        tensor.check_context(self)
+        EncryptedTensor.checked(tensor).check_context(self)
         if self._simulated is not None:
             vectors = np.stack([chunk.values for chunk in tensor.chunks])
         else:
