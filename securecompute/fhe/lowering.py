@@ -10,8 +10,14 @@ level.  Then the reduced labels are summed: the leading block of reduced labels 
 that leaves exact replicas, every other reduced label in place, which leaves garbage at its
 nonzero indices (a *filler* axis of the result's layout, see :mod:`securecompute.fhe.layout`).
 A direct transform from the input layout to the output layout is costed as an alternative, and
-joint orders are searched over permutations of all labels (heuristic orders when there are too
-many), so that operands need replication rather than permutation.
+joint orders are searched over permutations of all labels (heuristic orders when there are more
+than four: each encrypted operand's storage innermost, reduced labels outermost), so that operands
+need replication rather than permutation.
+
+:func:`choose_contraction` only costs candidates, from label geometry and cached diagonal counts,
+and rules out any whose grid or diagonals exceed the limits; :func:`build_contraction` builds the
+steps of the one chosen.  The planner's tree search calls the first many times and the second once
+per contraction of the chosen tree.
 
 See ``protocols/einhops.md`` for the notation, formulas and diagrams.
 """
@@ -69,7 +75,6 @@ ROTATION_COST = 1.0
 DIAGONAL_COST = 0.35
 CIPHERTEXT_MULTIPLY_COST = 1.4
 PLAIN_MULTIPLY_COST = 0.35
-MAX_ORDERS = 720  # output orders of a direct transform tried at most
 FULL_SEARCH_LABELS = 4  # joint orders: every permutation up to this many labels, heuristic orders above
 
 
