@@ -242,6 +242,8 @@ def _combine(left: Other, right: Other, sign: float) -> EncryptedTensor:
     operands = [_operand(left), _operand(right)]
     output = _broadcast([tuple(operand.shape) for operand in operands], "+" if sign > 0 else "-")
     tensors = [operand for operand in operands if isinstance(operand, EncryptedTensor)]
+    if not tensors:
+        raise ParameterError("+ and - here need at least one EncryptedTensor operand; use numpy for plain arrays")
     for tensor in tensors[1:]:
         tensor.check_context(tensors[0].context)
     context = tensors[0].context

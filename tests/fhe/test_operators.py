@@ -10,6 +10,7 @@ from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 from securecompute.errors import KeyMismatchError, ParameterError, ShapeError
 from securecompute.fhe import CKKSContext, EncryptedTensor, plan_einsum
+from securecompute.fhe.operators import add
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 SHAPES = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4)
@@ -133,6 +134,8 @@ def test_bad_operands_raise_named_errors(ctx: CKKSContext) -> None:
         _ = x * "a"
     with pytest.raises(ParameterError, match="NaN"):
         _ = x + np.nan
+    with pytest.raises(ParameterError, match="at least one EncryptedTensor"):
+        add(np.ones(2), 1.0)
     other = CKKSContext.create(depth=6, simulate=True).encrypt(np.ones((2, 3)))
     with pytest.raises(KeyMismatchError):
         _ = x + other
