@@ -166,6 +166,7 @@ def choose_contraction(
     sizes: dict[str, int],
     slots: int,
     filler_penalty: int = 0,
+    grid_limit: int = MAX_GRID,
 ) -> Choice | None:
     """The cheapest lowering of one contraction of one or two nodes, costed only (no steps built).
 
@@ -177,12 +178,16 @@ def choose_contraction(
         filler_penalty: levels to charge a lowering whose result has filler axes (1 when the
             result will be masked clean, so that a filler-free lowering wins when it is as deep).
 
+        grid_limit: refuse (None) a contraction over more grid points than this.
+
     Returns:
         None when no candidate fits the grid and diagonal limits.
     """
     encrypted = [node for node in operands if node.encrypted]
     plain = [node for node in operands if not node.encrypted]
     all_labels = unique(itertools.chain(*(node.labels for node in operands)))
+    if prod(sizes[label] for label in all_labels) > grid_limit:
+        return None
     reduced = [label for label in all_labels if label not in kept]
     kept_labels = [label for label in all_labels if label in kept]
     plain_joint = (

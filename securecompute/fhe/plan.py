@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from securecompute.errors import ParameterError, ShapeError
-from securecompute.fhe.geometry import Node
+from securecompute.fhe.geometry import MAX_GRID, Node
 from securecompute.fhe.layout import TensorLayout, next_power_of_two
 from securecompute.fhe.lowering import (
     Choice,
@@ -38,6 +38,7 @@ __all__ = ["EinsumPlan", "build_plan"]
 
 EXHAUSTIVE_OPERANDS = 5
 PLAIN_FIRST_ELEMENTS = 1 << 16  # largest joint plaintext contracted up front
+PROPORTIONATE_GRID = 1 << 16  # grid points of one contraction allowed in the first search
 
 
 @dataclass
@@ -197,7 +198,11 @@ def build_plan(
             node = Node(labels, values=np.squeeze(np.asarray(values, dtype=np.float64), axis=drop))
         leaves.append(_Partial(node, 0, 0.0, (operand,)))
     penalty = 1 if clean else 0
-    root = _contract_all(_plain_first(leaves, spec, sizes), spec, sizes, slots, penalty)
+    # Trees whose contractions stay near the operands' size first; the full limit only if none fits.
+    for grid_limit in (PROPORTIONATE_GRID, MAX_GRID):
+        root = _contract_all(_plain_first(leaves, spec, sizes), spec, sizes, slots, penalty, grid_limit)
+        if root.choice is not None or len(leaves) == 1:
+            break
     if root.choice is None and len(leaves) > 1:
         raise ParameterError(
             f"einsum {spec.expression!r}: no contraction order fits the grid and diagonal limits for "
@@ -286,12 +291,13 @@ def _contract_all(
     sizes: dict[str, int],
     slots: int,
     penalty: int,
+    grid_limit: int,
 ) -> _Partial:
     """Best contraction tree; ``penalty`` levels are charged to a root result with fillers."""
     if len(leaves) == 1:
         return leaves[0]
     if len(leaves) > EXHAUSTIVE_OPERANDS:
-        return _greedy(leaves, spec, sizes, slots, penalty)
+        return _greedy(leaves, spec, sizes, slots, penalty, grid_limit)
     best: dict[frozenset[int], _Partial] = {frozenset(p.operands): p for p in leaves}
     everything = frozenset(range(len(leaves)))
     for size in range(2, len(leaves) + 1):
@@ -307,7 +313,7 @@ def _contract_all(
                         continue
                     if subset in best and _lower_bound(best[left], best[right]) >= best[subset].cost:
                         continue  # a ciphertext contraction adds at least a level and no time back
-                    candidate = _merge(best[left], best[right], rest, leaves, spec, sizes, slots, penalty)
+                    candidate = _merge(best[left], best[right], rest, leaves, spec, sizes, slots, penalty, grid_limit)
                     if candidate is not None and (subset not in best or candidate.cost < best[subset].cost):
                         best[subset] = candidate
     return best.get(everything, leaves[0])
@@ -325,6 +331,7 @@ def _greedy(
     sizes: dict[str, int],
     slots: int,
     penalty: int,
+    grid_limit: int,
 ) -> _Partial:
     """Best of a few greedy passes, each merging the pair that is cheapest under its own key.
 
@@ -348,7 +355,9 @@ def _greedy(
                 signature = (pool[a].operands, pool[b].operands, id(pool[a]), id(pool[b]))
                 if signature not in memo:
                     used = frozenset(pool[a].operands) | frozenset(pool[b].operands)
-                    memo[signature] = _merge(pool[a], pool[b], everything - used, partials, spec, sizes, slots, penalty)
+                    memo[signature] = _merge(
+                        pool[a], pool[b], everything - used, partials, spec, sizes, slots, penalty, grid_limit
+                    )
                 merged = memo[signature]
                 if merged is not None:
                     options.append((a, b, merged))
@@ -377,6 +386,7 @@ def _merge(
     sizes: dict[str, int],
     slots: int,
     penalty: int,
+    grid_limit: int,
 ) -> _Partial | None:
     """Cost contracting two subtrees (plaintext pairs with numpy, now); None if no lowering fits."""
     needed = set(spec.output) | {label for operand in rest for label in leaves[operand].node.labels}
@@ -388,7 +398,7 @@ def _merge(
         node = plaintext_contraction([left.node, right.node], kept)
         return _Partial(node, levels, left.time + right.time, operands)
     final_penalty = penalty if not rest else 0
-    choice = choose_contraction([left.node, right.node], set(kept), sizes, slots, final_penalty)
+    choice = choose_contraction([left.node, right.node], set(kept), sizes, slots, final_penalty, grid_limit)
     if choice is None:
         return None
     return _Partial(
