@@ -433,8 +433,7 @@ def _cached_diagonals(
         return None
     output_period = prod(padded_sizes(target, sizes))
     diagonals = count_diagonals(entries[0], entries[1], layout.period, output_period, slots)
-    period = slots if max(layout.period, output_period) > slots else max(layout.period, output_period)
-    return diagonals if diagonals * period <= MAX_DIAGONAL_ELEMENTS else None
+    return diagonals if diagonals * slots <= MAX_DIAGONAL_ELEMENTS else None
 
 
 # --- building ----------------------------------------------------------------------------------
