@@ -239,7 +239,7 @@ class CKKSContext(EvaluationContext):
         Raises:
             KeyMismatchError: the tensor belongs to another context.
         """
-        tensor.check_context(self)
+        EncryptedTensor.checked(tensor).check_context(self)
         vectors = np.stack([self.holder.decrypt(chunk) for chunk in tensor.chunks])
         return tensor.layout.unpack(vectors)
 

@@ -77,7 +77,7 @@ def index_grid(labels: list[str], sizes: dict[str, int]) -> dict[str, np.ndarray
     if prod(shape) > MAX_GRID:
         return None
     indices = np.indices(shape).reshape(len(shape), -1) if shape else np.zeros((0, 1), dtype=np.int64)
-    return {label: indices[k].astype(np.int64) for k, label in enumerate(labels)}
+    return {label: indices[k].astype(np.int64, copy=False) for k, label in enumerate(labels)}
 
 
 def flat_index(node: Node, grid: dict[str, np.ndarray], size: int) -> np.ndarray:

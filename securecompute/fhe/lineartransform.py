@@ -104,7 +104,12 @@ def count_diagonals(dst: np.ndarray, src: np.ndarray, input_period: int, output_
     period, out_chunk, in_chunk, diagonal, _ = _diagonal_keys(dst, src, input_period, output_period, slots)
     chunks_in = max(1, input_period // slots)
     keys = (out_chunk * chunks_in + in_chunk) * period + diagonal
-    return int(np.unique(keys).size)
+    if keys.size == 0:
+        return 0
+    # Keys are bounded by chunks x period, so marking a bitmap counts them in linear time (np.unique sorts).
+    seen = np.zeros(int(keys.max()) + 1, dtype=bool)
+    seen[keys] = True
+    return int(np.count_nonzero(seen))
 
 
 def build_linear_transform(
@@ -127,13 +132,13 @@ def build_linear_transform(
     chunks_out = max(1, output_period // slots)
     keys = (out_chunk * chunks_in + in_chunk) * period + diagonal
     unique_keys, key_index = np.unique(keys, return_inverse=True)
-    if unique_keys.size * period > MAX_DIAGONAL_ELEMENTS:
+    if unique_keys.size * slots > MAX_DIAGONAL_ELEMENTS:  # each diagonal is stored at full length S
         raise ParameterError(
-            f"linear transform needs {unique_keys.size} diagonals of {period} slots, over the "
+            f"linear transform needs {unique_keys.size} diagonals of {slots} slots, over the "
             f"{MAX_DIAGONAL_ELEMENTS}-value limit; use a smaller tensor or more ciphertexts"
         )
-    dense = np.zeros((unique_keys.size, period))
-    np.add.at(dense, (key_index, position % period), values)
+    flat = key_index * period + position % period
+    dense = np.bincount(flat, weights=values, minlength=unique_keys.size * period).reshape(unique_keys.size, period)
     keep = np.any(dense != 0.0, axis=1)
     unique_keys, dense = unique_keys[keep], dense[keep]
     pair, diagonals = np.divmod(unique_keys, period)
@@ -143,15 +148,18 @@ def build_linear_transform(
     stride, baby_step = _best_split(pair_out, pair_in, diagonals >> shift, reduced_period)
     multiples = (diagonals >> shift) * pow(stride, -1, reduced_period) % reduced_period
     terms: dict[int, dict[int, list[tuple[int, int, np.ndarray]]]] = {}
-    repeats = slots // period
-    for row, (chunk_out, chunk_in, multiple) in enumerate(zip(pair_out, pair_in, multiples, strict=True)):
-        giant, baby = divmod(int(multiple), baby_step)
-        giant_rotation = (giant * baby_step * stride % reduced_period) << shift
-        baby_rotation = (baby * stride % reduced_period) << shift
-        rotated = np.roll(np.tile(dense[row], repeats), giant_rotation)
-        terms.setdefault(int(chunk_out), {}).setdefault(giant_rotation, []).append(
-            (int(chunk_in), baby_rotation, rotated)
-        )
+    giants, babies = np.divmod(multiples, baby_step)
+    giant_rotations = (giants * baby_step * stride % reduced_period) << shift
+    baby_rotations = (babies * stride % reduced_period) << shift
+    tiled = np.tile(dense, (1, slots // period))
+    # Diagonals sharing a giant step are pre-rotated together (one roll per giant step, not per diagonal).
+    for giant_rotation in np.unique(giant_rotations):
+        rows = np.flatnonzero(giant_rotations == giant_rotation)
+        rotated = np.roll(tiled[rows], int(giant_rotation), axis=1)
+        for row, diagonal in zip(rows, rotated, strict=True):
+            terms.setdefault(int(pair_out[row]), {}).setdefault(int(giant_rotation), []).append(
+                (int(pair_in[row]), int(baby_rotations[row]), diagonal)
+            )
     return LinearTransform(slots, period, chunks_in, chunks_out, stride, baby_step, terms)
 
 

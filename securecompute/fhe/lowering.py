@@ -10,14 +10,21 @@ level.  Then the reduced labels are summed: the leading block of reduced labels 
 that leaves exact replicas, every other reduced label in place, which leaves garbage at its
 nonzero indices (a *filler* axis of the result's layout, see :mod:`securecompute.fhe.layout`).
 A direct transform from the input layout to the output layout is costed as an alternative, and
-joint orders are searched over permutations of all labels (heuristic orders when there are too
-many), so that operands need replication rather than permutation.
+joint orders are searched over permutations of all labels (heuristic orders when there are more
+than four: each encrypted operand's storage innermost, reduced labels outermost), so that operands
+need replication rather than permutation.
+
+:func:`choose_contraction` only costs candidates, from label geometry and cached diagonal counts,
+and rules out any whose grid or diagonals exceed the limits; :func:`build_contraction` builds the
+steps of the one chosen.  The planner's tree search calls the first many times and the second once
+per contraction of the chosen tree.
 
 See ``protocols/einhops.md`` for the notation, formulas and diagrams.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -40,7 +47,7 @@ from securecompute.fhe.geometry import (
     unique,
 )
 from securecompute.fhe.layout import TensorLayout, next_power_of_two
-from securecompute.fhe.lineartransform import build_linear_transform, count_diagonals
+from securecompute.fhe.lineartransform import MAX_DIAGONAL_ELEMENTS, build_linear_transform, count_diagonals
 from securecompute.fhe.steps import (
     LinearStep,
     MultiplyPlainStep,
@@ -53,7 +60,17 @@ from securecompute.fhe.steps import (
     doubling_steps,
 )
 
-__all__ = ["Lowering", "RegisterCounter", "critical_levels", "lower_contraction", "plaintext_contraction"]
+__all__ = [
+    "Choice",
+    "Lowering",
+    "RegisterCounter",
+    "build_contraction",
+    "choose_contraction",
+    "critical_levels",
+    "lower_contraction",
+    "plaintext_contraction",
+    "relayout",
+]
 
 # Relative time of one operation, in units of one rotation: the engine's cost model
 # (securecompute.fhe.backend.CostModel), set by plan.build_plan for the duration of one planning.
@@ -62,7 +79,7 @@ ROTATION_COST = CostModel().rotation  # the defaults (SEAL at N = 2^15), kept fo
 DIAGONAL_COST = CostModel().diagonal
 CIPHERTEXT_MULTIPLY_COST = CostModel().ciphertext_multiply
 PLAIN_MULTIPLY_COST = CostModel().plain_multiply
-MAX_ORDERS = 720
+FULL_SEARCH_LABELS = 4  # joint orders: every permutation up to this many labels, heuristic orders above
 
 
 @dataclass
@@ -73,6 +90,25 @@ class Lowering:
     result: Node
     levels: int
     time: float
+
+    @property
+    def cost(self) -> tuple[int, float]:
+        return (self.levels, self.time)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The cheapest way found to lower one contraction, costed but not built.
+
+    ``result`` has the result's labels and layout and no register; :func:`build_contraction`
+    turns a choice into steps.
+    """
+
+    kind: str  # "joint" or "direct"
+    order: tuple[str, ...]
+    levels: int
+    time: float
+    result: Node
 
     @property
     def cost(self) -> tuple[int, float]:
@@ -100,7 +136,9 @@ def plaintext_contraction(operands: list[Node], kept: tuple[str, ...]) -> Node:
     terms = ",".join("".join(letters[label] for label in node.labels) for node in operands)
     expression = f"{terms}->{''.join(letters[label] for label in kept)}"
     values = [node.values for node in operands if node.values is not None]
-    return Node(kept, values=np.einsum(expression, *values))
+    # numpy's unoptimised einsum loops over every label at once; a path keeps many operands cheap.
+    optimize = "greedy" if len(values) > 2 else False
+    return Node(kept, values=np.einsum(expression, *values, optimize=optimize))
 
 
 def lower_contraction(
@@ -113,41 +151,109 @@ def lower_contraction(
 ) -> Lowering:
     """Choose and build the cheapest lowering of one contraction of one or two nodes.
 
+    Raises:
+        ParameterError: no lowering fits (every candidate's grid or diagonals exceed the limits).
+    """
+    choice = choose_contraction(operands, kept, sizes, slots, filler_penalty)
+    if choice is None:
+        labels = unique(itertools.chain(*(node.labels for node in operands)))
+        raise ParameterError(
+            f"no lowering fits for labels {labels}: every candidate exceeds {MAX_GRID} grid points "
+            f"or {MAX_DIAGONAL_ELEMENTS} diagonal values"
+        )
+    return build_contraction(operands, choice, sizes, slots, registers)
+
+
+def choose_contraction(
+    operands: list[Node],
+    kept: set[str],
+    sizes: dict[str, int],
+    slots: int,
+    filler_penalty: int = 0,
+    grid_limit: int = MAX_GRID,
+) -> Choice | None:
+    """The cheapest lowering of one contraction of one or two nodes, costed only (no steps built).
+
     Args:
         operands: one or two nodes, at least one encrypted.
         kept: labels the result keeps; every other label of the operands is summed over.
         sizes: unpadded size of every label.
         slots: S.
-        registers: where new register numbers come from.
         filler_penalty: levels to charge a lowering whose result has filler axes (1 when the
             result will be masked clean, so that a filler-free lowering wins when it is as deep).
+
+        grid_limit: refuse (None) a contraction over more grid points than this.
+
+    Returns:
+        None when no candidate fits the grid and diagonal limits.
     """
     encrypted = [node for node in operands if node.encrypted]
     plain = [node for node in operands if not node.encrypted]
     all_labels = unique(itertools.chain(*(node.labels for node in operands)))
+    if prod(sizes[label] for label in all_labels) > grid_limit:
+        return None
     reduced = [label for label in all_labels if label not in kept]
     kept_labels = [label for label in all_labels if label in kept]
-    plain_labels = tuple(unique(itertools.chain(*(node.labels for node in plain))))
-    plain_joint = plaintext_contraction(plain, plain_labels) if plain else None
-    candidates: list[tuple[tuple[int, float], str, tuple[str, ...]]] = []
+    plain_joint = (
+        plaintext_contraction(plain, tuple(unique(itertools.chain(*(node.labels for node in plain)))))
+        if plain
+        else None
+    )
+    best: tuple[tuple[int, float], str, tuple[str, ...]] | None = None
     for order in _orders(reduced, kept_labels, encrypted):
         cost = _joint_cost(encrypted, plain_joint, order, set(reduced), sizes, slots)
         if cost is not None:
             reduction = _reduction(order, set(reduced), sizes, slots)
             if filler_penalty and reduction is not None and reduction.inner:
                 cost = (cost[0] + filler_penalty, cost[1] + reduction.chunks * COSTS.get().plain_multiply)
-            candidates.append((cost, "joint", order))
+            if best is None or cost < best[0]:
+                best = (cost, "joint", order)
     if len(encrypted) == 1:
-        for output_order in itertools.islice(itertools.permutations(kept_labels), MAX_ORDERS):
+        for output_order in _output_orders(kept_labels, encrypted[0]):
             cost = _direct_cost(encrypted[0], plain_joint, all_labels, output_order, sizes, slots)
-            if cost is not None:
-                candidates.append((cost, "direct", output_order))
-    if not candidates:
-        raise ParameterError(f"no lowering fits for labels {all_labels}: the grid exceeds {MAX_GRID} points")
-    _, kind, order = min(candidates, key=lambda item: item[0])
+            if cost is not None and (best is None or cost < best[0]):
+                best = (cost, "direct", output_order)
+    if best is None:
+        return None
+    (levels, time), kind, order = best
     if kind == "direct":
-        return _build_direct(encrypted[0], plain_joint, all_labels, order, sizes, slots, registers)
-    return _build_joint(encrypted, plain_joint, order, set(reduced), sizes, slots, registers)
+        result = _result_node(order, sizes, slots, None)
+    else:
+        result = _joint_result(order, set(reduced), sizes, slots)
+    return Choice(kind, order, levels, time, result)
+
+
+def build_contraction(
+    operands: list[Node], choice: Choice, sizes: dict[str, int], slots: int, registers: RegisterCounter
+) -> Lowering:
+    """The steps of ``choice`` on these operands (whose registers are set)."""
+    encrypted = [node for node in operands if node.encrypted]
+    plain = [node for node in operands if not node.encrypted]
+    all_labels = unique(itertools.chain(*(node.labels for node in operands)))
+    plain_joint = (
+        plaintext_contraction(plain, tuple(unique(itertools.chain(*(node.labels for node in plain)))))
+        if plain
+        else None
+    )
+    if choice.kind == "direct":
+        return _build_direct(encrypted[0], plain_joint, all_labels, choice.order, sizes, slots, registers)
+    reduced = {label for label in all_labels if label not in choice.result.labels}
+    return _build_joint(encrypted, plain_joint, choice.order, reduced, sizes, slots, registers)
+
+
+def relayout(
+    node: Node, order: tuple[str, ...], sizes: dict[str, int], slots: int, registers: RegisterCounter
+) -> Lowering:
+    """Move ``node`` into the clean row-major layout of ``order`` (its labels, or more to broadcast along).
+
+    One linear transform (a level); labels of ``order`` the node lacks are replicated.
+
+    Raises:
+        ParameterError: the transform exceeds the grid or diagonal limits.
+    """
+    if _diagonals(node, order, order, sizes, slots) is None:
+        raise ParameterError(f"moving labels {node.labels} to row-major {order} exceeds the transform limits")
+    return _build_direct(node, None, list(order), order, sizes, slots, registers)
 
 
 # --- candidate orders ----------------------------------------------------------------------
@@ -156,10 +262,10 @@ def lower_contraction(
 def _orders(reduced: list[str], kept: list[str], encrypted: list[Node]) -> list[tuple[str, ...]]:
     """Joint orders to try: every permutation when few, else reduced-outermost ones and heuristics."""
     labels = reduced + kept
-    if prod(range(1, len(labels) + 1)) <= MAX_ORDERS:
+    if len(labels) <= FULL_SEARCH_LABELS:
         return list(itertools.permutations(labels))
     orders = {tuple(reduced) + tuple(kept)}
-    if prod(range(1, len(reduced) + 1)) * prod(range(1, len(kept) + 1)) <= MAX_ORDERS:
+    if prod(range(1, len(reduced) + 1)) * prod(range(1, len(kept) + 1)) <= 24:
         orders |= {r + k for r in itertools.permutations(reduced) for k in itertools.permutations(kept)}
     for node in encrypted:
         storage = node.storage_labels()
@@ -170,7 +276,28 @@ def _orders(reduced: list[str], kept: list[str], encrypted: list[Node]) -> list[
             tuple(sorted(reduced, key=lambda label: rank.get(label, -1)))
             + tuple(sorted(kept, key=lambda label: rank.get(label, -1)))
         )
-    return sorted(orders)
+        # This node free (its storage innermost), the other labels outside it, reduced ones first:
+        others = [label for label in labels if label not in rank]
+        outer_reduced = [label for label in others if label in reduced]
+        for other in encrypted:
+            if other is not node:
+                other_rank = {label: position for position, label in enumerate(other.storage_labels())}
+                others_sorted = sorted(others, key=lambda label: (label not in reduced, other_rank.get(label, -1)))
+                orders.add(tuple(others_sorted) + tuple(label for label in storage if label in labels))
+        orders.add(
+            tuple(outer_reduced)
+            + tuple(label for label in others if label not in reduced)
+            + tuple(label for label in storage if label in labels)
+        )
+    return sorted(order for order in orders if len(order) == len(labels))
+
+
+def _output_orders(kept: list[str], node: Node) -> list[tuple[str, ...]]:
+    """Result orders a direct transform may write: all when few, else the node's storage order and first appearance."""
+    if len(kept) <= 3:
+        return list(itertools.permutations(kept))
+    rank = {label: position for position, label in enumerate(node.storage_labels())}
+    return [tuple(kept), tuple(sorted(kept, key=lambda label: rank.get(label, len(rank))))]
 
 
 # --- costing -----------------------------------------------------------------------------------
@@ -182,14 +309,11 @@ def _placement(node: Node, order: tuple[str, ...], sizes: dict[str, int], slots:
         return (0, 0.0)
     suffix = suffix_of(node, order)
     labels = unique(list(node.labels))
-    entries = map_entries(node, labels, suffix, sizes)
-    if entries is None:
+    diagonals = _diagonals(node, tuple(labels), suffix, sizes, slots)
+    if diagonals is None:
         return None
-    dst, src, _ = entries
     strides = label_strides(suffix, sizes)
     period = prod(padded_sizes(suffix, sizes))
-    assert node.layout is not None
-    diagonals = count_diagonals(dst, src, node.layout.period, period, slots)
     chunks = max(1, period // slots)
     missing = [label for label in suffix if label not in labels]
     replications = sum(
@@ -262,11 +386,9 @@ def _joint_cost(
         if placement is None:
             return None
         return (placement[0], placement[1] + reduce_time)
-    entries = map_entries(node, list(order), order, sizes)
-    if entries is None:
+    diagonals = _diagonals(node, order, order, sizes, slots)
+    if diagonals is None:
         return None
-    assert node.layout is not None
-    diagonals = count_diagonals(entries[0], entries[1], node.layout.period, joint_period, slots)
     return (1, 2.0 * np.sqrt(diagonals) * COSTS.get().rotation + diagonals * COSTS.get().diagonal + reduce_time)
 
 
@@ -278,22 +400,50 @@ def _direct_cost(
     sizes: dict[str, int],
     slots: int,
 ) -> tuple[int, float] | None:
-    entries = map_entries(node, labels, output_order, sizes, plain_joint)
-    if entries is None:
+    diagonals = _diagonals(node, tuple(labels), output_order, sizes, slots)
+    if diagonals is None:
         return None
-    dst, src, _ = entries
     output_period = prod(padded_sizes(output_order, sizes))
     assert node.layout is not None
-    diagonals = count_diagonals(dst, src, node.layout.period, output_period, slots)
     period = max(node.layout.period, output_period) if max(node.layout.period, output_period) <= slots else slots
     replicate = len(doubling_steps(period // output_period)) if output_period < period else 0
     return (1, (2.0 * np.sqrt(diagonals) + replicate) * COSTS.get().rotation + diagonals * COSTS.get().diagonal)
 
 
+def _diagonals(
+    node: Node, grid_labels: tuple[str, ...], target: tuple[str, ...], sizes: dict[str, int], slots: int
+) -> int | None:
+    """Diagonals of the map from ``node``'s layout to ``target`` over ``grid_labels``; None if too large.
+
+    Plaintext factors only remove entries, so the count without them bounds the built transform.
+    """
+    assert node.layout is not None
+    relevant = tuple(sorted((label, sizes[label]) for label in {*grid_labels, *target, *node.labels}))
+    return _cached_diagonals(node.labels, node.layout, grid_labels, target, relevant, slots)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cached_diagonals(
+    labels: tuple[str, ...],
+    layout: TensorLayout,
+    grid_labels: tuple[str, ...],
+    target: tuple[str, ...],
+    relevant_sizes: tuple[tuple[str, int], ...],
+    slots: int,
+) -> int | None:
+    sizes = dict(relevant_sizes)
+    entries = map_entries(Node(labels, layout), list(grid_labels), target, sizes)
+    if entries is None:
+        return None
+    output_period = prod(padded_sizes(target, sizes))
+    diagonals = count_diagonals(entries[0], entries[1], layout.period, output_period, slots)
+    return diagonals if diagonals * slots <= MAX_DIAGONAL_ELEMENTS else None
+
+
 # --- building ----------------------------------------------------------------------------------
 
 
-def _result_node(order: tuple[str, ...], sizes: dict[str, int], slots: int, register: int) -> Node:
+def _result_node(order: tuple[str, ...], sizes: dict[str, int], slots: int, register: int | None) -> Node:
     shape = tuple(sizes[label] for label in order)
     return Node(order, TensorLayout(shape, tuple(range(len(order))), slots), register)
 
@@ -423,14 +573,21 @@ def _build_joint(
     for label, stride, size in reduction.inner:
         steps.append(ReduceAxisStep(registers.new(), register, stride, size, reduction.chunks, slots, label))
         register = steps[-1].target
+    result = _joint_result(order, reduced, sizes, slots)
+    return _finish(steps, Node(result.labels, result.layout, register))
+
+
+def _joint_result(order: tuple[str, ...], reduced: set[str], sizes: dict[str, int], slots: int) -> Node:
+    """Labels and layout (no register) a joint lowering in ``order`` leaves: summed labels become fillers."""
+    reduction = _reduction(order, reduced, sizes, slots)
+    assert reduction is not None
     kept = tuple(label for label in reduction.rest if label not in reduced)
     storage = tuple(
         kept.index(label) if label not in reduced else -next_power_of_two(sizes[label])
         for label in reduction.rest
         if label not in reduced or sizes[label] > 1
     )
-    layout = TensorLayout(tuple(sizes[label] for label in kept), storage, slots)
-    return _finish(steps, Node(kept, layout, register))
+    return Node(kept, TensorLayout(tuple(sizes[label] for label in kept), storage, slots))
 
 
 def _finish(steps: list[Step], result: Node) -> Lowering:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from securecompute.encoding import decode_json, encode_json, pack, unpack
 from securecompute.errors import CorruptPayloadError, EngineMismatchError, KeyMismatchError, ParameterError
 from securecompute.fhe.layout import TensorLayout
+from securecompute.fhe.operators import TensorOperators
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,7 +26,7 @@ TENSOR_KIND = "fhe/tensor"
 MAX_TENSOR_CHUNKS = 4096
 
 
-class EncryptedTensor:
+class EncryptedTensor(TensorOperators):
     """A real tensor encrypted under one CKKS context.
 
     Attributes:

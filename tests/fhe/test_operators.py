@@ -1,0 +1,165 @@
+"""EncryptedTensor operators (+ - * @, unary -, sum, T, transpose) against numpy, in simulate mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+
+from securecompute.errors import KeyMismatchError, ParameterError, ShapeError
+from securecompute.fhe import CKKSContext, EncryptedTensor, plan_einsum
+from securecompute.fhe.operators import add
+
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+SHAPES = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4)
+
+
+@pytest.fixture(scope="module")
+def ctx() -> CKKSContext:
+    return CKKSContext.create(depth=6, simulate=True)
+
+
+def _values(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-2.0, 2.0, shape)
+
+
+@SETTINGS
+@given(shapes=SHAPES, kinds=st.sampled_from(["tt", "ta", "at", "ts", "st"]), op=st.sampled_from(["+", "-", "*"]))
+def test_elementwise_operators_broadcast_like_numpy(ctx: CKKSContext, shapes, kinds: str, op: str) -> None:
+    left, right = _values(shapes.input_shapes[0], 1), _values(shapes.input_shapes[1], 2)
+    if "s" in kinds:
+        left, right = (left, 1.5) if kinds == "ts" else (-0.5, right)
+    operands = [ctx.encrypt(value) if kind == "t" else value for kind, value in zip(kinds, (left, right), strict=True)]
+    got = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}[op](*operands)
+    want = {"+": np.add, "-": np.subtract, "*": np.multiply}[op](left, right)
+    assert isinstance(got, EncryptedTensor)
+    assert got.shape == np.shape(want)
+    np.testing.assert_allclose(ctx.decrypt(got), want, atol=1e-9)
+
+
+@SETTINGS
+@given(
+    batch=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3),
+    sizes=st.tuples(*[st.integers(1, 4)] * 3),
+    vectors=st.sampled_from(["", "left", "right", "both"]),
+    kinds=st.sampled_from(["tt", "ta", "at"]),
+)
+def test_matmul_follows_numpy_matmul(ctx: CKKSContext, batch, sizes, vectors: str, kinds: str) -> None:
+    n, k, m = sizes
+    left_shape = (k,) if vectors in ("left", "both") else (*batch.input_shapes[0], n, k)
+    right_shape = (k,) if vectors in ("right", "both") else (*batch.input_shapes[1], k, m)
+    left, right = _values(left_shape, 3), _values(right_shape, 4)
+    operands = [ctx.encrypt(value) if kind == "t" else value for kind, value in zip(kinds, (left, right), strict=True)]
+    got = operands[0] @ operands[1]
+    want = np.matmul(left, right)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(ctx.decrypt(got), want, atol=1e-9)
+
+
+@SETTINGS
+@given(shape=array_shapes(min_dims=1, max_dims=4, max_side=4), data=st.data())
+def test_sum_and_transpose_follow_numpy(ctx: CKKSContext, shape: tuple[int, ...], data: st.DataObject) -> None:
+    values = _values(shape, 5)
+    tensor = ctx.encrypt(values)
+    axes = data.draw(st.permutations(range(len(shape))))
+    summed = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1), st.just(tuple(axes[:2]))))
+    np.testing.assert_allclose(ctx.decrypt(tensor.sum(summed)), values.sum(axis=summed), atol=1e-9)
+    np.testing.assert_allclose(ctx.decrypt(tensor.transpose(axes)), values.transpose(axes), atol=0)
+    np.testing.assert_allclose(ctx.decrypt(tensor.transpose(*axes)), values.transpose(*axes), atol=0)
+    np.testing.assert_allclose(ctx.decrypt(tensor.T), values.T, atol=0)
+
+
+@SETTINGS
+@given(shapes=SHAPES)
+def test_addition_is_commutative_and_subtraction_its_inverse(ctx: CKKSContext, shapes) -> None:
+    a, b = (ctx.encrypt(_values(shape, seed)) for seed, shape in enumerate(shapes.input_shapes))
+    np.testing.assert_allclose(ctx.decrypt(a + b), ctx.decrypt(b + a), atol=1e-9)
+    np.testing.assert_allclose(
+        ctx.decrypt((a + b) - b), np.broadcast_to(ctx.decrypt(a), shapes.result_shape), atol=1e-9
+    )
+    np.testing.assert_allclose(ctx.decrypt(-a + a + a), ctx.decrypt(a), atol=1e-9)
+
+
+def test_numpy_array_on_the_left_dispatches_to_the_tensor(ctx: CKKSContext) -> None:
+    values = _values((2, 3), 6)
+    array = _values((3,), 7)
+    tensor = ctx.encrypt(values)
+    for got, want in [
+        (array + tensor, array + values),
+        (array - tensor, array - values),
+        (array * tensor, array * values),
+        (_values((4, 2), 8) @ tensor, _values((4, 2), 8) @ values),
+    ]:
+        assert isinstance(got, EncryptedTensor)
+        np.testing.assert_allclose(ctx.decrypt(got), want, atol=1e-9)
+
+
+def test_operators_chain_through_filler_layouts(ctx: CKKSContext) -> None:
+    """A sum leaves garbage slots; adding to it moves it to the row-major layout first (one level)."""
+    values, vector = _values((3, 4), 9), _values((3,), 10)
+    summed = ctx.encrypt(values).sum(1)
+    assert summed.layout.has_fillers
+    result = summed + ctx.encrypt(vector)
+    np.testing.assert_allclose(ctx.decrypt(result), values.sum(1) + vector, atol=1e-9)
+    assert result.level == summed.level - 1
+
+
+def test_operators_are_planned_einsums(ctx: CKKSContext) -> None:
+    x, y = ctx.encrypt(_values((2, 3), 11)), ctx.encrypt(_values((3, 4), 12))
+    assert plan_einsum("ab,bc->ac", x, y).depth == (x @ y).context.depth - (x @ y).level
+    assert (x * 2.0).level == x.level - 1
+    assert x.T.level == x.level  # a transpose only relabels the layout
+    assert x.T.chunks == x.chunks
+
+
+def test_bad_operands_raise_named_errors(ctx: CKKSContext) -> None:
+    x = ctx.encrypt(_values((2, 3), 13))
+    with pytest.raises(ShapeError, match=r"\(2, 3\) and \(4,\)"):
+        _ = x + np.ones(4)
+    with pytest.raises(ShapeError, match="inner lengths differ"):
+        _ = x @ np.ones((2, 2))
+    with pytest.raises(ShapeError, match="inner lengths differ"):
+        _ = x @ np.ones((1, 2))  # numpy's matmul broadcasts no length-1 inner axis; einsum would
+    with pytest.raises(ShapeError, match="0-d"):
+        _ = x @ 2.0
+    with pytest.raises(ShapeError, match="out of range"):
+        x.sum(2)
+    with pytest.raises(ShapeError, match="repeat"):
+        x.sum((0, -2))
+    with pytest.raises(ShapeError, match="permutation"):
+        x.transpose((0,))
+    with pytest.raises(ParameterError, match="str"):
+        _ = x * "a"
+    with pytest.raises(ParameterError, match="NaN"):
+        _ = x + np.nan
+    with pytest.raises(ParameterError, match="at least one EncryptedTensor"):
+        add(np.ones(2), 1.0)
+    other = CKKSContext.create(depth=6, simulate=True).encrypt(np.ones((2, 3)))
+    with pytest.raises(KeyMismatchError):
+        _ = x + other
+    with pytest.raises(KeyMismatchError):
+        _ = x * other
+
+
+def test_numpy_never_builds_object_arrays_from_tensors(ctx: CKKSContext) -> None:
+    tensor = ctx.encrypt(np.ones(3))
+    assert EncryptedTensor.__array_ufunc__ is None
+    with pytest.raises(TypeError):
+        np.add(np.ones(3), tensor)
+
+
+@pytest.mark.parametrize("value", [np.ones(3), 1.0, [1.0], None])
+def test_decrypt_refuses_what_is_not_a_tensor(ctx: CKKSContext, value: object) -> None:
+    with pytest.raises(ParameterError, match="expected an EncryptedTensor"):
+        ctx.decrypt(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_operators_under_real_ckks(real_ctx: CKKSContext) -> None:
+    a, b, w = _values((2, 3), 14), _values((3,), 15), _values((3, 2), 16)
+    x, y = real_ctx.encrypt(a), real_ctx.encrypt(b)
+    result = ((x * y) @ w).sum(0) - 1.0
+    np.testing.assert_allclose(real_ctx.decrypt(result), ((a * b) @ w).sum(0) - 1.0, atol=1e-3)
+    np.testing.assert_allclose(real_ctx.decrypt(x.T + 2.0 * x.T), 3.0 * a.T, atol=1e-3)
