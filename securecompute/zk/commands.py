@@ -32,11 +32,31 @@ def register_commands(commands: Any) -> None:
     statements.required = True
     relu = statements.add_parser(
         "relu",
-        help="A = ReLU(rescale(Z)) over random committed pre-activations (and the backward pass with --backward)",
-        description="Example: securecompute prove relu --n 16384 --out proof.bin",
+        help="A = ReLU(rescale(Z)) over committed pre-activations (and the backward pass with --backward or --grad)",
+        description="Examples: securecompute prove relu --n 16384 --out proof.bin; "
+        "securecompute prove relu --input z.npy --out proof.bin --commitments-out commitments.bin",
     )
-    relu.add_argument("--n", type=int, default=1024, help="elements (default: %(default)s)")
+    relu.add_argument("--n", type=int, default=1024, help="elements of seeded random input (default: %(default)s)")
+    relu.add_argument(
+        "--input",
+        default=None,
+        metavar="FILE.npy",
+        help="pre-activations Z from a .npy file (any shape, flattened): floats are quantised at scale 2^(2R), "
+        "integers are taken as fixed point already; replaces --n and --seed",
+    )
+    relu.add_argument(
+        "--grad",
+        default=None,
+        metavar="FILE.npy",
+        help="incoming gradient G_A, same shape as --input (implies --backward)",
+    )
     relu.add_argument("--out", required=True, metavar="PATH", help="file to write the proof to")
+    relu.add_argument(
+        "--commitments-out",
+        default=None,
+        metavar="PATH",
+        help="also write the proof's commitments to this file, for 'verify --commitments'",
+    )
     relu.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: %(default)s)")
     relu.add_argument("--backward", action="store_true", help="also prove G_Z = (1 - s) . rescale(G_A)")
     relu.add_argument("--q-bits", type=int, default=16, help="Q, integer bits (default: %(default)s)")
@@ -46,13 +66,16 @@ def register_commands(commands: Any) -> None:
     verify = commands.add_parser(
         "verify",
         help="verify a zkReLU proof",
-        description="Example: securecompute verify proof.bin (exit status 0: valid, 1: invalid or malformed)",
+        description="Example: securecompute verify proof.bin --commitments commitments.bin --expect-digest HEX. "
+        "Exit status 0: valid; 1: invalid (including a malformed zkReLU proof); 2: unreadable file, "
+        "not a securecompute proof, or a usage error.",
     )
     verify.add_argument("proof", metavar="PATH", help="proof file written by 'securecompute prove'")
     pinned = verify.add_argument_group(
-        "pinned parameters",
-        "Without these the proof is checked under the parameters it names itself (the prover's choice), "
-        "which the output says. Give Q, R and max_log_n together, and/or the expected parameter digest.",
+        "pinned parameters and commitments",
+        "Without these the proof is checked under the parameters it names itself and against the commitments "
+        "it carries (both the prover's choice), which the output says. Give Q, R and max_log_n together, "
+        "and/or the expected parameter digest, and the commitments you hold.",
     )
     pinned.add_argument("--q-bits", type=int, default=None, help="expected Q, integer bits")
     pinned.add_argument("--frac-bits", type=int, default=None, help="expected R, fractional bits")
@@ -60,37 +83,71 @@ def register_commands(commands: Any) -> None:
     pinned.add_argument(
         "--expect-digest", default=None, metavar="HEX", help="expected parameter digest (64 hex digits)"
     )
+    pinned.add_argument(
+        "--commitments",
+        default=None,
+        metavar="FILE",
+        help="expected commitments (written by 'prove relu --commitments-out'): the proof must be about them",
+    )
     verify.set_defaults(handler=_run_verify)
 
 
+class UsageOrInputError(ParameterError):
+    """A verify flag or input file that cannot be used: exit status 2 (not 1, which means an invalid proof)."""
+
+    exit_status = 2
+
+
 def _run_prove_relu(options: argparse.Namespace) -> int:
+    from securecompute.plotting import check_output_file
     from securecompute.zk import Params, prove_relu
 
+    check_output_file(options.out, None, "--out")
+    if options.commitments_out is not None:
+        check_output_file(options.commitments_out, None, "--commitments-out")
     pp = Params.setup(q_bits=options.q_bits, frac_bits=options.frac_bits, max_log_n=options.max_log_n)
-    if not 1 <= options.n <= 1 << pp.max_log_n:
-        raise ParameterError(f"--n {options.n} must be in 1..2**{pp.max_log_n} (raise --max-log-n)")
-    if options.seed < 0:
-        raise ParameterError(f"--seed {options.seed} must be non-negative")
-    z, grad_a = _random_inputs(pp.min_value, pp.max_value, options.n, options.seed, options.backward)
+    if options.grad is not None and options.input is None:
+        raise ParameterError("--grad needs --input (the pre-activations it belongs to)")
+    if options.input is not None:
+        z = _load_fixed_point(options.input, "--input", pp)
+        grad_a = None if options.grad is None else _load_fixed_point(options.grad, "--grad", pp)
+        if grad_a is not None and grad_a.shape != z.shape:
+            raise ParameterError(f"--grad holds {grad_a.size} values, --input {z.size}; they must match")
+        if options.backward and grad_a is None:
+            raise ParameterError("--backward with --input needs --grad FILE.npy (the incoming gradient)")
+        source = f"{options.input}" + (f" and {options.grad}" if grad_a is not None else "")
+    else:
+        if not 1 <= options.n <= 1 << pp.max_log_n:
+            raise ParameterError(f"--n {options.n} must be in 1..2**{pp.max_log_n} (raise --max-log-n)")
+        if options.seed < 0:
+            raise ParameterError(f"--seed {options.seed} must be non-negative")
+        z, grad_a = _random_inputs(pp.min_value, pp.max_value, options.n, options.seed, options.backward)
+        source = f"seeded random input (seed {options.seed})"
+    if z.size > 1 << pp.max_log_n:
+        raise ParameterError(f"--input holds {z.size} values; accepted: 1..2**{pp.max_log_n} (raise --max-log-n)")
     started = time.perf_counter()
     proof = prove_relu(pp, z, grad_a)
     seconds = time.perf_counter() - started
     data = proof.to_bytes()
     Path(options.out).write_bytes(data)
-    relation = "forward and backward" if options.backward else "forward"
+    written = f"wrote {options.out} ({len(data):,} bytes, of which commitments {proof.commitment_bytes:,})"
+    if options.commitments_out is not None:
+        Path(options.commitments_out).write_bytes(commitments_to_bytes(proof))
+        written += f" and its commitments to {options.commitments_out}"
+    relation = "forward and backward" if grad_a is not None else "forward"
     print(
-        f"proved ReLU ({relation}) over n={options.n}, Q={pp.q_bits}, R={pp.frac_bits} in {seconds:.2f} s: "
-        f"wrote {options.out} ({len(data):,} bytes, of which commitments {proof.commitment_bytes:,})"
+        f"proved ReLU ({relation}) over n={z.size} from {source}, Q={pp.q_bits}, R={pp.frac_bits} "
+        f"in {seconds:.2f} s: {written}"
     )
     return 0
 
 
 def _run_verify(options: argparse.Namespace) -> int:
-    from securecompute.zk import Params, ReluProof, verify_relu
+    from securecompute.zk import Params, verify_relu
 
     given = [options.q_bits, options.frac_bits, options.max_log_n]
     if any(value is not None for value in given) and any(value is None for value in given):
-        raise ParameterError("give --q-bits, --frac-bits and --max-log-n together (or none of them)")
+        raise UsageOrInputError("give --q-bits, --frac-bits and --max-log-n together (or none of them)")
     expected_digest = None
     if options.expect_digest is not None:
         try:
@@ -98,41 +155,179 @@ def _run_verify(options: argparse.Namespace) -> int:
         except ValueError:
             expected_digest = b""
         if len(expected_digest) != 32:
-            raise ParameterError(f"--expect-digest must be 64 hex digits, got {options.expect_digest!r}")
-    try:
-        data = Path(options.proof).read_bytes()
-    except OSError as error:
-        raise ParameterError(f"cannot read proof file {options.proof!r}: {error.strerror}") from None
-    proof = ReluProof.from_bytes(data)
+            raise UsageOrInputError(f"--expect-digest must be 64 hex digits, got {options.expect_digest!r}")
+    data = _read_file(options.proof, "proof")
+    expected_commitments, commitments_digest = None, b""
+    if options.commitments is not None:
+        expected_commitments, commitments_digest = commitments_from_bytes(
+            _read_file(options.commitments, "--commitments"), options.commitments
+        )
+    proof = _parse_proof(data, options.proof)
+    if isinstance(proof, str):
+        print(f"INVALID zkReLU proof {options.proof}: malformed: {proof}")
+        return 1
     pinned = options.q_bits is not None
     if pinned:
-        pp = Params.setup(q_bits=options.q_bits, frac_bits=options.frac_bits, max_log_n=options.max_log_n)
+        try:
+            pp = Params.setup(q_bits=options.q_bits, frac_bits=options.frac_bits, max_log_n=options.max_log_n)
+        except ParameterError as error:
+            raise UsageOrInputError(str(error)) from None
     else:
         pp = Params.setup(q_bits=proof.q_bits, frac_bits=proof.frac_bits, max_log_n=proof.max_log_n)
-    if pinned and expected_digest is not None:
-        source = "the given parameters and digest"
-    elif pinned:
-        source = "the given parameters"
-    elif expected_digest is not None:
-        source = "the parameters the proof names, pinned by --expect-digest"
-    else:
-        source = "the parameters the proof names (NOT pinned: pass --q-bits/--frac-bits/--max-log-n or --expect-digest)"
     started = time.perf_counter()
-    valid = (expected_digest is None or pp.digest() == expected_digest) and verify_relu(pp, proof)
+    digest_ok = expected_digest is None or pp.digest() == expected_digest
+    commitments_ok = expected_commitments is None or commitments_digest == pp.digest()
+    valid = digest_ok and commitments_ok and verify_relu(pp, proof, commitments=expected_commitments)
     seconds = time.perf_counter() - started
     verdict = "valid" if valid else "INVALID"
     stacked = f" per instance x {proof.instances} instances" if proof.instances > 1 else ""
+    notes = []
+    if not valid and proof.params_digest != pp.digest():
+        notes.append(f"the proof names digest {proof.params_digest.hex()}")
+    if not digest_ok:
+        notes.append("the digest is not the expected one")
+    if not commitments_ok:
+        notes.append(f"{options.commitments} was written under other parameters")
     print(
-        f"{verdict} zkReLU proof: n={proof.n}{stacked}, backward={proof.backward}, {len(data):,} bytes, checked in {seconds:.3f} s "
-        f"against {source}: Q={pp.q_bits}, R={pp.frac_bits}, max_log_n={pp.max_log_n}, digest {pp.digest().hex()}"
-        + (
-            ""
-            if valid or proof.params_digest == pp.digest()
-            else f" (the proof names digest {proof.params_digest.hex()})"
-        )
-        + ("" if valid or expected_digest in (None, pp.digest()) else " (the digest is not the expected one)")
+        f"{verdict} zkReLU proof: n={proof.n}{stacked}, backward={proof.backward}, {len(data):,} bytes, "
+        f"checked in {seconds:.3f} s; {_pinning(options, pinned, expected_digest)}; "
+        f"Q={pp.q_bits}, R={pp.frac_bits}, max_log_n={pp.max_log_n}, digest {pp.digest().hex()}"
+        + "".join(f" ({note})" for note in notes)
     )
     return 0 if valid else 1
+
+
+def _pinning(options: argparse.Namespace, pinned: bool, expected_digest: bytes | None) -> str:
+    """In words: which of the parameters and the commitments the verifier pinned, and which it took from the proof."""
+    if pinned and expected_digest is not None:
+        parameters = "parameters pinned (given and digest)"
+    elif pinned:
+        parameters = "parameters pinned (given)"
+    elif expected_digest is not None:
+        parameters = "parameters pinned (by --expect-digest)"
+    else:
+        parameters = "parameters NOT pinned (the proof's own; pass --q-bits/--frac-bits/--max-log-n or --expect-digest)"
+    if options.commitments is not None:
+        return f"{parameters}, commitments pinned (from {options.commitments})"
+    return f"{parameters}, commitments NOT pinned (the proof's own; pass --commitments FILE)"
+
+
+COMMITMENTS_KIND = "zk/relu-commitments"
+"""Envelope kind of a commitments file: sections ``meta`` (JSON) and ``com.NAME`` (48-byte points)."""
+
+
+def commitments_to_bytes(proof: Any) -> bytes:
+    """The proof's commitments as an envelope (fingerprint: the parameter digest), for ``verify --commitments``."""
+    from securecompute.encoding import encode_json, pack
+    from securecompute.zk import group
+
+    meta = [[name, c.num_vars, c.columns] for name, c in proof.commitments.items()]  # a list keeps the order
+    sections = {"meta": encode_json(meta)}
+    for name, commitment in proof.commitments.items():
+        sections[f"com.{name}"] = b"".join(group.encode_point(point) for point in commitment.rows)
+    return pack(COMMITMENTS_KIND, sections, fingerprint=proof.params_digest)
+
+
+def commitments_from_bytes(data: bytes, path: str) -> tuple[dict[str, Any], bytes]:
+    """Parse a commitments file strictly: ``(commitments by name, parameter digest)``.
+
+    Raises:
+        UsageOrInputError: not a commitments envelope, or any malformed entry (the message names ``path``).
+    """
+    from securecompute.encoding import decode_json, unpack
+    from securecompute.errors import CorruptPayloadError
+    from securecompute.zk import group
+    from securecompute.zk.commit import Commitment
+
+    names = ("z", "a", "bits", "grad_a", "grad_z")
+    try:
+        envelope = unpack(data, kind=COMMITMENTS_KIND)
+        meta = decode_json(envelope.section("meta"))
+        if not isinstance(meta, list) or not all(isinstance(entry, list) and len(entry) == 3 for entry in meta):
+            raise CorruptPayloadError("meta must be a list of [name, num_vars, columns]")
+        order = [entry[0] for entry in meta]
+        if order not in (list(names[:3]), list(names)):
+            raise CorruptPayloadError(f"meta names the commitments {order}; expected {names[:3]} or {names}")
+        if list(envelope.sections) != ["meta", *[f"com.{name}" for name in order]]:
+            raise CorruptPayloadError(f"sections are {list(envelope.sections)}")
+        commitments = {}
+        for name, num_vars, columns in meta:
+            if type(num_vars) is not int or not 1 <= num_vars <= 64:
+                raise CorruptPayloadError(f"commitment {name!r} has {num_vars!r} variables; expected 1..64")
+            if columns is not None and (type(columns) is not int or not 0 <= columns <= num_vars):
+                raise CorruptPayloadError(f"commitment {name!r} has {columns!r} column variables")
+            section = envelope.section(f"com.{name}")
+            rows = 1 << (num_vars - Commitment(num_vars, (), columns).col_vars)
+            if len(section) != rows * group.POINT_BYTES:
+                raise CorruptPayloadError(f"commitment {name!r} has {len(section)} bytes, expected {rows} points")
+            points = tuple(
+                group.decode_point(section[i : i + group.POINT_BYTES])
+                for i in range(0, len(section), group.POINT_BYTES)
+            )
+            commitments[name] = Commitment(num_vars, points, columns)
+    except (CorruptPayloadError, ValueError) as error:
+        raise UsageOrInputError(f"{path!r} is not a zkReLU commitments file: {error}") from None
+    return commitments, envelope.fingerprint
+
+
+def _read_file(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise UsageOrInputError(f"cannot read {what} file {path!r}: {error.strerror}") from None
+
+
+def _parse_proof(data: bytes, path: str) -> Any:
+    """The proof in ``data``; a string saying why when it is a zkReLU envelope that does not parse.
+
+    Raises:
+        UsageOrInputError: the bytes are no securecompute envelope, or one of another kind.
+    """
+    from securecompute.encoding import unpack
+    from securecompute.errors import CorruptPayloadError
+    from securecompute.zk import ReluProof
+    from securecompute.zk.proof import KIND
+
+    try:
+        envelope = unpack(data)
+    except CorruptPayloadError as error:
+        raise UsageOrInputError(f"{path!r} is not a securecompute proof ({len(data)} bytes: {error})") from None
+    if envelope.kind != KIND:
+        raise UsageOrInputError(f"{path!r} is a securecompute {envelope.kind!r} file, not a zkReLU proof")
+    try:
+        return ReluProof.from_bytes(data)
+    except CorruptPayloadError as error:
+        return str(error)
+
+
+def _load_fixed_point(path: str, flag: str, pp: Any) -> np.ndarray:
+    """Values from a .npy file (never unpickled), flattened: floats quantised at 2^(2R), integers taken as they are.
+
+    Raises:
+        UsageOrInputError: unreadable or not a numeric .npy array.
+        ParameterError: values outside the parameters' range (from the range check).
+    """
+    from securecompute.zk import quantize
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise UsageOrInputError(f"{flag} {path!r} is not a readable .npy array: {error}") from None
+    if not isinstance(array, np.ndarray) or array.size == 0:
+        raise UsageOrInputError(f"{flag} {path!r} must hold a non-empty array")
+    values = array.reshape(-1)
+    if values.dtype.kind in "iu":
+        if values.min() < pp.min_value or values.max() > pp.max_value:
+            raise ParameterError(
+                f"{flag} {path!r} holds integers outside [{pp.min_value}, {pp.max_value}] (fixed point, Q={pp.q_bits})"
+            )
+        return values.astype(np.int64)
+    if values.dtype.kind != "f":
+        raise UsageOrInputError(f"{flag} {path!r} holds {values.dtype} values; accepted: floats or integers")
+    try:
+        return quantize(values, pp)
+    except ParameterError as error:
+        raise ParameterError(f"{flag} {path!r}: {error}") from None
 
 
 def _random_inputs(low: int, high: int, n: int, seed: int, backward: bool) -> tuple[np.ndarray, np.ndarray | None]:

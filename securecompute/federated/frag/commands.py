@@ -6,6 +6,7 @@ Heavy imports (TenSEAL, scikit-learn) happen inside the handlers, so that listin
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ def register_commands(commands: Any) -> None:
         help="encrypted k-NN across distrusting vector stores",
         description="Encrypted nearest-neighbour search over several parties on seeded synthetic data "
         "(d=50, cosine): full scan, and IVF when --nprobe is given. "
-        "Example: securecompute frag --parties 3 --n 10000 --nprobe 8",
+        "Example: securecompute frag --parties 3 --n 10000 --nlist 32 --nprobe 8",
     )
     frag.add_argument("--parties", type=int, default=3, help="number of vector stores (default: %(default)s)")
     frag.add_argument("--n", type=int, default=10000, help="vectors over all parties (default: %(default)s)")
@@ -49,12 +50,45 @@ def register_commands(commands: Any) -> None:
     frag.set_defaults(handler=_run_frag)
 
 
-def _run_frag(options: argparse.Namespace) -> int:
-    for name in ("parties", "n", "dim", "k", "queries"):
-        if getattr(options, name) < 1:
-            raise ParameterError(f"--{name} must be >= 1, got {getattr(options, name)}")
+def check_options(options: argparse.Namespace) -> list[str]:
+    """Check the flags before any setup; return warnings for settings that work but do less than asked.
+
+    Raises:
+        ParameterError: a flag out of range, named as on the command line.
+    """
+    from securecompute.federated.frag.index import default_nlist
+
+    minimums = {"parties": 1, "n": 1, "dim": 1, "k": 1, "queries": 1, "pad": 0, "seed": 0, "nprobe": 1, "nlist": 1}
+    for name, least in minimums.items():
+        value = getattr(options, name)
+        if value is not None and value < least:
+            raise ParameterError(f"--{name} {value} is invalid; accepted: {least} or more")
     if options.n < options.parties:
         raise ParameterError(f"--n {options.n} must be at least --parties {options.parties}")
+    rows = options.n // options.parties
+    if options.nlist is not None and options.nlist > rows:
+        raise ParameterError(f"--nlist {options.nlist} exceeds the {rows} vectors of each party; accepted: 1 to {rows}")
+    warnings = []
+    if options.k > options.n:
+        warnings.append(f"--k {options.k} exceeds --n {options.n}: each query returns at most {options.n} neighbours")
+    if options.nprobe is None:
+        if options.nlist is not None or options.pad:
+            warnings.append("--nlist and --pad apply to IVF only; without --nprobe every query is a full scan")
+    else:
+        lists = options.nlist if options.nlist is not None else default_nlist(rows)
+        if options.nprobe >= lists:
+            warnings.append(
+                f"--nprobe {options.nprobe} >= nlist {lists}: IVF probes every list (a full scan with extra "
+                f"leakage); give a larger --nlist, e.g. --nlist {max(4 * options.nprobe, 16)}"
+            )
+        if options.nprobe + options.pad > lists:
+            warnings.append(f"--nprobe {options.nprobe} + --pad {options.pad} exceeds nlist {lists}: padding is capped")
+    return warnings
+
+
+def _run_frag(options: argparse.Namespace) -> int:
+    for warning in check_options(options):
+        print(f"securecompute frag: warning: {warning}", file=sys.stderr)
     for line in run_frag(
         parties=options.parties,
         n=options.n,
@@ -85,7 +119,13 @@ def run_frag(
     """Run the CLI's experiment and return its one-line outcomes (recall, seconds, bytes, leakage)."""
     from securecompute.federated.frag.index import default_nlist
     from securecompute.federated.frag.querier import Querier
-    from securecompute.federated.frag.workload import exact_top_k, make_parties, recall_at_k, synthetic_vectors
+    from securecompute.federated.frag.workload import (
+        exact_top_k,
+        fetch_ids,
+        make_parties,
+        recall_at_k,
+        synthetic_vectors,
+    )
 
     data = synthetic_vectors(n + queries, dim, seed)
     base, held_out = data[:n], data[n:]
@@ -108,7 +148,7 @@ def run_frag(
             started = time.perf_counter()
             results.append(querier.search(query, stores, k=min(k, n), nprobe=probes, pad_probes=pad))
             wall += (time.perf_counter() - started) / queries
-            recalls.append(recall_at_k(querier, results[-1], stores, expected))
+            recalls.append(recall_at_k(fetch_ids(querier, results[-1], stores), expected))
         recall = sum(recalls) / queries
         party_s = sum(max(r.stats.party_seconds.values()) for r in results) / queries
         querier_s = sum(r.stats.querier_seconds for r in results) / queries
@@ -136,7 +176,13 @@ def tour_step(report: TourReport, *, n: int = TOUR_N) -> None:
 
     from securecompute.federated.frag.index import default_nlist
     from securecompute.federated.frag.querier import Querier
-    from securecompute.federated.frag.workload import exact_top_k, make_parties, recall_at_k, synthetic_vectors
+    from securecompute.federated.frag.workload import (
+        exact_top_k,
+        fetch_ids,
+        make_parties,
+        recall_at_k,
+        synthetic_vectors,
+    )
 
     data = synthetic_vectors(n + 3, 50, 0)
     base, held_out = data[:n], data[n:]
@@ -147,7 +193,8 @@ def tour_step(report: TourReport, *, n: int = TOUR_N) -> None:
     for nprobe in (None, 4):
         started = time.perf_counter()
         results = [querier.search(query, parties, k=10, nprobe=nprobe) for query in held_out]
-        recall = float(np.mean([recall_at_k(querier, r, parties, t) for r, t in zip(results, truth, strict=True)]))
+        found = [fetch_ids(querier, r, parties) for r in results]
+        recall = float(np.mean([recall_at_k(ids, t) for ids, t in zip(found, truth, strict=True)]))
         label = "full scan" if nprobe is None else f"IVF {lists} lists, nprobe 4"
         report.add(
             "frag",

@@ -12,7 +12,7 @@ from securecompute.federated.frag.querier import Querier
 from securecompute.federated.frag.result import SearchResult
 from securecompute.randomness import Seed, as_generator
 
-__all__ = ["exact_top_k", "make_parties", "recall_at_k", "synthetic_vectors", "unit_rows"]
+__all__ = ["exact_top_k", "fetch_ids", "make_parties", "recall_at_k", "synthetic_vectors", "unit_rows"]
 
 
 def synthetic_vectors(n: int, dim: int, seed: Seed = 0, clusters: int = 64, spread: float = 3.0) -> np.ndarray:
@@ -70,7 +70,18 @@ def make_parties(
     return parties, offsets
 
 
-def recall_at_k(querier: Querier, result: SearchResult, parties: Sequence[Party], truth: np.ndarray) -> float:
-    """|hits ∩ truth| / len(truth), reading each hit's global row from its fetched payload."""
-    rows = {int(payload.decode()) for payload in querier.fetch(result, parties) if isinstance(payload, bytes)}
-    return len(rows & {int(row) for row in truth}) / len(truth)
+def fetch_ids(querier: Querier, result: SearchResult, parties: Sequence[Party]) -> list[int]:
+    """Fetch the payloads of ``result``'s hits and read each as its global row (as :func:`make_parties` stores it).
+
+    This is a fetch: each party learns which of its rows are among the hits, and the result's leakage
+    report records it (use ``querier.fetch(..., pad_to=k)`` to hide them among dummies).
+
+    Returns:
+        the hits' global rows, best first (a hit whose party failed to answer is left out).
+    """
+    return [int(payload.decode()) for payload in querier.fetch(result, parties) if isinstance(payload, bytes)]
+
+
+def recall_at_k(ids: Sequence[int] | np.ndarray, truth: np.ndarray) -> float:
+    """|ids ∩ truth| / len(truth): the share of the exact neighbours found (no network, no side effect)."""
+    return len({int(row) for row in ids} & {int(row) for row in truth}) / len(truth)
