@@ -142,7 +142,9 @@ def test_bad_output_paths_fail_before_the_work(
     (tmp_path / "occupied").write_text("")
     assert main([part.replace("{tmp}", str(tmp_path)) for part in arguments]) == 1
     error = capsys.readouterr().err.strip()
-    assert error.startswith("securecompute: error: ") and message in error and str(tmp_path) in error
+    assert error.startswith("securecompute: error: ")
+    assert message in error
+    assert str(tmp_path) in error
     assert len(error.splitlines()) == 1
 
 
