@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("flwr")
 
-from securecompute.federated.flower import robust_strategy  # noqa: E402
+from securecompute.federated.flower import robust_strategy
 
 
 class Collect(logging.Handler):
