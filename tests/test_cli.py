@@ -153,3 +153,18 @@ def test_ntt_states_its_real_degree_limit(capsys: pytest.CaptureFixture[str]) ->
     assert "a power of two from 16 to 131072" in capsys.readouterr().err
     assert main(["ntt", "--repeats", "0", "--bench"]) == 1
     assert "--repeats 0 is invalid" in capsys.readouterr().err
+
+
+def test_recorded_results_are_found_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from securecompute.benchrunner import recorded_result
+
+    repository = Path(__file__).resolve().parents[1]
+    expected = repository / "benchmarks" / "results" / "ntt.json"
+    for folder in (repository, repository / "examples", tmp_path):  # tmp_path: found beside the package
+        monkeypatch.chdir(folder)
+        assert recorded_result("ntt.json") == expected
+    assert recorded_result("no-such-result.json") is None
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "ntt.json").write_text("{}")
+    monkeypatch.setenv("SECURECOMPUTE_BENCHMARKS", str(tmp_path))
+    assert recorded_result("ntt.json") == tmp_path / "results" / "ntt.json"

@@ -70,3 +70,21 @@ def test_check_output_directory_refuses_a_file(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="is a file, not a folder"):
         check_output_directory(occupied / "inside")
     assert check_output_directory(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+
+
+def test_plt_show_still_renders_in_a_kernel_after_plot() -> None:
+    """In a live Jupyter kernel: after ``.plot()``, a later cell's ``plt.show()`` still displays a PNG."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from securecompute.federated.simulation import run_byzantine\n"
+            "history = run_byzantine('mean', 'none', workers=5, byzantine=1, steps=2, eval_every=1)\n"
+            "history.plot();"
+        ),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()"),
+    ]
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    shown = [output for output in notebook.cells[1].outputs if "image/png" in output.get("data", {})]
+    assert shown, f"plt.show() displayed nothing after .plot(): {notebook.cells[1].outputs}"

@@ -20,6 +20,9 @@ __all__ = ["register_commands", "tour_step"]
 TOUR_ELEMENTS = 256
 """Elements of the ReLU proved in the demo tour (well under a second)."""
 
+TOUR_SIZES = (64, 256, 1024, 2048)
+"""Forward proofs of the tour's size-and-time figure (about 2 s in all)."""
+
 
 def register_commands(commands: Any) -> None:
     """Add ``securecompute prove relu`` and ``securecompute verify`` to the CLI's subparsers."""
@@ -362,3 +365,43 @@ def tour_step(report: TourReport) -> None:
         "zkReLU proof with one committed claim swapped",
         "NOT DETECTED" if verify_relu(pp, tampered) else "rejected",
     )
+    _size_figure(report)
+
+
+def _size_figure(report: TourReport) -> None:
+    """Proof bytes and prove/verify seconds against n (forward proofs, Q = R = 16): a row and a figure."""
+    from securecompute.plotting import new_figure, save_figure
+    from securecompute.zk import Params, prove_relu, verify_relu
+
+    pp = Params.setup(q_bits=16, frac_bits=16, max_log_n=max(TOUR_SIZES).bit_length() - 1)
+    sizes, proving, checking, all_valid = [], [], [], True
+    for n in TOUR_SIZES:
+        z, _ = _random_inputs(pp.min_value, pp.max_value, n, seed=n, backward=False)
+        started = time.perf_counter()
+        proof = prove_relu(pp, z)
+        proving.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        all_valid = verify_relu(pp, proof) and all_valid
+        checking.append(time.perf_counter() - started)
+        sizes.append(proof.size_bytes)
+    report.add(
+        "zk",
+        f"zkReLU forward, n = {', '.join(map(str, TOUR_SIZES))}",
+        "verified" if all_valid else "FAILED (honest proof rejected)",
+        f"{sizes[0]:,} to {sizes[-1]:,} bytes; prove {proving[0]:.2f} to {proving[-1]:.2f} s, "
+        f"verify {checking[0]:.3f} to {checking[-1]:.3f} s",
+    )
+    figure, (left, right) = new_figure(1, 2, figsize=(9.0, 3.4))
+    left.loglog(TOUR_SIZES, [size / 1024 for size in sizes], "o-")
+    left.set_xlabel("n (elements)")
+    left.set_ylabel("proof KiB (commitments included)")
+    right.loglog(TOUR_SIZES, proving, "o-", label="prove")
+    right.loglog(TOUR_SIZES, checking, "s-", label="verify")
+    right.set_xlabel("n (elements)")
+    right.set_ylabel("seconds")
+    right.legend()
+    for axis in (left, right):
+        axis.grid(alpha=0.3, which="both")
+    figure.suptitle("zkReLU forward proofs on BLS12-381, Q = R = 16", fontsize=10)
+    figure.tight_layout()
+    save_figure(figure, report.figure_path("zk_scaling.png", "zkReLU proof size and prove/verify time against n"))

@@ -111,6 +111,8 @@ def test_tour_step_runs_small_and_reports_real_rows(tmp_path: Path) -> None:
     tour_step(report, n=300)
     rows = {row.check: row for row in report.rows}
     assert [row.capability for row in report.rows] == ["frag"] * 4
+    assert [name for name, _ in report.figures] == ["frag_recall.png"]
+    assert (tmp_path / "frag_recall.png").read_bytes()[:4] == b"\x89PNG"
     full = rows["encrypted 10-NN, 3 parties x 100 vectors, full scan"]
     assert full.outcome == "recall@10 1.00"
     assert "querier saw 300 scores" in full.detail

@@ -82,7 +82,9 @@ def test_prove_refuses_bad_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_tour_step_verifies_and_rejects(tmp_path: Path) -> None:
     report = TourReport(tmp_path)
     tour_step(report)
-    assert [row.outcome for row in report.rows] == ["verified", "rejected"]
+    assert [row.outcome for row in report.rows] == ["verified", "rejected", "verified"]
+    assert [name for name, _ in report.figures] == ["zk_scaling.png"]
+    assert (tmp_path / "zk_scaling.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage garbage 1234", b"\x89PNG\r\n\x1a\n" + bytes(100)])
