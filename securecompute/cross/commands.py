@@ -112,7 +112,7 @@ def tour_step(report: TourReport) -> None:
     axis.loglog(degrees, seal_us, "s-", label="SEAL C++ transform_to_ntt")
     axis.set_xlabel("ring degree n")
     axis.set_ylabel("microseconds per limb")
-    axis.set_title(f"forward negacyclic NTT, 30-bit limbs ({_thread_note()})")
+    axis.set_title(f"forward negacyclic NTT, 30-bit limbs\n{_thread_note()}", fontsize=10)
     axis.legend()
     figure.tight_layout()
     save_figure(figure, report.figure_path("cross_ntt.png", "forward NTT time per limb against SEAL"))

@@ -391,7 +391,7 @@ def _size_figure(report: TourReport) -> None:
         f"{sizes[0]:,} to {sizes[-1]:,} bytes; prove {proving[0]:.2f} to {proving[-1]:.2f} s, "
         f"verify {checking[0]:.3f} to {checking[-1]:.3f} s",
     )
-    figure, (left, right) = new_figure(1, 2, figsize=(9.0, 3.4))
+    figure, (left, right) = new_figure(1, 2, figsize=(7.0, 3.2))
     left.loglog(TOUR_SIZES, [size / 1024 for size in sizes], "o-")
     left.set_xlabel("n (elements)")
     left.set_ylabel("proof KiB (commitments included)")
