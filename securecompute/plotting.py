@@ -20,6 +20,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "check_output_directory",
     "check_output_file",
+    "finish_plot",
     "new_figure",
     "panels",
     "save_figure",
@@ -66,6 +67,19 @@ def panels(ax: Any, count: int, figsize: tuple[float, float]) -> tuple[Any, list
             raise ParameterError(f"ax has {len(given)} axes; accepted: one Axes or {count} of them")
         return given[0].figure, given
     return ax.figure, [ax] + [None] * (count - 1)
+
+
+def finish_plot(figure: Any, ax: Any, first: Any, caption: str, path: str | Path | None) -> Any:
+    """Title a plot (the figure's when it is ours, the first panel's when drawn on given axes), save it
+    when ``path`` is given, and return the figure: the end of every ``plot(ax=, path=)`` method."""
+    if ax is None:
+        figure.suptitle(caption)
+        figure.tight_layout()
+    else:
+        first.set_title(caption)
+    if path is not None:
+        save_figure(figure, path)
+    return figure
 
 
 def save_figure(figure: Any, path: str | Path, dpi: int = 100) -> Path:

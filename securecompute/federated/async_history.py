@@ -128,7 +128,7 @@ class AsyncHistory:
             path: when given, also write the figure there (.png, .pdf, .svg, .jpg; checked first).
             title: figure title (default: policy and client times).
         """
-        from securecompute.plotting import IMAGE_SUFFIXES, check_output_file, panels, save_figure
+        from securecompute.plotting import IMAGE_SUFFIXES, check_output_file, finish_plot, panels
 
         if path is not None:
             check_output_file(path, IMAGE_SUFFIXES, "plot")
@@ -142,15 +142,9 @@ class AsyncHistory:
         accuracy.legend()
         if losses is not None:
             self._draw_details(losses, stale, counts)
-        caption = title or f"{self.settings.get('policy')}, times {self.settings.get('times')}"
-        if ax is None:
-            figure.suptitle(caption)
-            figure.tight_layout()
-        else:
-            accuracy.set_title(caption)
-        if path is not None:
-            save_figure(figure, path)
-        return figure
+        return finish_plot(
+            figure, ax, accuracy, title or f"{self.settings.get('policy')}, times {self.settings.get('times')}", path
+        )
 
     def _draw_details(self, losses: Any, stale: Any, counts: Any) -> None:
         """The loss, staleness and participation panels."""

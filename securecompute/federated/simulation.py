@@ -167,7 +167,7 @@ class ByzantineHistory:
             path: when given, also write the figure there (.png, .pdf, .svg, .jpg; checked first).
             title: figure title (default: rule under attack).
         """
-        from securecompute.plotting import IMAGE_SUFFIXES, check_output_file, panels, save_figure
+        from securecompute.plotting import IMAGE_SUFFIXES, check_output_file, finish_plot, panels
 
         if path is not None:
             check_output_file(path, IMAGE_SUFFIXES, "plot")
@@ -183,15 +183,9 @@ class ByzantineHistory:
             right.set_ylabel("training loss")
             right.set_yscale("log")
             right.grid(alpha=0.3)
-        caption = title or f"{self.settings.get('aggregator')} under {self.settings.get('attack')}"
-        if ax is None:
-            figure.suptitle(caption)
-            figure.tight_layout()
-        else:
-            left.set_title(caption)
-        if path is not None:
-            save_figure(figure, path)
-        return figure
+        return finish_plot(
+            figure, ax, left, title or f"{self.settings.get('aggregator')} under {self.settings.get('attack')}", path
+        )
 
 
 def run_byzantine(
