@@ -108,7 +108,7 @@ def test_listing_the_command_does_not_load_tenseal() -> None:
 
 def test_tour_step_runs_small_and_reports_real_rows(tmp_path: Path) -> None:
     report = TourReport(tmp_path)
-    tour_step(report, n=300)
+    tour_step(report, n=300, nprobes=(2, 4))
     rows = {row.check: row for row in report.rows}
     assert [row.capability for row in report.rows] == ["frag"] * 4
     assert [name for name, _ in report.figures] == ["frag_recall.png"]
