@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,8 +127,6 @@ def _run_prove_relu(options: argparse.Namespace) -> int:
             raise ParameterError(f"--seed {options.seed} must be non-negative")
         z, grad_a = _random_inputs(pp.min_value, pp.max_value, options.n, options.seed, options.backward)
         source = f"seeded random input (seed {options.seed})"
-    if z.size > 1 << pp.max_log_n:
-        raise ParameterError(f"--input holds {z.size} values; accepted: 1..2**{pp.max_log_n} (raise --max-log-n)")
     started = time.perf_counter()
     proof = prove_relu(pp, z, grad_a)
     seconds = time.perf_counter() - started
@@ -273,11 +272,28 @@ def commitments_from_bytes(data: bytes, path: str) -> tuple[dict[str, Any], byte
     return commitments, envelope.fingerprint
 
 
+MAX_FILE_BYTES = 16 << 20
+"""Largest proof or commitments file read (16 MiB): the largest proof the format allows (max_log_n = 24, with
+the backward pass) is under 8 MiB, so nothing valid is refused, and ``verify /dev/zero`` stops at 16 MiB."""
+
+
 def _read_file(path: str, what: str) -> bytes:
+    """At most :data:`MAX_FILE_BYTES` of ``path``, read before anything is parsed.
+
+    Raises:
+        UsageOrInputError: unreadable, or larger than :data:`MAX_FILE_BYTES` (the message names the file).
+    """
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise UsageOrInputError(f"cannot read {what} file {path!r}: {error.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageOrInputError(
+            f"{what} file {path!r} is larger than {MAX_FILE_BYTES:,} bytes, more than any zkReLU proof or "
+            "commitments file takes"
+        )
+    return data
 
 
 def _parse_proof(data: bytes, path: str) -> Any:
@@ -306,18 +322,34 @@ def _parse_proof(data: bytes, path: str) -> Any:
 def _load_fixed_point(path: str, flag: str, pp: Any) -> np.ndarray:
     """Values from a .npy file (never unpickled), flattened: floats quantised at 2^(2R), integers taken as they are.
 
+    The header is read and checked first (a numeric dtype, 1..2**max_log_n values), so a file that declares
+    a huge array is refused before anything is allocated.
+
     Raises:
-        UsageOrInputError: unreadable or not a numeric .npy array.
+        UsageOrInputError: unreadable, not a .npy file, not numeric, empty, or more values than the setup holds.
         ParameterError: values outside the parameters' range (from the range check).
     """
     from securecompute.zk import quantize
 
     try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
+        with open(path, "rb") as handle:
+            shape, dtype = _npy_header(handle)
+            count = math.prod(shape)
+            if dtype.kind not in "iuf":
+                raise UsageOrInputError(f"{flag} {path!r} holds {dtype} values; accepted: floats or integers")
+            if not 1 <= count <= 1 << pp.max_log_n:
+                raise UsageOrInputError(
+                    f"{flag} {path!r} holds {count} values (shape {shape}); accepted: 1..2**{pp.max_log_n} "
+                    "(raise --max-log-n)"
+                )
+            handle.seek(0)
+            array = np.lib.format.read_array(handle, allow_pickle=False)
+    except UsageOrInputError:
+        raise
+    except OSError as error:
+        raise UsageOrInputError(f"{flag} {path!r} is not readable: {error.strerror}") from None
+    except (ValueError, EOFError) as error:
         raise UsageOrInputError(f"{flag} {path!r} is not a readable .npy array: {error}") from None
-    if not isinstance(array, np.ndarray) or array.size == 0:
-        raise UsageOrInputError(f"{flag} {path!r} must hold a non-empty array")
     values = array.reshape(-1)
     if values.dtype.kind in "iu":
         if values.min() < pp.min_value or values.max() > pp.max_value:
@@ -325,12 +357,26 @@ def _load_fixed_point(path: str, flag: str, pp: Any) -> np.ndarray:
                 f"{flag} {path!r} holds integers outside [{pp.min_value}, {pp.max_value}] (fixed point, Q={pp.q_bits})"
             )
         return values.astype(np.int64)
-    if values.dtype.kind != "f":
-        raise UsageOrInputError(f"{flag} {path!r} holds {values.dtype} values; accepted: floats or integers")
     try:
         return quantize(values, pp)
     except ParameterError as error:
         raise ParameterError(f"{flag} {path!r}: {error}") from None
+
+
+def _npy_header(handle: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """The shape and dtype a .npy file declares (versions 1.0 and 2.0), without reading its data.
+
+    Raises:
+        ValueError: not a .npy file (wrong magic, another version, a malformed header).
+    """
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:  # 3.0 only adds UTF-8 field names, i.e. structured dtypes, which are refused anyway
+        raise ValueError(f".npy format version {version[0]}.{version[1]}; accepted: 1.0 or 2.0")
+    return tuple(shape), dtype
 
 
 def _random_inputs(low: int, high: int, n: int, seed: int, backward: bool) -> tuple[np.ndarray, np.ndarray | None]:

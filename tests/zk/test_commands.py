@@ -149,6 +149,19 @@ def test_prove_reads_inputs_from_npy_files(tmp_path: Path, capsys: pytest.Captur
     assert verify_relu(pp, ReluProof.from_bytes(out.read_bytes()))
 
 
+def _npz_named_npy(folder: Path) -> None:
+    """An .npz archive (a zip of arrays) saved under a .npy name."""
+    with open(folder / "x.npy", "wb") as handle:
+        np.savez(handle, a=np.ones(2))
+
+
+def _huge_npy_header(folder: Path) -> None:
+    """A .npy file whose header declares 2**40 float64 values and holds 16 bytes."""
+    with open(folder / "x.npy", "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f8", "fortran_order": False, "shape": (1 << 40,)})
+        handle.write(bytes(16))
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
@@ -156,6 +169,9 @@ def test_prove_reads_inputs_from_npy_files(tmp_path: Path, capsys: pytest.Captur
         (lambda d: np.save(d / "x.npy", np.array([2.0])), "--input"),
         (lambda d: np.save(d / "x.npy", np.array(["a"])), "accepted: floats or integers"),
         (lambda d: (d / "x.npy").write_bytes(b"not npy"), "not a readable .npy array"),
+        (lambda d: np.save(d / "x.npy", np.array([1, None]), allow_pickle=True), "holds object values"),
+        (_npz_named_npy, "the magic string is not correct"),
+        (_huge_npy_header, "holds 1099511627776 values"),  # refused from the header, before allocating 8 TiB
     ],
 )
 def test_prove_refuses_bad_input_files(
@@ -175,3 +191,20 @@ def test_repr_of_a_proof_is_one_short_line(proof_file: Path) -> None:
     assert "\n" not in text
     assert len(text) < 300
     assert text.startswith("ReluProof(n=16, backward=True, Q=16, R=16, max_log_n=4")
+
+
+@pytest.mark.parametrize("flag", ["proof", "--commitments"])
+def test_verify_refuses_an_oversized_file_before_reading_it_all(
+    flag: str, proof_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from securecompute.zk.commands import MAX_FILE_BYTES
+
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as handle:  # sparse: no disk used
+        handle.truncate(MAX_FILE_BYTES + 1)
+    arguments = [str(big)] if flag == "proof" else [str(proof_file), "--commitments", str(big)]
+    capsys.readouterr()
+    assert cli.main(["verify", *arguments]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{flag} file '{big}' is larger than {MAX_FILE_BYTES:,} bytes" in err
+    assert len(err.splitlines()) == 1
