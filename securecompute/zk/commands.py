@@ -190,6 +190,8 @@ def _run_verify(options: argparse.Namespace) -> int:
         notes.append("the digest is not the expected one")
     if not commitments_ok:
         notes.append(f"{options.commitments} was written under other parameters")
+    elif not valid and digest_ok and expected_commitments is not None and verify_relu(pp, proof):
+        notes.append(f"the proof holds for its own commitments, not for those in {options.commitments}")
     print(
         f"{verdict} zkReLU proof: n={proof.n}{stacked}, backward={proof.backward}, {len(data):,} bytes, "
         f"checked in {seconds:.3f} s; {_pinning(options, pinned, expected_digest)}; "

@@ -120,7 +120,16 @@ def test_pinned_commitments_from_the_shell(tmp_path: Path, capsys: pytest.Captur
     assert "commitments NOT pinned" not in out
     # a valid proof, but about other tensors than the ones the verifier holds commitments to
     assert cli.main(["verify", str(second), "--commitments", f"{first}.com"]) == 1
-    assert capsys.readouterr().out.startswith("INVALID")
+    out = capsys.readouterr().out
+    assert out.startswith("INVALID")
+    assert f"the proof holds for its own commitments, not for those in {first}.com" in out
+    # the commitments file of a proof made under other parameters: refused, and the line says why
+    other = tmp_path / "other.bin"
+    arguments = ["prove", "relu", "--n", "8", "--max-log-n", "4", "--out", str(other)]
+    assert cli.main([*arguments, "--commitments-out", f"{other}.com"]) == 0
+    capsys.readouterr()
+    assert cli.main(["verify", str(first), "--commitments", f"{other}.com"]) == 1
+    assert f"({other}.com was written under other parameters)" in capsys.readouterr().out
     assert cli.main(["verify", str(first), "--commitments", str(second)]) == 2  # a proof is no commitments file
     assert "is not a zkReLU commitments file" in capsys.readouterr().err
 
