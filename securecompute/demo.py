@@ -23,7 +23,7 @@ import numpy as np
 
 from securecompute import __version__
 from securecompute.capabilities import CAPABILITIES
-from securecompute.errors import SecureComputeError, TamperedMessageError
+from securecompute.errors import ParameterError, SecureComputeError, TamperedMessageError
 from securecompute.plotting import check_output_directory
 
 __all__ = ["TourReport", "TourRow", "run_tour"]
@@ -90,7 +90,10 @@ def run_tour(directory: str | Path = "securecompute-report") -> TourReport:
         ParameterError: ``directory`` cannot be created or written (checked before any step runs).
     """
     report = TourReport(check_output_directory(directory, "report"))
-    report.directory.mkdir(parents=True, exist_ok=True)
+    try:  # created now, before any step: a check by permissions cannot see every refusal (root, /proc, quotas)
+        report.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ParameterError(f"report folder {str(directory)!r} cannot be created: {error.strerror}") from None
     tour_started = time.perf_counter()
     report.about = _about()
     _foundation_step(report)

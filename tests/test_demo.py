@@ -79,3 +79,12 @@ def test_an_unwritable_report_folder_fails_before_the_tour(tmp_path: Path) -> No
     occupied.write_text("")
     with pytest.raises(ParameterError, match="is an existing file"):
         run_tour(occupied)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no folder can be made")
+def test_a_report_folder_that_cannot_be_made_is_refused_before_the_tour() -> None:
+    from securecompute.errors import ParameterError
+
+    # as root the permission check passes and mkdir itself is refused: still one named error, no step run
+    with pytest.raises(ParameterError, match="'/proc/securecompute-report'"):
+        run_tour("/proc/securecompute-report")
