@@ -109,6 +109,10 @@ def _run_prove_relu(options: argparse.Namespace) -> int:
     check_output_file(options.out, None, "--out")
     if options.commitments_out is not None:
         check_output_file(options.commitments_out, None, "--commitments-out")
+        if Path(options.commitments_out).resolve() == Path(options.out).resolve():
+            raise ParameterError(
+                f"--commitments-out {options.commitments_out!r} is the --out file; give the commitments their own file"
+            )
     pp = Params.setup(q_bits=options.q_bits, frac_bits=options.frac_bits, max_log_n=options.max_log_n)
     if options.grad is not None and options.input is None:
         raise ParameterError("--grad needs --input (the pre-activations it belongs to)")

@@ -217,3 +217,11 @@ def test_verify_refuses_an_oversized_file_before_reading_it_all(
     err = capsys.readouterr().err.strip()
     assert f"{flag} file '{big}' is larger than {MAX_FILE_BYTES:,} bytes" in err
     assert len(err.splitlines()) == 1
+
+
+def test_prove_refuses_commitments_written_over_the_proof(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "proof.bin"
+    arguments = ["prove", "relu", "--n", "8", "--max-log-n", "3", "--out", str(out)]
+    assert cli.main([*arguments, "--commitments-out", str(tmp_path / "." / "proof.bin")]) == 1
+    assert "is the --out file" in capsys.readouterr().err
+    assert not out.exists()
