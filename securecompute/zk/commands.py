@@ -242,7 +242,7 @@ def commitments_from_bytes(data: bytes, path: str) -> tuple[dict[str, Any], byte
     Raises:
         UsageOrInputError: not a commitments envelope, or any malformed entry (the message names ``path``).
     """
-    from securecompute.encoding import decode_json, unpack
+    from securecompute.encoding import decode_json, encode_json, unpack
     from securecompute.errors import CorruptPayloadError
     from securecompute.zk import group
     from securecompute.zk.commit import Commitment
@@ -253,6 +253,8 @@ def commitments_from_bytes(data: bytes, path: str) -> tuple[dict[str, Any], byte
         meta = decode_json(envelope.section("meta"))
         if not isinstance(meta, list) or not all(isinstance(entry, list) and len(entry) == 3 for entry in meta):
             raise CorruptPayloadError("meta must be a list of [name, num_vars, columns]")
+        if encode_json(meta) != envelope.section("meta"):
+            raise CorruptPayloadError("meta is not in canonical JSON form")
         order = [entry[0] for entry in meta]
         if order not in (list(names[:3]), list(names)):
             raise CorruptPayloadError(f"meta names the commitments {order}; expected {names[:3]} or {names}")

@@ -10,7 +10,7 @@ import pytest
 
 from securecompute import cli
 from securecompute.demo import TourReport
-from securecompute.zk import Params
+from securecompute.zk import Params, ReluProof
 from securecompute.zk.commands import tour_step
 
 
@@ -225,3 +225,18 @@ def test_prove_refuses_commitments_written_over_the_proof(tmp_path: Path, capsys
     assert cli.main([*arguments, "--commitments-out", str(tmp_path / "." / "proof.bin")]) == 1
     assert "is the --out file" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_commitments_file_with_non_canonical_meta_is_refused(proof_file: Path, tmp_path: Path) -> None:
+    from securecompute.encoding import pack, unpack
+    from securecompute.zk.commands import UsageOrInputError, commitments_from_bytes, commitments_to_bytes
+
+    proof = ReluProof.from_bytes(proof_file.read_bytes())
+    envelope = unpack(commitments_to_bytes(proof))
+    commitments, digest = commitments_from_bytes(commitments_to_bytes(proof), "ok.bin")
+    assert digest == proof.params_digest
+    assert list(commitments) == list(proof.commitments)
+    sections = dict(envelope.sections)
+    sections["meta"] = b" " + sections["meta"]  # same JSON value, another encoding
+    with pytest.raises(UsageOrInputError, match="'spaced.bin' is not a zkReLU commitments file: meta is not in canon"):
+        commitments_from_bytes(pack(envelope.kind, sections, fingerprint=envelope.fingerprint), "spaced.bin")
