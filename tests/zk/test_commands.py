@@ -238,5 +238,7 @@ def test_a_commitments_file_with_non_canonical_meta_is_refused(proof_file: Path,
     assert list(commitments) == list(proof.commitments)
     sections = dict(envelope.sections)
     sections["meta"] = b" " + sections["meta"]  # same JSON value, another encoding
-    with pytest.raises(UsageOrInputError, match="'spaced.bin' is not a zkReLU commitments file: meta is not in canon"):
+    with pytest.raises(
+        UsageOrInputError, match=r"'spaced\.bin' is not a zkReLU commitments file: meta is not in canon"
+    ):
         commitments_from_bytes(pack(envelope.kind, sections, fingerprint=envelope.fingerprint), "spaced.bin")
