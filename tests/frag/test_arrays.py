@@ -57,3 +57,15 @@ def test_bad_arguments_are_refused(batch) -> None:  # type: ignore[no-untyped-de
         as_arrays(results, k=0)
     with pytest.raises(ShapeError, match=r"ids\[0\] holds 1 ids"):
         as_arrays(results, ids=[[1], [], []])
+
+
+def test_fetch_ids_refuses_payloads_that_are_no_row_numbers() -> None:
+    from securecompute.federated.frag import Party
+
+    vectors = synthetic_vectors(41, 16, seed=1)
+    querier = Querier(dim=16)
+    for payloads, shown in (([f"record {i}" for i in range(40)], "b'record "), (None, "a ndarray")):
+        party = Party("clinic", vectors[:40], payloads=payloads)
+        result = querier.search(vectors[40], [party], k=3)
+        with pytest.raises(ParameterError, match=f"hit 'clinic'/[0-9]+: payload {shown}"):
+            fetch_ids(querier, result, [party])

@@ -77,9 +77,24 @@ def fetch_ids(querier: Querier, result: SearchResult, parties: Sequence[Party]) 
     report records it (use ``querier.fetch(..., pad_to=k)`` to hide them among dummies).
 
     Returns:
-        the hits' global rows, best first (a hit whose party failed to answer is left out).
+        the hits' global rows, best first, one per hit (so ``as_arrays(results, ids=...)`` lines up).
+
+    Raises:
+        ParameterError: a payload is not a row number written by :func:`make_parties` (parties built with
+            other payloads, or none); the message names the hit.
+        SecureComputeError: from :meth:`Querier.fetch` (a party's refusal or a bad reply).
     """
-    return [int(payload.decode()) for payload in querier.fetch(result, parties) if isinstance(payload, bytes)]
+    ids = []
+    for hit, payload in zip(result.hits, querier.fetch(result, parties), strict=True):
+        text = payload.decode("ascii", errors="replace") if isinstance(payload, bytes) else ""
+        if not (text.isascii() and text.isdigit()):
+            shown = repr(payload[:24]) if isinstance(payload, bytes) else f"a {type(payload).__name__}"
+            raise ParameterError(
+                f"hit {hit.party!r}/{hit.handle}: payload {shown} is not a global row number; fetch_ids reads "
+                "the payloads make_parties stores (use querier.fetch for others)"
+            )
+        ids.append(int(text))
+    return ids
 
 
 def recall_at_k(ids: Sequence[int] | np.ndarray, truth: np.ndarray) -> float:
