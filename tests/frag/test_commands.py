@@ -52,6 +52,9 @@ def test_the_real_cli_reports_bad_options_in_one_line(capsys: pytest.CaptureFixt
         (["--pad", "-1", "--nprobe", "2"], "--pad -1"),
         (["--nlist", "0", "--nprobe", "2"], "--nlist 0"),
         (["--n", "300", "--nlist", "200", "--nprobe", "2"], "--nlist 200"),
+        (["--dim", "100000000"], "--dim 100000000 is invalid; accepted: 1 to 4096"),  # was a 48 GB allocation
+        (["--n", "1000000000"], "at most 100,000,000"),
+        (["--queries", "100000000"], "--queries 100000000 vectors"),
     ],
 )
 def test_frag_command_refuses_bad_options_before_any_setup(

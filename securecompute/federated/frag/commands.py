@@ -20,6 +20,9 @@ __all__ = ["register_commands", "tour_step"]
 TOUR_N = 12288
 """Vectors in the demo tour's federation (three parties, a few seconds in all)."""
 
+MAX_DATA_VALUES = 100_000_000
+"""Largest (n + queries) x d of the CLI's synthetic data (800 MB of float64), refused before any allocation."""
+
 TOUR_NPROBES = (1, 2, 4, 8)
 """The nprobe values of the tour's recall curve (16 lists of 256 vectors per party)."""
 
@@ -60,6 +63,7 @@ def check_options(options: argparse.Namespace) -> list[str]:
         ParameterError: a flag out of range, named as on the command line.
     """
     from securecompute.federated.frag.index import default_nlist
+    from securecompute.federated.frag.params import MAX_DIM
 
     minimums = {"parties": 1, "n": 1, "dim": 1, "k": 1, "queries": 1, "pad": 0, "seed": 0, "nprobe": 1, "nlist": 1}
     for name, least in minimums.items():
@@ -68,6 +72,14 @@ def check_options(options: argparse.Namespace) -> list[str]:
             raise ParameterError(f"--{name} {value} is invalid; accepted: {least} or more")
     if options.n < options.parties:
         raise ParameterError(f"--n {options.n} must be at least --parties {options.parties}")
+    if options.dim > MAX_DIM:
+        raise ParameterError(f"--dim {options.dim} is invalid; accepted: 1 to {MAX_DIM} (FRAG's largest d)")
+    if (options.n + options.queries) * options.dim > MAX_DATA_VALUES:
+        raise ParameterError(
+            f"--n {options.n} + --queries {options.queries} vectors of --dim {options.dim} are "
+            f"{(options.n + options.queries) * options.dim:,} values; accepted: at most {MAX_DATA_VALUES:,} "
+            f"({MAX_DATA_VALUES * 8 >> 20:,} MiB of float64 synthetic data)"
+        )
     rows = options.n // options.parties
     if options.nlist is not None and options.nlist > rows:
         raise ParameterError(f"--nlist {options.nlist} exceeds the {rows} vectors of each party; accepted: 1 to {rows}")
