@@ -80,11 +80,17 @@ def _hold(wanted: int) -> None:
     with _lock:
         if _holders == 0:
             _recorded.clear()
-            for library in _blas_libraries():
-                current = library.get_num_threads()
-                if current is not None and current != wanted:
-                    library.set_num_threads(wanted)
-                    _recorded.append((library, current))
+            try:
+                for library in _blas_libraries():
+                    current = library.get_num_threads()
+                    if current is not None and current != wanted:
+                        library.set_num_threads(wanted)
+                        _recorded.append((library, current))
+            except BaseException:  # a library that refuses: undo the others, hold nothing
+                for library, count in _recorded:
+                    library.set_num_threads(count)
+                _recorded.clear()
+                raise
         _holders += 1
 
 

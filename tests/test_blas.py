@@ -153,3 +153,20 @@ def test_the_real_blas_stays_pinned_while_a_worker_holds_and_is_restored_after(t
         counts.append(blas_threads())  # the worker left first: the main thread's hold still pins
     assert counts == [1, 1]
     assert blas_threads() == 2
+
+
+def test_a_library_that_refuses_leaves_the_others_as_they_were(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = _FakeBlas(4), _FakeBlas(4)
+
+    def refuse(threads: int) -> None:
+        raise OSError("cannot set threads")
+
+    monkeypatch.setattr(second, "set_num_threads", refuse)
+    monkeypatch.setattr(blas, "_libraries", [first, second])
+    with pytest.raises(OSError, match="cannot set"), limited_blas_threads():
+        pass
+    assert first.threads == 4
+    monkeypatch.setattr(blas, "_libraries", [first])
+    with limited_blas_threads():  # the failed hold left no count behind
+        assert first.threads == 1
+    assert first.threads == 4
