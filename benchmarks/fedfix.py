@@ -276,11 +276,10 @@ def tables(summary: list[dict[str, Any]]) -> str:
 
 
 def plot(summary: list[dict[str, Any]], path: Path, setting: tuple[int, float]) -> Path:
-    from securecompute.plotting import pyplot
+    from securecompute.plotting import new_figure, save_figure
 
-    plt = pyplot()
     clients, alpha = setting
-    figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+    figure, axes = new_figure(2, 2, figsize=(12, 8))
     for axis, times in zip(axes.ravel()[:3], TIMES, strict=True):
         for label, _ in POLICIES:
             cell = _cell(summary, clients, alpha, times, label)
@@ -307,9 +306,7 @@ def plot(summary: list[dict[str, Any]], path: Path, setting: tuple[int, float]) 
     bars.set_title("surrogate bias under F-80 (p gives 0.5)")
     figure.suptitle(f"digits, logistic regression, M = {clients}, Dirichlet alpha = {alpha}")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

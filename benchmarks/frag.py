@@ -57,6 +57,7 @@ from securecompute.federated.frag import OutsourcedOwner, Querier, StorageHost
 from securecompute.federated.frag.index import default_nlist
 from securecompute.federated.frag.workload import (
     exact_top_k,
+    fetch_ids,
     make_parties,
     recall_at_k,
     synthetic_vectors,
@@ -200,7 +201,7 @@ def encrypted_runs(base: np.ndarray, queries: np.ndarray, truth: np.ndarray, cou
         results, recalls = [], []
         for query, expected in zip(queries, truth, strict=True):  # fetch (for recall) before handles expire
             results.append(querier.search(query, parties, k=K, nprobe=nprobe))
-            recalls.append(recall_at_k(querier, results[-1], parties, expected))
+            recalls.append(recall_at_k(fetch_ids(querier, results[-1], parties), expected))
         runs.append(
             {
                 "system": f"FRAG {'full scan' if nprobe is None else f'IVF{nlist}/party'}",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from securecompute.errors import ParameterError
 
-__all__ = ["benchmarks_directory", "list_benchmarks", "run_benchmark"]
+__all__ = ["benchmarks_directory", "list_benchmarks", "recorded_result", "run_benchmark"]
 
 
 def benchmarks_directory() -> Path:
@@ -56,3 +56,18 @@ def run_benchmark(name: str, *, quick: bool = False) -> int:
         raise ParameterError(f"no benchmark named {name!r}; available: {', '.join(names) or 'none'}")
     command = [sys.executable, str(benchmarks_directory() / f"{name}.py")] + (["--quick"] if quick else [])
     return subprocess.run(command, check=False).returncode
+
+
+def recorded_result(name: str, start: str | Path | None = None) -> Path | None:
+    """The recorded ``benchmarks/results/<name>`` file, found from any working folder; None if not recorded.
+
+    Looks in ``$SECURECOMPUTE_BENCHMARKS/results``, then in ``benchmarks/results`` of ``start`` (default: the
+    working folder) and each folder above it, then beside the package's source (an editable install of the
+    repository), so that notebooks read the same file from ``examples/``, the repository root or elsewhere.
+    """
+    here = (Path.cwd() if start is None else Path(start)).resolve()
+    candidates = [folder / "benchmarks" / "results" / name for folder in (here, *here.parents)]
+    candidates.append(Path(__file__).resolve().parents[1] / "benchmarks" / "results" / name)
+    if "SECURECOMPUTE_BENCHMARKS" in os.environ:
+        candidates.insert(0, Path(os.environ["SECURECOMPUTE_BENCHMARKS"]) / "results" / name)
+    return next((path for path in candidates if path.is_file()), None)

@@ -22,6 +22,8 @@ class Capability:
         commands: the CLI subcommands it owns, with a one-line help each.
         entry: module that provides ``register_commands(subparsers)`` and ``tour_step(report)``,
             or None while the capability has not landed.
+        specs: its protocol specifications, relative to the repository root.
+        notebooks: its example notebooks, relative to the repository root.
     """
 
     key: str
@@ -29,6 +31,8 @@ class Capability:
     issue: int
     commands: tuple[tuple[str, str], ...]
     entry: str | None = None
+    specs: tuple[str, ...] = ()
+    notebooks: tuple[str, ...] = ()
 
     @property
     def available(self) -> bool:
@@ -42,6 +46,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         3,
         (("einsum", "plan and run an einsum on CKKS-encrypted tensors"),),
         "securecompute.fhe.commands",
+        specs=("protocols/einhops.md",),
+        notebooks=("examples/encrypted_einsum.ipynb",),
     ),
     Capability(
         "cross",
@@ -49,6 +55,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         4,
         (("ntt", "negacyclic NTT and RNS kernels as exact GEMMs"),),
         "securecompute.cross.commands",
+        specs=("protocols/cross.md",),
+        notebooks=("examples/cross_ntt.ipynb",),
     ),
     Capability(
         "frag",
@@ -56,6 +64,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         5,
         (("frag", "encrypted k-NN across distrusting vector stores"),),
         "securecompute.federated.frag.commands",
+        specs=("protocols/frag.md",),
+        notebooks=("examples/frag_search.ipynb",),
     ),
     Capability(
         "federated",
@@ -63,6 +73,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         6,
         (("simulate", "simulate robust or asynchronous federated training"),),
         "securecompute.federated.commands",
+        specs=("protocols/flag.md", "protocols/fedfix.md"),
+        notebooks=("examples/byzantine_training.ipynb", "examples/async_federated.ipynb"),
     ),
     Capability(
         "zk",
@@ -70,6 +82,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         8,
         (("prove", "prove a ReLU layer in zero knowledge"), ("verify", "verify a zkReLU proof")),
         "securecompute.zk.commands",
+        specs=("protocols/zkrelu.md",),
+        notebooks=("examples/verify_relu_proof.ipynb",),
     ),
 )
 

@@ -3,7 +3,9 @@
 Each capability registers its own subcommands (``register_commands`` in its entry module, see
 :mod:`securecompute.capabilities`); commands of capabilities that have not landed are listed and
 answer with one line saying so.  Every error reaches the user as one line on standard error and a
-non-zero exit status: 2 for a usage error, 1 for anything else; ``--debug`` shows the traceback.
+non-zero exit status: 2 for a usage error, 1 for anything else (a command may name its own status
+through an ``exit_status`` attribute on the error, as ``verify`` does); ``--debug`` shows the traceback.
+The global flags ``--debug``, ``--quiet`` and ``--progress`` are accepted before or after the command.
 """
 
 from __future__ import annotations
@@ -42,15 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
         "HE kernels, federated encrypted search, robust federated learning, zkReLU proofs.",
     )
     parser.add_argument("--version", action="version", version=f"{PROGRAM} {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    bars = parser.add_mutually_exclusive_group()
-    bars.add_argument("--quiet", action="store_true", help="never draw progress bars")
-    bars.add_argument("--progress", action="store_true", help="draw progress bars even when not on a terminal")
+    _add_global_flags(parser, default=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     commands.required = True
 
     demo = commands.add_parser("demo", help="tour every available capability on built-in data")
-    demo.add_argument("--out", default="securecompute-report", help="report folder (default: %(default)s)")
+    demo.add_argument(
+        "--out", default="securecompute-report", help="report folder, created if missing (default: %(default)s)"
+    )
     demo.set_defaults(handler=_run_demo)
 
     for capability in CAPABILITIES:
@@ -63,7 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", nargs="?", help="benchmark name (omit to list them)")
     bench.add_argument("--quick", action="store_true", help="a reduced run for smoke checks")
     bench.set_defaults(handler=_run_bench)
+    _accept_global_flags_after_commands(parser)
     return parser
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, default: bool | str) -> None:
+    """--debug, --quiet, --progress; subcommands get them with a suppressed default (no overwrite)."""
+    parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks and debug logging")
+    bars = parser.add_mutually_exclusive_group()
+    bars.add_argument("--quiet", action="store_true", default=default, help="never draw progress bars")
+    bars.add_argument(
+        "--progress", action="store_true", default=default, help="draw progress bars even when not on a terminal"
+    )
+
+
+def _accept_global_flags_after_commands(parser: argparse.ArgumentParser) -> None:
+    """Give every (nested) subcommand the global flags, so ``securecompute frag --debug`` works too."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subcommand in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                _add_global_flags(subcommand, default=argparse.SUPPRESS)
+                _accept_global_flags_after_commands(subcommand)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         options, extras = build_parser().parse_known_args(arguments)
         if extras and not getattr(options, "ignores_arguments", False):
             raise UsageError(f"{PROGRAM}: unrecognized arguments: {' '.join(extras)}")
+        if options.quiet and options.progress:
+            raise UsageError(f"{PROGRAM}: --quiet and --progress exclude each other")
         if options.quiet or options.progress:
             set_progress(options.progress)
         return int(options.handler(options) or 0)
@@ -85,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 1
+        return int(getattr(error, "exit_status", 1))
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return 130
@@ -118,12 +141,13 @@ def _unavailable(capability: Capability) -> Callable[[argparse.Namespace], int]:
 
 def _run_demo(options: argparse.Namespace) -> int:
     from securecompute.demo import run_tour
+    from securecompute.plotting import check_output_directory
 
+    check_output_directory(options.out, "demo --out")
     report = run_tour(options.out)
     print(report.table())
     print(f"\nreport written to {report.directory.resolve()}/index.html")
-    failed = [row for row in report.rows if row.outcome.startswith(("FAILED", "MISMATCH", "NOT DETECTED"))]
-    return 1 if failed else 0
+    return 1 if any(row.failed for row in report.rows) else 0
 
 
 def _run_bench(options: argparse.Namespace) -> int:

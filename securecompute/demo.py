@@ -8,18 +8,23 @@ and ``index.html`` (with the figures) into the report folder.
 
 from __future__ import annotations
 
+import datetime
 import html
 import importlib
 import json
 import logging
+import os
+import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from securecompute import __version__
 from securecompute.capabilities import CAPABILITIES
-from securecompute.errors import SecureComputeError, TamperedMessageError
+from securecompute.errors import ParameterError, SecureComputeError, TamperedMessageError
+from securecompute.plotting import check_output_directory
 
 __all__ = ["TourReport", "TourRow", "run_tour"]
 
@@ -35,6 +40,11 @@ class TourRow:
     outcome: str
     detail: str = ""
 
+    @property
+    def failed(self) -> bool:
+        """The check did not hold (a failure, a mismatch, or an attack that went undetected)."""
+        return self.outcome.startswith(("FAILED", "MISMATCH", "NOT DETECTED"))
+
 
 @dataclass
 class TourReport:
@@ -43,6 +53,7 @@ class TourReport:
     directory: Path
     rows: list[TourRow] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)
+    about: dict[str, str] = field(default_factory=dict)
 
     def add(self, capability: str, check: str, outcome: str, detail: str = "") -> None:
         """Append one summary row."""
@@ -74,9 +85,17 @@ def run_tour(directory: str | Path = "securecompute-report") -> TourReport:
 
     Returns:
         the filled report.
+
+    Raises:
+        ParameterError: ``directory`` cannot be created or written (checked before any step runs).
     """
-    report = TourReport(Path(directory))
-    report.directory.mkdir(parents=True, exist_ok=True)
+    report = TourReport(check_output_directory(directory, "report"))
+    try:  # created now, before any step: a check by permissions cannot see every refusal (root, /proc, quotas)
+        report.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ParameterError(f"report folder {str(directory)!r} cannot be created: {error.strerror}") from None
+    tour_started = time.perf_counter()
+    report.about = _about()
     _foundation_step(report)
     for capability in CAPABILITIES:
         if capability.entry is None:
@@ -89,8 +108,36 @@ def run_tour(directory: str | Path = "securecompute-report") -> TourReport:
         except SecureComputeError as error:
             report.add(capability.key, capability.title, "FAILED", str(error))
         logger.info("tour step %s took %.1f s", capability.key, time.perf_counter() - started)
+    report.about["tour"] = f"{time.perf_counter() - tour_started:.1f} s"
     _write_files(report)
     return report
+
+
+def _about() -> dict[str, str]:
+    """Version, date, machine and BLAS threads: what a reader needs to judge the timings."""
+    from securecompute.blas import blas_threads, limited_blas_threads
+
+    with limited_blas_threads():
+        inside = blas_threads()
+    return {
+        "securecompute": __version__,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
+        "python": f"{platform.python_version()}, numpy {np.__version__}",
+        "BLAS threads": f"{blas_threads()} outside the kernels, {inside} inside (pinned by securecompute.blas)",
+    }
+
+
+def _links() -> list[tuple[str, str, str]]:
+    """(capability, label, href) for each spec and notebook; file links when the repository is beside the package."""
+    repository = Path(__file__).resolve().parents[1]
+    found = [("foundation", path, path) for path in ("protocols/envelope.md", "protocols/channel.md")]
+    for capability in CAPABILITIES:
+        found += [(capability.key, path, path) for path in (*capability.specs, *capability.notebooks)]
+    return [
+        (key, label, (repository / path).as_uri() if (repository / path).exists() else path)
+        for key, label, path in found
+    ]
 
 
 def _foundation_step(report: TourReport) -> None:
@@ -136,28 +183,52 @@ def _foundation_step(report: TourReport) -> None:
 
 def _write_files(report: TourReport) -> None:
     directory = report.directory
+    links = _links()
     (directory / "summary.json").write_text(
-        json.dumps({"rows": [asdict(row) for row in report.rows], "figures": report.figures}, indent=2)
+        json.dumps(
+            {
+                "about": report.about,
+                "rows": [asdict(row) for row in report.rows],
+                "figures": report.figures,
+                "links": [{"capability": key, "path": label} for key, label, _ in links],
+            },
+            indent=2,
+        )
     )
-    markdown = ["| capability | check | outcome | detail |", "|---|---|---|---|"]
+    markdown = [f"- {key}: {value}" for key, value in report.about.items()]
+    markdown += ["", "| capability | check | outcome | detail |", "|---|---|---|---|"]
     markdown += [f"| {r.capability} | {r.check} | {r.outcome} | {r.detail} |" for r in report.rows]
     markdown += [f"\n![{caption}]({name})" for name, caption in report.figures]
+    markdown += ["", "Specifications and notebooks:"] + [f"- {key}: [{label}]({href})" for key, label, href in links]
     (directory / "summary.md").write_text("\n".join(markdown) + "\n")
+    (directory / "index.html").write_text(_html(report, links))
+
+
+def _html(report: TourReport, links: list[tuple[str, str, str]]) -> str:
+    escape = html.escape
+    about = "".join(f"<dt>{escape(key)}</dt><dd>{escape(value)}</dd>" for key, value in report.about.items())
     cells = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(value)}</td>" for value in (r.capability, r.check, r.outcome, r.detail))
+        f"<tr class='{'bad' if r.failed else 'ok'}'>"
+        + "".join(f"<td>{escape(value)}</td>" for value in (r.capability, r.check, r.outcome, r.detail))
         + "</tr>"
         for r in report.rows
     )
     figures = "".join(
-        f'<figure><img src="{html.escape(name)}" alt="{html.escape(caption)}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        f'<figure><img src="{escape(name)}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'
         for name, caption in report.figures
     )
-    (directory / "index.html").write_text(
+    items = "".join(
+        f"<li>{escape(key)}: <a href='{escape(href)}'>{escape(label)}</a></li>" for key, label, href in links
+    )
+    return (
         "<!doctype html><meta charset='utf-8'><title>securecompute demo</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px 8px}"
-        "table{border-collapse:collapse}img{max-width:720px}</style>"
-        "<h1>securecompute demo</h1><table><tr><th>capability</th><th>check</th><th>outcome</th>"
-        f"<th>detail</th></tr>{cells}</table>{figures}"
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1500px}td,th{border:1px solid #ccc;padding:4px 8px}"
+        "table{border-collapse:collapse;font-size:14px}dl{display:grid;grid-template-columns:max-content auto;"
+        "gap:2px 12px}dt{font-weight:bold}dd{margin:0}.bad td{background:#fdd}.ok td:nth-child(3){color:#060}"
+        "figure{display:inline-block;vertical-align:top;margin:1em}img{max-width:620px}"
+        "figcaption{max-width:620px;font-size:13px;color:#444}</style>"
+        f"<h1>securecompute demo</h1><dl>{about}</dl>"
+        "<table><tr><th>capability</th><th>check</th><th>outcome</th>"
+        f"<th>detail</th></tr>{cells}</table><h2>Figures</h2>{figures}"
+        f"<h2>Specifications and notebooks</h2><ul>{items}</ul>"
     )

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from securecompute.blas import single_blas_thread
 from securecompute.cross.modmath import (
     FLOAT_EXACT_LIMIT,
     MAX_MODULUS_BITS,
@@ -279,6 +280,7 @@ class ModMatmul:
         # Also valid for E = 1 (factor 1; |G| <= bound <= 2^53): the NTT's wide mode may hold a fast plan.
         self._wide = _WideReduction(self.moduli, plan.constant_digits, plan.constant_digit_bits)
 
+    @single_blas_thread
     def apply(self, data: np.ndarray) -> np.ndarray:
         """Return ``W_l @ X_l mod q_l``.
 

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from securecompute.blas import single_blas_thread
 from securecompute.cross.bat import (
     INPUT_SLACK,
     MAX_DIGITS,
@@ -179,6 +180,7 @@ class NTT:
 
             self._jax = JaxNTT(self)
 
+    @single_blas_thread
     def forward(self, coefficients: np.ndarray, order: str = "bit_reversed") -> np.ndarray:
         """Forward negacyclic NTT.
 
@@ -227,6 +229,7 @@ class NTT:
         np.copyto(target, result, casting="unsafe")
         return out.reshape(*batch, limbs, self.n)
 
+    @single_blas_thread
     def inverse(self, evaluations: np.ndarray, order: str = "bit_reversed") -> np.ndarray:
         """Inverse of :meth:`forward` for the same ``order``: int64 ``(..., L, n)`` coefficients.
 

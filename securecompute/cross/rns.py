@@ -36,6 +36,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from securecompute.blas import single_blas_thread
 from securecompute.cross.bat import DigitPlan, ModMatmul, plan_digits, split_digits_int
 from securecompute.cross.modmath import FAST_MODULUS_BITS, MAX_MODULUS_BITS, mod_mul, rint_reduce_centred
 from securecompute.cross.ntt import NTT
@@ -243,6 +244,7 @@ class BasisConverter:
         self._q = np.array(self.target.moduli, dtype=np.float64).reshape(-1, 1)
         self._inverse_q = 1.0 / self._q
 
+    @single_blas_thread
     def convert(self, residues: np.ndarray) -> np.ndarray:
         """Convert ``(..., L, n)`` source residues to int64 ``(..., L', n)`` target residues.
 
@@ -275,6 +277,7 @@ class BasisConverter:
         return out.reshape(*batch, len(self.target), n)
 
 
+@single_blas_thread
 def rescale_by_last(residues: np.ndarray, basis: RNSBasis | Sequence[int]) -> np.ndarray:
     """Divide by the last modulus and round (CKKS rescale), as SEAL's ``divide_and_round_q_last``.
 
@@ -310,6 +313,7 @@ def rescale_by_last(residues: np.ndarray, basis: RNSBasis | Sequence[int]) -> np
     return _limbwise_mul(numerator, inverses, kept.moduli)
 
 
+@single_blas_thread
 def negacyclic_multiply(a: np.ndarray, b: np.ndarray, moduli: Sequence[int], n: int) -> np.ndarray:
     """Product of polynomials modulo ``(X^n + 1, q_i)`` on every limb, through the GEMM NTT.
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from securecompute.federated._checks import FloatArray
 
-__all__ = ["AsyncHistory"]
+__all__ = ["AsyncHistory", "describe_split"]
 
 
 @dataclass
@@ -112,22 +112,27 @@ class AsyncHistory:
         reached = self.time_to(0.85)
         to85 = "never" if reached is None else f"t={reached:g}"
         return (
-            f"{s.get('policy')} on {s.get('times')}: M={s.get('clients')}, alpha={s.get('alpha')}, "
+            f"{s.get('policy')} on {s.get('times')}: M={s.get('clients')}, {describe_split(s.get('alpha'))}, "
             f"horizon {s.get('horizon'):g}, {s.get('model')}: final accuracy {self.final_accuracy:.3f}, "
             f"loss {self.final_loss:.3f}, 85% at {to85}, {len(self.aggregations)} aggregations, "
             f"{len(self.staleness)} updates applied, max staleness {self.max_staleness}, lost {self.lost}, "
             f"run {self.seconds:.1f} s"
         )
 
-    def plot(self, path: str | Path, title: str | None = None) -> Path:
-        """Write a PNG (accuracy and losses vs virtual time, staleness, participation); return the path."""
-        from securecompute.plotting import pyplot
+    def plot(self, *, ax: Any = None, path: str | Path | None = None, title: str | None = None) -> Any:
+        """Draw accuracy and losses vs virtual time, staleness and participation; return the ``Figure``.
 
-        plt = pyplot()
+        Args:
+            ax: None (a new 2 x 2 figure), one ``Axes`` (accuracy only) or four ``Axes`` (accuracy,
+                losses, staleness histogram, participation); pyplot's state and backend are never touched.
+            path: when given, also write the figure there (.png, .pdf, .svg, .jpg; checked first).
+            title: figure title (default: policy and client times).
+        """
+        from securecompute.plotting import IMAGE_SUFFIXES, check_output_file, finish_plot, panels
 
-        target = Path(path)
-        figure, axes = plt.subplots(2, 2, figsize=(10, 7))
-        accuracy, losses, stale, counts = axes.ravel()
+        if path is not None:
+            check_output_file(path, IMAGE_SUFFIXES, "plot")
+        figure, (accuracy, losses, stale, counts) = panels(ax, 4, (10.0, 7.0))
         accuracy.plot(self.times, self.accuracy, marker=".", label="test")
         accuracy.plot(self.times, self.train_accuracy, "--", label="train, p-weighted")
         accuracy.set_xlabel("virtual time")
@@ -135,6 +140,14 @@ class AsyncHistory:
         accuracy.set_ylim(0.0, 1.0)
         accuracy.grid(alpha=0.3)
         accuracy.legend()
+        if losses is not None:
+            self._draw_details(losses, stale, counts)
+        return finish_plot(
+            figure, ax, accuracy, title or f"{self.settings.get('policy')}, times {self.settings.get('times')}", path
+        )
+
+    def _draw_details(self, losses: Any, stale: Any, counts: Any) -> None:
+        """The loss, staleness and participation panels."""
         losses.plot(self.times, self.loss, label="p-weighted (true objective)")
         losses.plot(self.times, self.surrogate_loss, "--", label="q-weighted (surrogate)")
         losses.set_xlabel("virtual time")
@@ -149,8 +162,8 @@ class AsyncHistory:
         counts.bar(np.arange(len(self.participation)), self.participation)
         counts.set_xlabel("client (0 = slowest for F-X)")
         counts.set_ylabel("applied updates")
-        figure.suptitle(title or f"{self.settings.get('policy')}, times {self.settings.get('times')}")
-        figure.tight_layout()
-        figure.savefig(target, dpi=100)
-        plt.close(figure)
-        return target
+
+
+def describe_split(alpha: Any) -> str:
+    """How the data was split, for a summary line: 'IID' or 'alpha=0.3' (Dirichlet label skew)."""
+    return "IID" if alpha is None else f"alpha={alpha:g}"

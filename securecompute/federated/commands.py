@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from securecompute.errors import ParameterError
+from securecompute.plotting import IMAGE_SUFFIXES, check_output_file, new_figure, save_figure
 
 if TYPE_CHECKING:
     from securecompute.demo import TourReport
@@ -150,11 +151,18 @@ def _alpha(options: argparse.Namespace) -> float | None:
     return None if options.alpha == 0 or options.alpha == float("inf") else float(options.alpha)
 
 
+def _check_plot_path(options: argparse.Namespace) -> None:
+    """Refuse an unwritable --plot path before the simulation runs."""
+    if options.plot is not None:
+        check_output_file(options.plot, IMAGE_SUFFIXES, "--plot")
+
+
 def _report(history: Any, plot: str | None) -> int:
     """Print the history's one-line summary, after writing its plot when asked."""
     line = history.summary()
     if plot:
-        line += f"; plot {history.plot(plot)}"
+        history.plot(path=plot)
+        line += f"; plot {plot}"
     print(line)
     return 0
 
@@ -162,6 +170,7 @@ def _report(history: Any, plot: str | None) -> int:
 def _run_byzantine(options: argparse.Namespace) -> int:
     from securecompute.federated.simulation import run_byzantine
 
+    _check_plot_path(options)
     history = run_byzantine(
         aggregator=options.aggregator,
         attack=options.attack,
@@ -183,6 +192,7 @@ def _run_byzantine(options: argparse.Namespace) -> int:
 def _run_async(options: argparse.Namespace) -> int:
     from securecompute.federated.fedfix import simulate_async
 
+    _check_plot_path(options)
     history = simulate_async(
         policy=options.policy,
         dt=options.dt,
@@ -206,10 +216,6 @@ def _run_async(options: argparse.Namespace) -> int:
 
 def tour_step(report: TourReport) -> None:
     """Mean against Flag on digits (Dirichlet 0.3, 15 workers, 3 Byzantine) without attack and under IPM 10."""
-    from securecompute.plotting import pyplot
-
-    plt = pyplot()
-
     from securecompute.federated.simulation import run_byzantine
 
     runs: dict[tuple[str, str], Any] = {}
@@ -226,7 +232,7 @@ def tour_step(report: TourReport) -> None:
                 f"logreg on digits, Dirichlet 0.3, {TOUR_STEPS} steps, {time.perf_counter() - started:.1f} s, "
                 f"aggregation {1e3 * history.aggregation_seconds_per_step:.2f} ms/step",
             )
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = new_figure()
     for (rule, attack), history in runs.items():
         style = "-" if attack == "none" else "--"
         axis.plot(history.steps, history.accuracy, style, marker=".", label=f"{rule}, {attack}")
@@ -244,10 +250,8 @@ def tour_step(report: TourReport) -> None:
 def _tour_async(report: TourReport) -> None:
     """FedAvg against FedFix (dt = 0.2) with 20 clients of F-80 speeds, to a virtual horizon of 15."""
     from securecompute.federated.fedfix import simulate_async
-    from securecompute.plotting import pyplot
 
-    plt = pyplot()
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = new_figure()
     for policy in ("fedavg", "fedfix"):
         started = time.perf_counter()
         history = simulate_async(
@@ -274,9 +278,7 @@ def _tour_async(report: TourReport) -> None:
 
 
 def _save_accuracy_figure(report: TourReport, figure: Any, xlabel: str, title: str, name: str, caption: str) -> None:
-    """Label the single accuracy axis of ``figure``, write it into the tour report and close it."""
-    from securecompute.plotting import pyplot
-
+    """Label the single accuracy axis of ``figure`` and write it into the tour report."""
     axis = figure.axes[0]
     axis.set_xlabel(xlabel)
     axis.set_ylabel("test accuracy")
@@ -285,5 +287,4 @@ def _save_accuracy_figure(report: TourReport, figure: Any, xlabel: str, title: s
     axis.legend()
     axis.set_title(title)
     figure.tight_layout()
-    figure.savefig(report.figure_path(name, caption), dpi=100)
-    pyplot().close(figure)
+    save_figure(figure, report.figure_path(name, caption))

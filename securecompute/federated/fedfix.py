@@ -281,7 +281,7 @@ def simulate_async(
         participation=[0] * m,
         returns=[0] * m,
         applied_weight=[0.0] * m,
-        weights=[float(w) for w in weights],
+        weights=[round(float(w), 12) for w in weights],  # printed: no float noise
         taus=[float(t) for t in clock.taus],
         p=[float(v) for v in importance],
         settings={
@@ -403,7 +403,7 @@ def simulate_async(
             dispatch(waiting.copy(), moment)
             waiting.clear()
     evaluate_until(end + 1.0)
-    history.weights = [float(w) for w in weights]
+    history.weights = [round(float(w), 12) for w in weights]
     history.params = params
     history.seconds = time.perf_counter() - started
     return history

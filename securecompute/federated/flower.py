@@ -83,6 +83,7 @@ __all__ = [
     "METRIC_REPLIES_USED",
     "median_metricrecords",
     "robust_strategy",
+    "summary_lines",
 ]
 
 FLOWER_INSTALL_HINT = "pip install 'securecompute[flower]'"
@@ -158,6 +159,28 @@ def median_metricrecords(records: list[RecordDict], weighting_metric_name: str) 
     return combined
 
 
+def summary_lines(strategy: Any) -> list[str]:
+    """What ``RobustStrategy.summary`` logs: the robust rule, sampling, and how each kind of metric is combined."""
+    train_metrics = getattr(strategy.train_metrics_aggr_fn, "__name__", repr(strategy.train_metrics_aggr_fn))
+    evaluation = getattr(strategy.evaluate_metrics_aggr_fn, "__name__", repr(strategy.evaluate_metrics_aggr_fn))
+    if evaluation == "aggregate_metricrecords":  # FedAvg's default, left as it is: evaluation is not attacked here
+        evaluation = f"Flower's average weighted by '{strategy.weighted_by_key}' (aggregate_metricrecords)"
+    return [
+        f"\tRobustStrategy: the new model = global model + {strategy.aggregator_name} over the replies' "
+        "model deltas (each reply minus the round's global model)",
+        f"\t├──> Example counts ('{strategy.weighted_by_key}') are IGNORED by the model aggregation: every "
+        "reply counts once (a robust rule must not let a client weight itself)",
+        "\t├──> Non-finite or mis-shaped replies are dropped and counted in the metrics "
+        f"'{METRIC_DROPPED_NONFINITE}' and '{METRIC_DROPPED_MISMATCH}'",
+        f"\t├──> Sampling: fraction train {strategy.fraction_train:.2f} | evaluate {strategy.fraction_evaluate:.2f}; "
+        f"minimum nodes train {strategy.min_train_nodes} | evaluate {strategy.min_evaluate_nodes} | "
+        f"available {strategy.min_available_nodes}",
+        f"\t├──> Train metrics: {train_metrics}",
+        f"\t└──> Evaluate metrics: {evaluation}; ArrayRecord key '{strategy.arrayrecord_key}', "
+        f"ConfigRecord key '{strategy.configrecord_key}'",
+    ]
+
+
 def _build_aggregator(aggregator: Any, aggregator_params: Mapping[str, Any] | None) -> UpdateAggregator:
     if isinstance(aggregator, str):
         params = dict(aggregator_params or {})
@@ -225,9 +248,11 @@ def _robust_strategy_class() -> type[FedAvg]:
             self.current_arrays: ArrayRecord | None = None
 
         def summary(self) -> None:
-            """Log the aggregation rule, then FedAvg's summary."""
-            _LOGGER.info("RobustStrategy: aggregator %s on model deltas, example counts ignored", self.aggregator)
-            super().summary()
+            """Log what this strategy does, through Flower's logger (where ``flwr run`` shows FedAvg's summary)."""
+            from flwr.common.logger import log
+
+            for line in summary_lines(self):
+                log(logging.INFO, line)
 
         def configure_train(
             self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid

@@ -44,6 +44,7 @@ import numpy as np
 from securecompute.errors import ParameterError
 from securecompute.federated._checks import FloatArray, check_int, check_minority, check_positive
 from securecompute.federated.aggregators import AGGREGATORS, Aggregator, get_aggregator
+from securecompute.federated.async_history import describe_split
 from securecompute.federated.attacks import Attack, LabelFlip, get_attack
 from securecompute.federated.data import Dataset, IntArray, load_digits_split, partition
 from securecompute.federated.executors import Executor, LocalExecutor
@@ -151,35 +152,40 @@ class ByzantineHistory:
         s = self.settings
         return (
             f"{s.get('aggregator')} vs {s.get('attack')}: n={s.get('workers')}, f={s.get('byzantine')}, "
-            f"{s.get('steps')} steps, alpha={s.get('alpha')}, {s.get('model')}: final accuracy "
+            f"{s.get('steps')} steps, {describe_split(s.get('alpha'))}, {s.get('model')}: final accuracy "
             f"{self.final_accuracy:.3f}, loss {self.final_loss:.3f}, dropped {self.byzantine_detected} "
             f"NaN/inf vectors, aggregation {1e3 * self.aggregation_seconds_per_step:.2f} ms/step, "
             f"run {self.seconds:.1f} s"
         )
 
-    def plot(self, path: str | Path, title: str | None = None) -> Path:
-        """Write a PNG of test accuracy and training loss against the step; return the path."""
-        from securecompute.plotting import pyplot
+    def plot(self, *, ax: Any = None, path: str | Path | None = None, title: str | None = None) -> Any:
+        """Draw test accuracy and training loss against the step; return the matplotlib ``Figure``.
 
-        plt = pyplot()
+        Args:
+            ax: None (a new figure with two panels), one ``Axes`` (accuracy only) or two ``Axes``
+                (accuracy, loss); the global pyplot state and backend are never touched.
+            path: when given, also write the figure there (.png, .pdf, .svg, .jpg; checked first).
+            title: figure title (default: rule under attack).
+        """
+        from securecompute.plotting import IMAGE_SUFFIXES, check_output_file, finish_plot, panels
 
-        target = Path(path)
-        figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+        if path is not None:
+            check_output_file(path, IMAGE_SUFFIXES, "plot")
+        figure, (left, right) = panels(ax, 2, (9.0, 3.5))
         left.plot(self.steps, self.accuracy, marker=".")
         left.set_xlabel("step")
         left.set_ylabel("test accuracy")
         left.set_ylim(0.0, 1.0)
         left.grid(alpha=0.3)
-        right.plot(self.steps, self.loss, marker=".", color="tab:red")
-        right.set_xlabel("step")
-        right.set_ylabel("training loss")
-        right.set_yscale("log")
-        right.grid(alpha=0.3)
-        figure.suptitle(title or f"{self.settings.get('aggregator')} under {self.settings.get('attack')}")
-        figure.tight_layout()
-        figure.savefig(target, dpi=100)
-        plt.close(figure)
-        return target
+        if right is not None:
+            right.plot(self.steps, self.loss, marker=".", color="tab:red")
+            right.set_xlabel("step")
+            right.set_ylabel("training loss")
+            right.set_yscale("log")
+            right.grid(alpha=0.3)
+        return finish_plot(
+            figure, ax, left, title or f"{self.settings.get('aggregator')} under {self.settings.get('attack')}", path
+        )
 
 
 def run_byzantine(

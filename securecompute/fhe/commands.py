@@ -107,10 +107,6 @@ def _operands(ctx: Any, arrays: list[np.ndarray], encrypted: set[int]) -> list[A
 
 def tour_step(report: TourReport) -> None:
     """Attention scores on encrypted queries and keys, and an encrypted vector through a plain matrix."""
-    from securecompute.plotting import pyplot
-
-    plt = pyplot()
-
     from securecompute.fhe import CKKSContext, EncryptedTensor, einsum, plan_einsum
 
     def run(expression: str, *operands: Any) -> np.ndarray:
@@ -145,11 +141,12 @@ def tour_step(report: TourReport) -> None:
         "ok" if product_error < 1e-3 else "MISMATCH",
         f"depth {product_plan.depth}, {product_plan.rotations} rotations, max error {product_error:.1e}",
     )
-    figure, axis = plt.subplots(figsize=(5, 4))
+    from securecompute.plotting import new_figure, save_figure
+
+    figure, axis = new_figure(figsize=(5, 4))
     axis.scatter(expected.ravel(), scores.ravel(), s=6)
     axis.set_xlabel("numpy.einsum")
     axis.set_ylabel("decrypted CKKS einsum")
     axis.set_title("attention scores: encrypted vs plaintext")
     figure.tight_layout()
-    figure.savefig(report.figure_path("einsum_attention.png", "encrypted attention scores against numpy"), dpi=100)
-    plt.close(figure)
+    save_figure(figure, report.figure_path("einsum_attention.png", "encrypted attention scores against numpy"))

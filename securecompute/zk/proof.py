@@ -111,6 +111,15 @@ class ReluProof:
     openings: tuple[EvaluationProof, EvaluationProof, EvaluationProof]
     instances: int = 1
 
+    def __repr__(self) -> str:
+        """One line: the statement, the parameters and the commitments' sizes (not 30 KB of points)."""
+        rows = ", ".join(f"{name}: {len(commitment.rows)} rows" for name, commitment in self.commitments.items())
+        stacked = f", instances={self.instances}" if self.instances != 1 else ""
+        return (
+            f"ReluProof(n={self.n}{stacked}, backward={self.backward}, Q={self.q_bits}, R={self.frac_bits}, "
+            f"max_log_n={self.max_log_n}, params digest {self.params_digest.hex()[:16]}..., commitments {{{rows}}})"
+        )
+
     @property
     def shapes(self) -> Shapes:
         """The table shapes implied by Q, R, n, k and the backward flag."""

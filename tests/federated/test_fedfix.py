@@ -204,8 +204,9 @@ def test_history_summary_and_plot(tmp_path: Path) -> None:
     assert "fedfix(dt=0.5)" in line
     assert "final accuracy" in line
     assert "\n" not in line
-    target = h.plot(tmp_path / "fedfix.png")
-    assert target.read_bytes()[:4] == b"\x89PNG"
+    figure = h.plot(path=tmp_path / "fedfix.png")
+    assert len(figure.axes) == 4
+    assert (tmp_path / "fedfix.png").read_bytes()[:4] == b"\x89PNG"
 
 
 # ---------------------------------------------------------------------------------- preconditions

@@ -109,8 +109,9 @@ def test_krum_after_dropping_nan_workers_is_checked_up_front() -> None:
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
     history = run_byzantine("median", "sign_flip", steps=10, eval_every=2)
-    written = history.plot(tmp_path / "curves.png")
-    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figure = history.plot(path=tmp_path / "curves.png")
+    assert len(figure.axes) == 2
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "median vs sign_flip" in history.summary()
 
 

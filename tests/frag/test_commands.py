@@ -38,15 +38,65 @@ def test_the_real_cli_runs_frag_end_to_end(capsys: pytest.CaptureFixture[str]) -
 
 def test_the_real_cli_reports_bad_options_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["frag", "--parties", "0"]) == 1
-    assert capsys.readouterr().err.strip() == "securecompute: error: --parties must be >= 1, got 0"
+    assert capsys.readouterr().err.strip() == "securecompute: error: --parties 0 is invalid; accepted: 1 or more"
 
 
 @pytest.mark.parametrize(
-    "arguments", [["--parties", "0"], ["--n", "2", "--parties", "3"], ["--k", "0"], ["--queries", "-1"]]
+    ("arguments", "flag"),
+    [
+        (["--parties", "0"], "--parties 0"),
+        (["--n", "2", "--parties", "3"], "--n 2"),
+        (["--k", "0"], "--k 0"),
+        (["--queries", "-1"], "--queries -1"),
+        (["--nprobe", "0"], "--nprobe 0"),
+        (["--pad", "-1", "--nprobe", "2"], "--pad -1"),
+        (["--nlist", "0", "--nprobe", "2"], "--nlist 0"),
+        (["--n", "300", "--nlist", "200", "--nprobe", "2"], "--nlist 200"),
+        (["--dim", "100000000"], "--dim 100000000 is invalid; accepted: 1 to 4096"),  # was a 48 GB allocation
+        (["--n", "1000000000"], "at most 100,000,000"),
+        (["--queries", "100000000"], "--queries 100000000 vectors"),
+    ],
 )
-def test_frag_command_refuses_bad_options(arguments: list[str]) -> None:
-    with pytest.raises(ParameterError):
+def test_frag_command_refuses_bad_options_before_any_setup(
+    arguments: list[str], flag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import securecompute.federated.frag.commands as commands
+
+    def no_setup(**_: object) -> list[str]:
+        raise AssertionError("setup ran before the flags were checked")
+
+    monkeypatch.setattr(commands, "run_frag", no_setup)
+    with pytest.raises(ParameterError, match=flag):
         run(arguments)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "warning"),
+    [
+        (["--n", "10000", "--nprobe", "8"], "--nprobe 8 >= nlist 4"),
+        (["--n", "300", "--k", "500"], "--k 500 exceeds --n 300"),
+        (["--n", "3000", "--nlist", "8", "--nprobe", "6", "--pad", "4"], "padding is capped"),
+        (["--pad", "2"], "apply to IVF only"),
+    ],
+)
+def test_frag_command_warns_when_a_setting_does_less_than_asked(
+    arguments: list[str], warning: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import securecompute.federated.frag.commands as commands
+
+    monkeypatch.setattr(commands, "run_frag", lambda **_: ["ran"])
+    assert run(arguments) == 0
+    captured = capsys.readouterr()
+    assert warning in captured.err
+    assert captured.out == "ran\n"
+
+
+def test_the_help_example_draws_no_warning(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import securecompute.federated.frag.commands as commands
+
+    monkeypatch.setattr(commands, "run_frag", lambda **_: [])
+    assert run(["--parties", "3", "--n", "10000", "--nlist", "32", "--nprobe", "8"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_listing_the_command_does_not_load_tenseal() -> None:
@@ -61,9 +111,11 @@ def test_listing_the_command_does_not_load_tenseal() -> None:
 
 def test_tour_step_runs_small_and_reports_real_rows(tmp_path: Path) -> None:
     report = TourReport(tmp_path)
-    tour_step(report, n=300)
+    tour_step(report, n=300, nprobes=(2, 4))
     rows = {row.check: row for row in report.rows}
     assert [row.capability for row in report.rows] == ["frag"] * 4
+    assert [name for name, _ in report.figures] == ["frag_recall.png"]
+    assert (tmp_path / "frag_recall.png").read_bytes()[:4] == b"\x89PNG"
     full = rows["encrypted 10-NN, 3 parties x 100 vectors, full scan"]
     assert full.outcome == "recall@10 1.00"
     assert "querier saw 300 scores" in full.detail

@@ -30,11 +30,12 @@ if TYPE_CHECKING:
     from securecompute.federated.frag.party import Party
     from securecompute.federated.frag.pool import ZeroPool
     from securecompute.federated.frag.querier import Querier
-    from securecompute.federated.frag.result import Hit, LeakageReport, SearchResult, SearchStats
+    from securecompute.federated.frag.result import Hit, HitArrays, LeakageReport, SearchResult, SearchStats, as_arrays
 
 __all__ = [
     "FragParameters",
     "Hit",
+    "HitArrays",
     "LeakageReport",
     "OutsourcedOwner",
     "Party",
@@ -43,6 +44,7 @@ __all__ = [
     "SearchStats",
     "StorageHost",
     "ZeroPool",
+    "as_arrays",
 ]
 
 _HOMES = {
@@ -53,6 +55,8 @@ _HOMES = {
     "ZeroPool": "securecompute.federated.frag.pool",
     "Querier": "securecompute.federated.frag.querier",
     "Hit": "securecompute.federated.frag.result",
+    "HitArrays": "securecompute.federated.frag.result",
+    "as_arrays": "securecompute.federated.frag.result",
     "LeakageReport": "securecompute.federated.frag.result",
     "SearchResult": "securecompute.federated.frag.result",
     "SearchStats": "securecompute.federated.frag.result",

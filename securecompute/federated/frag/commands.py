@@ -6,6 +6,7 @@ Heavy imports (TenSEAL, scikit-learn) happen inside the handlers, so that listin
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +17,14 @@ if TYPE_CHECKING:
 
 __all__ = ["register_commands", "tour_step"]
 
-TOUR_N = 3000
+TOUR_N = 12288
 """Vectors in the demo tour's federation (three parties, a few seconds in all)."""
+
+MAX_DATA_VALUES = 100_000_000
+"""Largest (n + queries) x d of the CLI's synthetic data (800 MB of float64), refused before any allocation."""
+
+TOUR_NPROBES = (1, 2, 4, 8)
+"""The nprobe values of the tour's recall curve (16 lists of 256 vectors per party)."""
 
 
 def register_commands(commands: Any) -> None:
@@ -27,7 +34,7 @@ def register_commands(commands: Any) -> None:
         help="encrypted k-NN across distrusting vector stores",
         description="Encrypted nearest-neighbour search over several parties on seeded synthetic data "
         "(d=50, cosine): full scan, and IVF when --nprobe is given. "
-        "Example: securecompute frag --parties 3 --n 10000 --nprobe 8",
+        "Example: securecompute frag --parties 3 --n 10000 --nlist 32 --nprobe 8",
     )
     frag.add_argument("--parties", type=int, default=3, help="number of vector stores (default: %(default)s)")
     frag.add_argument("--n", type=int, default=10000, help="vectors over all parties (default: %(default)s)")
@@ -49,12 +56,54 @@ def register_commands(commands: Any) -> None:
     frag.set_defaults(handler=_run_frag)
 
 
-def _run_frag(options: argparse.Namespace) -> int:
-    for name in ("parties", "n", "dim", "k", "queries"):
-        if getattr(options, name) < 1:
-            raise ParameterError(f"--{name} must be >= 1, got {getattr(options, name)}")
+def check_options(options: argparse.Namespace) -> list[str]:
+    """Check the flags before any setup; return warnings for settings that work but do less than asked.
+
+    Raises:
+        ParameterError: a flag out of range, named as on the command line.
+    """
+    from securecompute.federated.frag.index import default_nlist
+    from securecompute.federated.frag.params import MAX_DIM
+
+    minimums = {"parties": 1, "n": 1, "dim": 1, "k": 1, "queries": 1, "pad": 0, "seed": 0, "nprobe": 1, "nlist": 1}
+    for name, least in minimums.items():
+        value = getattr(options, name)
+        if value is not None and value < least:
+            raise ParameterError(f"--{name} {value} is invalid; accepted: {least} or more")
     if options.n < options.parties:
         raise ParameterError(f"--n {options.n} must be at least --parties {options.parties}")
+    if options.dim > MAX_DIM:
+        raise ParameterError(f"--dim {options.dim} is invalid; accepted: 1 to {MAX_DIM} (FRAG's largest d)")
+    if (options.n + options.queries) * options.dim > MAX_DATA_VALUES:
+        raise ParameterError(
+            f"--n {options.n} + --queries {options.queries} vectors of --dim {options.dim} are "
+            f"{(options.n + options.queries) * options.dim:,} values; accepted: at most {MAX_DATA_VALUES:,} "
+            f"({MAX_DATA_VALUES * 8 >> 20:,} MiB of float64 synthetic data)"
+        )
+    rows = options.n // options.parties
+    if options.nlist is not None and options.nlist > rows:
+        raise ParameterError(f"--nlist {options.nlist} exceeds the {rows} vectors of each party; accepted: 1 to {rows}")
+    warnings = []
+    if options.k > options.n:
+        warnings.append(f"--k {options.k} exceeds --n {options.n}: each query returns at most {options.n} neighbours")
+    if options.nprobe is None:
+        if options.nlist is not None or options.pad:
+            warnings.append("--nlist and --pad apply to IVF only; without --nprobe every query is a full scan")
+    else:
+        lists = options.nlist if options.nlist is not None else default_nlist(rows)
+        if options.nprobe >= lists:
+            warnings.append(
+                f"--nprobe {options.nprobe} >= nlist {lists}: IVF probes every list (a full scan with extra "
+                f"leakage); give a larger --nlist, e.g. --nlist {max(4 * options.nprobe, 16)}"
+            )
+        if options.nprobe + options.pad > lists:
+            warnings.append(f"--nprobe {options.nprobe} + --pad {options.pad} exceeds nlist {lists}: padding is capped")
+    return warnings
+
+
+def _run_frag(options: argparse.Namespace) -> int:
+    for warning in check_options(options):
+        print(f"securecompute frag: warning: {warning}", file=sys.stderr)
     for line in run_frag(
         parties=options.parties,
         n=options.n,
@@ -85,7 +134,13 @@ def run_frag(
     """Run the CLI's experiment and return its one-line outcomes (recall, seconds, bytes, leakage)."""
     from securecompute.federated.frag.index import default_nlist
     from securecompute.federated.frag.querier import Querier
-    from securecompute.federated.frag.workload import exact_top_k, make_parties, recall_at_k, synthetic_vectors
+    from securecompute.federated.frag.workload import (
+        exact_top_k,
+        fetch_ids,
+        make_parties,
+        recall_at_k,
+        synthetic_vectors,
+    )
 
     data = synthetic_vectors(n + queries, dim, seed)
     base, held_out = data[:n], data[n:]
@@ -108,7 +163,7 @@ def run_frag(
             started = time.perf_counter()
             results.append(querier.search(query, stores, k=min(k, n), nprobe=probes, pad_probes=pad))
             wall += (time.perf_counter() - started) / queries
-            recalls.append(recall_at_k(querier, results[-1], stores, expected))
+            recalls.append(recall_at_k(fetch_ids(querier, results[-1], stores), expected))
         recall = sum(recalls) / queries
         party_s = sum(max(r.stats.party_seconds.values()) for r in results) / queries
         querier_s = sum(r.stats.querier_seconds for r in results) / queries
@@ -127,38 +182,74 @@ def run_frag(
     return lines
 
 
-def tour_step(report: TourReport, *, n: int = TOUR_N) -> None:
+def tour_step(report: TourReport, *, n: int = TOUR_N, nprobes: tuple[int, ...] = TOUR_NPROBES) -> None:
     """Three parties, full scan and IVF against the exact oracle, a tampered reply, the Enc(0) pool.
 
-    ``n`` (default :data:`TOUR_N`) is the federation's size; tests pass a small one.
+    ``n`` (default :data:`TOUR_N`) is the federation's size and ``nprobes`` the points of the recall curve
+    (4 among them for the IVF row); tests pass small ones.
     """
     import numpy as np
 
     from securecompute.federated.frag.index import default_nlist
     from securecompute.federated.frag.querier import Querier
-    from securecompute.federated.frag.workload import exact_top_k, make_parties, recall_at_k, synthetic_vectors
+    from securecompute.federated.frag.workload import (
+        exact_top_k,
+        fetch_ids,
+        make_parties,
+        recall_at_k,
+        synthetic_vectors,
+    )
 
-    data = synthetic_vectors(n + 3, 50, 0)
+    data = synthetic_vectors(n + 3, 50, 0, spread=0.6)  # overlapping clusters: IVF has neighbours to miss
     base, held_out = data[:n], data[n:]
     truth = exact_top_k(base, held_out, 10)
-    lists = max(16, default_nlist(n // 3))
+    lists = max(16, default_nlist(n // 3))  # 256 vectors per list: 8 lists per 2048-slot batch, 2 batches
     parties, _ = make_parties(base, 3, nlist=lists, seed=0)
     querier = Querier(dim=50)
-    for nprobe in (None, 4):
+    curve: dict[int, tuple[float, float]] = {}
+    for nprobe in (None, *nprobes):
         started = time.perf_counter()
         results = [querier.search(query, parties, k=10, nprobe=nprobe) for query in held_out]
-        recall = float(np.mean([recall_at_k(querier, r, parties, t) for r, t in zip(results, truth, strict=True)]))
+        seconds = (time.perf_counter() - started) / len(held_out)
+        found = [fetch_ids(querier, r, parties) for r in results]
+        recall = float(np.mean([recall_at_k(ids, t) for ids, t in zip(found, truth, strict=True)]))
+        if nprobe is not None:
+            curve[nprobe] = (recall, float(np.mean([r.leakage.scores_revealed_to_querier for r in results])))
+        if nprobe not in (None, 4):
+            continue
         label = "full scan" if nprobe is None else f"IVF {lists} lists, nprobe 4"
         report.add(
             "frag",
             f"encrypted 10-NN, 3 parties x {n // 3} vectors, {label}",
             f"recall@10 {recall:.2f}",
-            f"{(time.perf_counter() - started) / 3:.2f} s/query, "
+            f"{seconds:.2f} s/query, "
             f"up {results[0].stats.bytes_up / 1e6:.1f} MB, down {results[0].stats.bytes_down / 1e6:.2f} MB, "
             f"querier saw {results[0].leakage.scores_revealed_to_querier} scores",
         )
+    _recall_figure(report, curve, lists)
     _tamper_row(report, parties, held_out[0])
     _pool_row(report, querier)
+
+
+def _recall_figure(report: TourReport, curve: dict[int, tuple[float, float]], lists: int) -> None:
+    """Recall@10 against nprobe, each point labelled with the scores the querier decrypted."""
+    from securecompute.plotting import new_figure, save_figure
+
+    probes = sorted(curve)
+    figure, axis = new_figure(figsize=(5.5, 3.6))
+    axis.plot(probes, [curve[p][0] for p in probes], marker="o")
+    for probe in probes:
+        axis.annotate(f"{curve[probe][1]:.0f}", (probe, curve[probe][0]), textcoords="offset points", xytext=(0, -14),
+                      ha="center", fontsize=8)  # fmt: skip
+    axis.set_xscale("log", base=2)
+    axis.set_xlim(min(probes) / 1.5, max(probes) * 1.5)
+    axis.set_ylim(0.0, 1.08)
+    axis.set_xlabel(f"nprobe (lists scanned per party, of {lists})")
+    axis.set_ylabel("recall@10 vs exact search")
+    axis.set_title("FRAG: IVF recall against nprobe (labels: scores decrypted)", fontsize=10)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    save_figure(figure, report.figure_path("frag_recall.png", "FRAG recall@10 against nprobe, 3 parties, encrypted"))
 
 
 def _tamper_row(report: TourReport, parties: list[Any], query: Any) -> None:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Hit", "LeakageReport", "PartyLeakage", "PartyStats", "SearchResult", "SearchStats"]
+from securecompute.errors import ParameterError, ShapeError
+
+__all__ = [
+    "Hit",
+    "HitArrays",
+    "LeakageReport",
+    "PartyLeakage",
+    "PartyStats",
+    "SearchResult",
+    "SearchStats",
+    "as_arrays",
+]
 
 
 class Hit(NamedTuple):
@@ -213,3 +225,69 @@ class SearchResult:
     def incomplete(self) -> bool:
         """True when fewer than k hits came back (a partial result, or IVF probes that held fewer rows)."""
         return len(self.hits) < self.k
+
+
+@dataclass(frozen=True)
+class HitArrays:
+    """The hits of m queries as arrays, shaped like faiss's ``D, I = index.search(xq, k)``.
+
+    Row i holds query i's hits, best first; a query with fewer than k hits (a partial result, or IVF
+    probes that held fewer rows) is padded as faiss pads: score NaN, id -1, party -1, handle 0.
+
+    Attributes:
+        D: (m, k) float64 scores (cosine or inner product: larger is closer; l2: squared distance).
+        I: (m, k) int64 global ids: the ids given to :func:`as_arrays` (e.g. the global rows read from
+            fetched payloads, :func:`~securecompute.federated.frag.workload.fetch_ids`); -1 where none
+            was given, since a party reveals no row id without a fetch.
+        party: (m, k) int64 index into ``party_names`` of the party holding each hit (-1: padding).
+        handle: (m, k) uint64 per-query opaque handles, what :meth:`Querier.fetch` asks for (0: padding).
+        party_names: the parties, in order of first appearance.
+    """
+
+    D: np.ndarray
+    I: np.ndarray  # noqa: E741 - faiss's name, kept so that code written for faiss reads the same
+    party: np.ndarray
+    handle: np.ndarray
+    party_names: tuple[str, ...]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """``D, I = arrays`` unpacks like faiss's return value."""
+        return iter((self.D, self.I))
+
+
+def as_arrays(
+    results: Sequence[SearchResult], k: int | None = None, *, ids: Sequence[Sequence[int]] | None = None
+) -> HitArrays:
+    """faiss-shaped arrays of a batch of results (``Querier.search_batch``).
+
+    Args:
+        results: m search results.
+        k: columns (default: the largest ``k`` the results were asked for).
+        ids: optional, per result, the global id of each hit in hit order (e.g. ``fetch_ids``).
+
+    Raises:
+        ShapeError: no results, or ``ids`` does not hold one id per hit of each result.
+        ParameterError: ``k`` below 1.
+    """
+    if not results:
+        raise ShapeError("as_arrays needs at least one search result, got none")
+    width = max(result.k for result in results) if k is None else k
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ParameterError(f"k must be an int >= 1, got {k!r}")
+    if ids is not None and len(ids) != len(results):
+        raise ShapeError(f"ids holds {len(ids)} entries for {len(results)} results")
+    shape = (len(results), width)
+    scores, global_ids = np.full(shape, np.nan), np.full(shape, -1, dtype=np.int64)
+    parties, handles = np.full(shape, -1, dtype=np.int64), np.zeros(shape, dtype=np.uint64)
+    names: dict[str, int] = {}
+    for row, result in enumerate(results):
+        hits = result.hits[:width]
+        if ids is not None:
+            if len(ids[row]) != len(result.hits):
+                raise ShapeError(f"ids[{row}] holds {len(ids[row])} ids for {len(result.hits)} hits")
+            global_ids[row, : len(hits)] = np.asarray(ids[row][: len(hits)], dtype=np.int64)
+        for column, hit in enumerate(hits):
+            scores[row, column] = hit.score
+            parties[row, column] = names.setdefault(hit.party, len(names))
+            handles[row, column] = hit.handle
+    return HitArrays(scores, global_ids, parties, handles, tuple(names))

@@ -12,7 +12,7 @@ from securecompute.federated.frag.querier import Querier
 from securecompute.federated.frag.result import SearchResult
 from securecompute.randomness import Seed, as_generator
 
-__all__ = ["exact_top_k", "make_parties", "recall_at_k", "synthetic_vectors", "unit_rows"]
+__all__ = ["exact_top_k", "fetch_ids", "make_parties", "recall_at_k", "synthetic_vectors", "unit_rows"]
 
 
 def synthetic_vectors(n: int, dim: int, seed: Seed = 0, clusters: int = 64, spread: float = 3.0) -> np.ndarray:
@@ -70,7 +70,33 @@ def make_parties(
     return parties, offsets
 
 
-def recall_at_k(querier: Querier, result: SearchResult, parties: Sequence[Party], truth: np.ndarray) -> float:
-    """|hits ∩ truth| / len(truth), reading each hit's global row from its fetched payload."""
-    rows = {int(payload.decode()) for payload in querier.fetch(result, parties) if isinstance(payload, bytes)}
-    return len(rows & {int(row) for row in truth}) / len(truth)
+def fetch_ids(querier: Querier, result: SearchResult, parties: Sequence[Party]) -> list[int]:
+    """Fetch the payloads of ``result``'s hits and read each as its global row (as :func:`make_parties` stores it).
+
+    This is a fetch: each party learns which of its rows are among the hits, and the result's leakage
+    report records it (use ``querier.fetch(..., pad_to=k)`` to hide them among dummies).
+
+    Returns:
+        the hits' global rows, best first, one per hit (so ``as_arrays(results, ids=...)`` lines up).
+
+    Raises:
+        ParameterError: a payload is not a row number written by :func:`make_parties` (parties built with
+            other payloads, or none); the message names the hit.
+        SecureComputeError: from :meth:`Querier.fetch` (a party's refusal or a bad reply).
+    """
+    ids = []
+    for hit, payload in zip(result.hits, querier.fetch(result, parties), strict=True):
+        text = payload.decode("ascii", errors="replace") if isinstance(payload, bytes) else ""
+        if not (text.isascii() and text.isdigit()):
+            shown = repr(payload[:24]) if isinstance(payload, bytes) else f"a {type(payload).__name__}"
+            raise ParameterError(
+                f"hit {hit.party!r}/{hit.handle}: payload {shown} is not a global row number; fetch_ids reads "
+                "the payloads make_parties stores (use querier.fetch for others)"
+            )
+        ids.append(int(text))
+    return ids
+
+
+def recall_at_k(ids: Sequence[int] | np.ndarray, truth: np.ndarray) -> float:
+    """|ids ∩ truth| / len(truth): the share of the exact neighbours found (no network, no side effect)."""
+    return len({int(row) for row in ids} & {int(row) for row in truth}) / len(truth)
