@@ -281,7 +281,7 @@ def simulate_async(
         participation=[0] * m,
         returns=[0] * m,
         applied_weight=[0.0] * m,
-        weights=[round(float(w), 12) for w in weights],  # printed: no float noise
+        weights=_without_float_noise(weights),
         taus=[float(t) for t in clock.taus],
         p=[float(v) for v in importance],
         settings={
@@ -403,7 +403,7 @@ def simulate_async(
             dispatch(waiting.copy(), moment)
             waiting.clear()
     evaluate_until(end + 1.0)
-    history.weights = [round(float(w), 12) for w in weights]
+    history.weights = _without_float_noise(weights)
     history.params = params
     history.seconds = time.perf_counter() - started
     return history
@@ -438,3 +438,11 @@ def _evaluate(
     history.client_accuracy.append(accuracies)
     history.loss.append(float(np.dot(importance, losses)))
     history.train_accuracy.append(float(np.dot(importance, accuracies)))
+
+
+def _without_float_noise(weights: Sequence[float] | np.ndarray) -> list[float]:
+    """Weights to 12 significant digits: ``3 * 0.05`` records as 0.15, not 0.15000000000000002.
+
+    Relative, not absolute, rounding, so that a tiny weight keeps its value (to 1e-12 relative).
+    """
+    return [float(f"{float(weight):.12g}") for weight in weights]
