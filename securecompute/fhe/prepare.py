@@ -106,6 +106,8 @@ class _LevelTracker:
     Plaintext multiplications fetch their plaintext from the prepared plan, which encodes it.
     """
 
+    level_only = True  # execute_plan: runs a prepared plan although it is not the plan's engine
+
     def level(self, ciphertext: int, /) -> int:
         return ciphertext
 

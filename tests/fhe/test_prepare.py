@@ -120,3 +120,36 @@ def test_a_different_cost_model_changes_the_chosen_plan() -> None:
     dear_diagonals = build_plan(spec, layouts, plain, ctx.slots, cost_model=CostModel(diagonal=1e3, plain_multiply=1e3))
     assert dear_diagonals.plaintext_multiplications < usual.plaintext_multiplications
     assert dear_diagonals.depth == usual.depth
+
+
+def test_the_einsum_plaintext_cache_never_holds_more_than_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from securecompute.fhe import frontend
+
+    ctx = CKKSContext.create(depth=4, backend="simulate")
+    a, b = operands_for([(3, 4), (4, 5)], seed=6)
+    x = ctx.encrypt(a)
+    needed = plan_einsum("ik,kj->ij", x, b).plaintext_multiplications
+    monkeypatch.setattr(frontend, "_PREPARED_PLAINTEXTS", needed - 1)
+    np.testing.assert_allclose(ctx.decrypt(sc.einsum("ik,kj->ij", x, b)), a @ b, atol=1e-9)
+    assert not frontend._PREPARED.get(ctx.backend)  # a plan over the bound alone runs unprepared, keeps nothing
+    monkeypatch.setattr(frontend, "_PREPARED_PLAINTEXTS", needed)
+    sc.einsum("ik,kj->ij", x, b)
+    assert sum(p.encoded for p in frontend._PREPARED[ctx.backend].values()) <= needed
+    low = sc.einsum("ij,j->ij", x, np.ones(4))  # another plan: the least recently used one goes
+    np.testing.assert_allclose(ctx.decrypt(sc.einsum("ik,kj->ij", low, b)), a @ b, atol=1e-9)
+    assert sum(p.encoded for p in frontend._PREPARED[ctx.backend].values()) <= needed
+
+
+def test_a_prepared_plan_runs_only_its_own_plan_on_its_own_engine() -> None:
+    ctx = CKKSContext.create(depth=4, backend="simulate")
+    other = CKKSContext.create(depth=4, backend="simulate")
+    a, b = operands_for([(3, 4), (4, 5)], seed=7)
+    x = ctx.encrypt(a)
+    plan = plan_einsum("ik,kj->ij", x, b)
+    prepared = prepare(plan, ctx.backend)
+    with pytest.raises(ParameterError, match="another plan or engine"):
+        execute_plan(plan_einsum("ik,kj->ij", x, 2 * b), {0: x.chunks}, ctx.backend, prepared)
+    with pytest.raises(ParameterError, match="another plan or engine"):
+        execute_plan(plan, {0: x.chunks}, other.backend, prepared)
+    chunks = execute_plan(plan, {0: x.chunks}, ctx.backend, prepared)
+    np.testing.assert_allclose(ctx.decrypt(EncryptedTensor(ctx, plan.output_layout, chunks)), a @ b, atol=1e-9)
