@@ -263,3 +263,14 @@ def test_no_engine_accepts_another_engines_bytes() -> None:
                 factory.load_secret(holder.secret_bytes())
             with pytest.raises(CorruptPayloadError):
                 other.add_rotation_keys(holder.rotation_key_bytes([1]))
+
+
+def test_ciphertexts_and_plaintexts_objects_of_other_parameters_are_refused(holder: Holder) -> None:
+    foreign = engine_factory(holder.name).generate(OTHER_PARAMS)  # same N, another chain
+    own = holder.zeros(1)
+    with pytest.raises(KeyMismatchError):
+        holder.add(own, foreign.zeros(1))
+    with pytest.raises(KeyMismatchError):
+        holder.level(foreign.encrypt(_vector(64)))
+    with pytest.raises(ParameterError):
+        holder.multiply_plain(own, foreign.encode(_vector(65), 1))
