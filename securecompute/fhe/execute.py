@@ -77,9 +77,13 @@ def execute_plan(
         the chunks of the result, laid out as ``plan.output_layout``.
 
     Raises:
-        ParameterError: ``prepared`` was made for another plan or another engine (its plaintexts are
-            keyed by the identity of its own plan's arrays and belong to its engine).
+        ParameterError: ``backend`` has another slot count than the plan was made for (its rotations
+            and diagonals would compute garbage), or ``prepared`` was made for another plan or another
+            engine (its plaintexts are keyed by the identity of its own plan's arrays).
     """
+    slots = getattr(backend, "slots", plan.slots)  # the level-only stand-in of prepare() has none
+    if slots != plan.slots:
+        raise ParameterError(f"the plan was made for {plan.slots} slots; this engine has {slots}: plan it for this one")
     if prepared is not None and (
         prepared.plan is not plan or (prepared.engine is not backend and not getattr(backend, "level_only", False))
     ):

@@ -46,6 +46,12 @@ class PreparedPlan:
     _plaintexts: dict[tuple[int, int, int], Any] = field(default_factory=dict, repr=False)
     _levels_done: set[tuple[tuple[int, int], ...]] = field(default_factory=set, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.engine.slots != self.plan.slots:
+            raise ParameterError(
+                f"the plan was made for {self.plan.slots} slots; this engine has {self.engine.slots}: plan it for this one"
+            )
+
     @property
     def encoded(self) -> int:
         return len(self._plaintexts)

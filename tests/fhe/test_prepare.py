@@ -153,3 +153,14 @@ def test_a_prepared_plan_runs_only_its_own_plan_on_its_own_engine() -> None:
         execute_plan(plan, {0: x.chunks}, other.backend, prepared)
     chunks = execute_plan(plan, {0: x.chunks}, ctx.backend, prepared)
     np.testing.assert_allclose(ctx.decrypt(EncryptedTensor(ctx, plan.output_layout, chunks)), a @ b, atol=1e-9)
+
+
+def test_a_plan_made_for_another_slot_count_is_refused_not_run() -> None:
+    big = CKKSContext.create(depth=3, backend="simulate")
+    small = CKKSContext.create(depth=3, poly_modulus_degree=8192, backend="simulate", allow_insecure=True)
+    a = np.random.default_rng(8).normal(size=(64, 128))
+    plan = plan_einsum("ij->j", small.encrypt(a))  # run on 2x the slots, its rotations sum the wrong slots
+    with pytest.raises(ParameterError, match="slots"):
+        execute_plan(plan, {0: big.encrypt(a).chunks}, big.backend)
+    with pytest.raises(ParameterError, match="slots"):
+        prepare(plan, big.backend)
