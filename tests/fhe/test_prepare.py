@@ -164,3 +164,23 @@ def test_a_plan_made_for_another_slot_count_is_refused_not_run() -> None:
         execute_plan(plan, {0: big.encrypt(a).chunks}, big.backend)
     with pytest.raises(ParameterError, match="slots"):
         prepare(plan, big.backend)
+
+
+def test_prepared_plans_never_keep_an_engine_and_its_keys_alive() -> None:
+    import gc
+    import weakref
+
+    from securecompute.fhe import frontend
+
+    ctx = CKKSContext.create(depth=3, backend="simulate")
+    a, b = operands_for([(3, 4), (4, 2)], seed=9)
+    x = ctx.encrypt(a)
+    sc.einsum("ik,kj->ij", x, b)
+    prepared = prepare(plan_einsum("ik,kj->ij", x, b), ctx.backend)
+    engine = weakref.ref(ctx.backend)
+    del ctx, x
+    gc.collect()
+    assert engine() is None  # einsum's cache dropped its entry with the engine
+    with pytest.raises(ParameterError, match="no longer exists"):
+        prepared.engine  # noqa: B018
+    assert all(key() is not None for key in frontend._PREPARED.keyrefs())
