@@ -26,7 +26,7 @@ _CACHE_SIZE = 64
 # Per engine (dropped with it): plan key -> the plan with its plaintexts encoded for that engine.
 _PREPARED: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[Any, ...], PreparedPlan]] = weakref.WeakKeyDictionary()
 _PREPARED_PLAINTEXTS = 4096  # most plaintexts kept per engine (about 4 GiB at N = 2^15, depth 4, worst case)
-_PREPARED_LOCK = threading.Lock()  # einsum may run on several threads sharing one engine
+_CACHE_LOCK = threading.Lock()  # einsum may run on several threads: guards both caches' bookkeeping
 
 
 def plan_einsum(expression: str, *operands: Operand, clean: bool = False) -> EinsumPlan:
@@ -65,9 +65,12 @@ def _planned(expression: str, operands: tuple[Operand, ...], clean: bool) -> tup
         clean,
         *(t.layout if isinstance(t, EncryptedTensor) else _digest(t) for t in tensors),
     )
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return replace(_CACHE[key], spec=spec), key
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
+    if cached is not None:
+        return replace(cached, spec=spec), key
     plan = build_plan(
         spec,
         [t.layout if isinstance(t, EncryptedTensor) else None for t in tensors],
@@ -76,9 +79,10 @@ def _planned(expression: str, operands: tuple[Operand, ...], clean: bool) -> tup
         clean=clean,
         cost_model=context.backend.cost_model,
     )
-    _CACHE[key] = plan
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _CACHE[key] = plan
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return plan, key
 
 
@@ -137,7 +141,7 @@ def _prepared(engine: Any, key: tuple[Any, ...], plan: EinsumPlan) -> PreparedPl
     """The engine's prepared copy of the plan under ``key`` (made now if absent); None for a plan too large to keep."""
     if plan.plaintext_multiplications > _PREPARED_PLAINTEXTS:
         return None
-    with _PREPARED_LOCK:
+    with _CACHE_LOCK:
         plans = _PREPARED.setdefault(engine, OrderedDict())
         if key in plans:
             plans.move_to_end(key)
@@ -148,7 +152,7 @@ def _prepared(engine: Any, key: tuple[Any, ...], plan: EinsumPlan) -> PreparedPl
 
 def _evict(engine: Any) -> None:
     """Drop the engine's least recently used prepared plans until it keeps at most _PREPARED_PLAINTEXTS plaintexts."""
-    with _PREPARED_LOCK:
+    with _CACHE_LOCK:
         plans = _PREPARED.get(engine, OrderedDict())
         while plans and sum(p.encoded for p in plans.values()) > _PREPARED_PLAINTEXTS:
             plans.popitem(last=False)

@@ -184,3 +184,23 @@ def test_prepared_plans_never_keep_an_engine_and_its_keys_alive() -> None:
     with pytest.raises(ParameterError, match="no longer exists"):
         prepared.engine  # noqa: B018
     assert all(key() is not None for key in frontend._PREPARED.keyrefs())
+
+
+def test_einsum_from_many_threads_with_constant_eviction_stays_correct(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from securecompute.fhe import frontend
+
+    monkeypatch.setattr(frontend, "_CACHE_SIZE", 1)
+    monkeypatch.setattr(frontend, "_PREPARED_PLAINTEXTS", 8)
+    ctx = CKKSContext.create(depth=3, backend="simulate")
+    a = operands_for([(3, 4)], seed=10)[0]
+    x = ctx.encrypt(a)
+    weights = [np.full((4, k), float(k)) for k in range(1, 7)]
+
+    def run(k: int) -> bool:
+        w = weights[k % len(weights)]
+        return bool(np.allclose(ctx.decrypt(sc.einsum("ik,kj->ij", x, w)), a @ w, atol=1e-9))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(run, range(96)))
