@@ -75,7 +75,8 @@ class CKKSEngine(Protocol[CiphertextT, PlaintextT]):
         slots: real values per ciphertext (N/2).
         fingerprint: 32 bytes identifying the parameters and public key (what envelopes carry).
         encrypts: False for engines whose ciphertexts are not encrypted (simulation): contexts refuse
-            to serialise their tensors.
+            to serialise their tensors and FRAG parties refuse their contexts.  True is a claim that
+            ciphertexts are randomised public-key encryptions (the conformance suite checks the bytes).
         cost_model: the weights and key sizes the planner uses for this engine.
     """
 
@@ -202,7 +203,11 @@ class EngineFactory(Protocol):
         ...
 
     def load_public(self, data: bytes) -> CKKSEngine[Any, Any]:
-        """An evaluator from :meth:`CKKSEngine.public_bytes`; CorruptPayloadError if malformed."""
+        """An evaluator from :meth:`CKKSEngine.public_bytes`; CorruptPayloadError if malformed.
+
+        Must refuse (CorruptPayloadError) bytes that carry a secret key, however framed: FRAG
+        parties load querier contexts through this and must never hold the querier's secret.
+        """
         ...
 
     def load_secret(self, data: bytes) -> CKKSKeyHolder[Any, Any]:
