@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
+from securecompute.errors import ParameterError
+
 if TYPE_CHECKING:
     from securecompute.fhe.params import CKKSParameters
 
@@ -52,6 +54,18 @@ class CostModel:
     plain_multiply: float = 0.35
     galois_key_bytes: int = 0
     galois_generator: int = 3
+
+    def __post_init__(self) -> None:
+        weights = (self.rotation, self.diagonal, self.ciphertext_multiply, self.plain_multiply)
+        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < float("inf") for w in weights):
+            raise ParameterError(f"cost model weights must be finite and > 0, got {weights}")
+        if isinstance(self.galois_key_bytes, bool) or not isinstance(self.galois_key_bytes, int):
+            raise ParameterError(f"galois_key_bytes must be an int >= 0, got {self.galois_key_bytes!r}")
+        generator = self.galois_generator
+        if self.galois_key_bytes < 0 or isinstance(generator, bool) or not isinstance(generator, int):
+            raise ParameterError(f"galois_key_bytes must be >= 0 and galois_generator an int, got {self}")
+        if generator < 3 or generator % 2 == 0:
+            raise ParameterError(f"galois_generator must be odd and >= 3 (a unit of Z/2N), got {generator}")
 
     def galois_element(self, step: int, slots: int) -> int:
         """Galois element of a left rotation by ``step`` slots in a ring of degree N = 2 x ``slots``."""

@@ -204,3 +204,22 @@ def test_einsum_from_many_threads_with_constant_eviction_stays_correct(monkeypat
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(run, range(96)))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"rotation": 0.0},
+        {"diagonal": float("nan")},
+        {"plain_multiply": -1.0},
+        {"galois_key_bytes": -8},
+        {"galois_generator": 4},
+        {"galois_generator": 1},
+        {"ciphertext_multiply": True},
+    ],
+)
+def test_a_cost_model_with_impossible_weights_is_refused(bad: dict[str, Any]) -> None:
+    from securecompute.fhe.backend import CostModel
+
+    with pytest.raises(ParameterError):
+        CostModel(**bad)
