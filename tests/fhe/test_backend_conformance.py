@@ -246,6 +246,14 @@ def test_an_engine_that_claims_to_encrypt_hides_the_values(holder: Holder) -> No
     assert first != second  # randomised encryption
     assert values.astype("<f8").tobytes() not in first
     assert values.astype("<f4").tobytes() not in first
+    # FRAG re-randomises replies by adding zeros(level): they must be fresh encryptions, never transparent
+    ciphertext = holder.encrypt(values)
+    for level in (PARAMS.depth, 1):
+        assert holder.ciphertext_to_bytes(holder.zeros(level)) != holder.ciphertext_to_bytes(holder.zeros(level))
+    assert holder.ciphertext_to_bytes(holder.add(ciphertext, holder.zeros(PARAMS.depth))) != first
+    assert holder.ciphertext_to_bytes(holder.add(ciphertext, holder.zeros(PARAMS.depth))) != (
+        holder.ciphertext_to_bytes(ciphertext)
+    )
 
 
 def test_no_engine_accepts_another_engines_bytes() -> None:
