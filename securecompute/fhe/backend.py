@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
+from securecompute.errors import ParameterError
+
 if TYPE_CHECKING:
     from securecompute.fhe.params import CKKSParameters
 
@@ -53,6 +55,18 @@ class CostModel:
     galois_key_bytes: int = 0
     galois_generator: int = 3
 
+    def __post_init__(self) -> None:
+        weights = (self.rotation, self.diagonal, self.ciphertext_multiply, self.plain_multiply)
+        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < float("inf") for w in weights):
+            raise ParameterError(f"cost model weights must be finite and > 0, got {weights}")
+        if isinstance(self.galois_key_bytes, bool) or not isinstance(self.galois_key_bytes, int):
+            raise ParameterError(f"galois_key_bytes must be an int >= 0, got {self.galois_key_bytes!r}")
+        generator = self.galois_generator
+        if self.galois_key_bytes < 0 or isinstance(generator, bool) or not isinstance(generator, int):
+            raise ParameterError(f"galois_key_bytes must be >= 0 and galois_generator an int, got {self}")
+        if generator < 3 or generator % 2 == 0:
+            raise ParameterError(f"galois_generator must be odd and >= 3 (a unit of Z/2N), got {generator}")
+
     def galois_element(self, step: int, slots: int) -> int:
         """Galois element of a left rotation by ``step`` slots in a ring of degree N = 2 x ``slots``."""
         return pow(self.galois_generator, step, 4 * slots)
@@ -75,7 +89,8 @@ class CKKSEngine(Protocol[CiphertextT, PlaintextT]):
         slots: real values per ciphertext (N/2).
         fingerprint: 32 bytes identifying the parameters and public key (what envelopes carry).
         encrypts: False for engines whose ciphertexts are not encrypted (simulation): contexts refuse
-            to serialise their tensors.
+            to serialise their tensors and FRAG parties refuse their contexts.  True is a claim that
+            ciphertexts are randomised public-key encryptions (the conformance suite checks the bytes).
         cost_model: the weights and key sizes the planner uses for this engine.
     """
 
@@ -202,7 +217,11 @@ class EngineFactory(Protocol):
         ...
 
     def load_public(self, data: bytes) -> CKKSEngine[Any, Any]:
-        """An evaluator from :meth:`CKKSEngine.public_bytes`; CorruptPayloadError if malformed."""
+        """An evaluator from :meth:`CKKSEngine.public_bytes`; CorruptPayloadError if malformed.
+
+        Must refuse (CorruptPayloadError) bytes that carry a secret key, however framed: FRAG
+        parties load querier contexts through this and must never hold the querier's secret.
+        """
         ...
 
     def load_secret(self, data: bytes) -> CKKSKeyHolder[Any, Any]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from securecompute.errors import ParameterError
 from securecompute.fhe.plan import EinsumPlan
 from securecompute.fhe.steps import (
     LinearStep,
@@ -74,7 +75,19 @@ def execute_plan(
 
     Returns:
         the chunks of the result, laid out as ``plan.output_layout``.
+
+    Raises:
+        ParameterError: ``backend`` has another slot count than the plan was made for (its rotations
+            and diagonals would compute garbage), or ``prepared`` was made for another plan or another
+            engine (its plaintexts are keyed by the identity of its own plan's arrays).
     """
+    slots = getattr(backend, "slots", plan.slots)  # the level-only stand-in of prepare() has none
+    if slots != plan.slots:
+        raise ParameterError(f"the plan was made for {plan.slots} slots; this engine has {slots}: plan it for this one")
+    if prepared is not None and (
+        prepared.plan is not plan or (prepared.engine is not backend and not getattr(backend, "level_only", False))
+    ):
+        raise ParameterError("the prepared plan was made for another plan or engine; prepare this plan for this engine")
     registers = {plan.leaf_registers[operand]: chunks for operand, chunks in inputs.items()}
     steps = progress(plan.steps, desc="einsum steps", unit="step") if show_progress else plan.steps
     for step in steps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import replace
@@ -25,6 +26,7 @@ _CACHE_SIZE = 64
 # Per engine (dropped with it): plan key -> the plan with its plaintexts encoded for that engine.
 _PREPARED: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[Any, ...], PreparedPlan]] = weakref.WeakKeyDictionary()
 _PREPARED_PLAINTEXTS = 4096  # most plaintexts kept per engine (about 4 GiB at N = 2^15, depth 4, worst case)
+_CACHE_LOCK = threading.Lock()  # einsum may run on several threads: guards both caches' bookkeeping
 
 
 def plan_einsum(expression: str, *operands: Operand, clean: bool = False) -> EinsumPlan:
@@ -63,9 +65,12 @@ def _planned(expression: str, operands: tuple[Operand, ...], clean: bool) -> tup
         clean,
         *(t.layout if isinstance(t, EncryptedTensor) else _digest(t) for t in tensors),
     )
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return replace(_CACHE[key], spec=spec), key
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
+    if cached is not None:
+        return replace(cached, spec=spec), key
     plan = build_plan(
         spec,
         [t.layout if isinstance(t, EncryptedTensor) else None for t in tensors],
@@ -74,9 +79,10 @@ def _planned(expression: str, operands: tuple[Operand, ...], clean: bool) -> tup
         clean=clean,
         cost_model=context.backend.cost_model,
     )
-    _CACHE[key] = plan
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _CACHE[key] = plan
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return plan, key
 
 
@@ -120,22 +126,36 @@ def einsum(expression: str, *operands: Operand, clean: bool = False) -> Encrypte
         top = max(t.level for t in operands if isinstance(t, EncryptedTensor))
         context.check_ciphertext_products(range(max(1, top - plan.depth + 1), top + 1))
     context.ensure_rotation_steps(plan.rotation_steps)
-    prepared = _prepared(context.backend, key, plan)
-    prepared.prepare_for({operand: min(context.backend.level(c) for c in chunks) for operand, chunks in inputs.items()})
-    chunks = execute_plan(prepared.plan, inputs, context.backend, prepared)
+    engine = context.backend
+    prepared = _prepared(engine, key, plan)
+    if prepared is None:  # too many plaintexts to hold: encode each one when used, as an unprepared plan does
+        chunks = execute_plan(plan, inputs, engine)
+    else:
+        prepared.prepare_for({operand: min(engine.level(c) for c in chunks) for operand, chunks in inputs.items()})
+        chunks = execute_plan(prepared.plan, inputs, engine, prepared)
+        _evict(engine)
     return EncryptedTensor(context, plan.output_layout, chunks)
 
 
-def _prepared(engine: Any, key: tuple[Any, ...], plan: EinsumPlan) -> PreparedPlan:
-    """The engine's prepared copy of the plan under ``key`` (made now if absent), least recently used evicted."""
-    plans = _PREPARED.setdefault(engine, OrderedDict())
-    if key in plans:
-        plans.move_to_end(key)
-    else:
-        plans[key] = PreparedPlan(plan, engine)
-    while len(plans) > 1 and sum(p.encoded for p in plans.values()) > _PREPARED_PLAINTEXTS:
-        plans.popitem(last=False)
-    return plans[key]
+def _prepared(engine: Any, key: tuple[Any, ...], plan: EinsumPlan) -> PreparedPlan | None:
+    """The engine's prepared copy of the plan under ``key`` (made now if absent); None for a plan too large to keep."""
+    if plan.plaintext_multiplications > _PREPARED_PLAINTEXTS:
+        return None
+    with _CACHE_LOCK:
+        plans = _PREPARED.setdefault(engine, OrderedDict())
+        if key in plans:
+            plans.move_to_end(key)
+        else:
+            plans[key] = PreparedPlan(plan, engine)
+        return plans[key]
+
+
+def _evict(engine: Any) -> None:
+    """Drop the engine's least recently used prepared plans until it keeps at most _PREPARED_PLAINTEXTS plaintexts."""
+    with _CACHE_LOCK:
+        plans = _PREPARED.get(engine, OrderedDict())
+        while plans and sum(p.encoded for p in plans.values()) > _PREPARED_PLAINTEXTS:
+            plans.popitem(last=False)
 
 
 def _check_operand(operand: Any, position: int) -> EncryptedTensor | np.ndarray:

@@ -15,8 +15,8 @@ engine (``securecompute.fhe.frontend``).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,11 +29,12 @@ from securecompute.fhe.plan import EinsumPlan
 __all__ = ["PreparedPlan", "prepare"]
 
 
-@dataclass
 class PreparedPlan:
     """A plan and its plaintexts encoded for one engine, keyed by (plan array identity, row, level).
 
     The plan holds its arrays for as long as this object lives, so their identities stay unique.
+    The engine is held weakly: a prepared plan (or einsum's cache of them, keyed weakly by engine)
+    never keeps an engine, and with it its keys, alive.
 
     Attributes:
         plan: the plan the plaintexts belong to (run this one, not a rebuilt copy).
@@ -41,10 +42,30 @@ class PreparedPlan:
         encoded: plaintexts encoded so far.
     """
 
-    plan: EinsumPlan
-    engine: CKKSEngine[Any, Any]
-    _plaintexts: dict[tuple[int, int, int], Any] = field(default_factory=dict, repr=False)
-    _levels_done: set[tuple[tuple[int, int], ...]] = field(default_factory=set, repr=False)
+    def __init__(self, plan: EinsumPlan, engine: CKKSEngine[Any, Any]) -> None:
+        if engine.slots != plan.slots:
+            raise ParameterError(
+                f"the plan was made for {plan.slots} slots; this engine has {engine.slots}: plan it for this one"
+            )
+        self.plan = plan
+        self._engine = weakref.ref(engine)
+        self._plaintexts: dict[tuple[int, int, int], Any] = {}
+        self._levels_done: set[tuple[tuple[int, int], ...]] = set()
+
+    @property
+    def engine(self) -> CKKSEngine[Any, Any]:
+        """The engine the plaintexts were encoded for.
+
+        Raises:
+            ParameterError: that engine no longer exists (its context was dropped).
+        """
+        engine = self._engine()
+        if engine is None:
+            raise ParameterError("the engine this plan was prepared for no longer exists; prepare the plan again")
+        return engine
+
+    def __repr__(self) -> str:
+        return f"<PreparedPlan plaintexts={self.encoded} steps={len(self.plan.steps)}>"
 
     @property
     def encoded(self) -> int:
@@ -105,6 +126,8 @@ class _LevelTracker:
 
     Plaintext multiplications fetch their plaintext from the prepared plan, which encodes it.
     """
+
+    level_only = True  # execute_plan: runs a prepared plan although it is not the plan's engine
 
     def level(self, ciphertext: int, /) -> int:
         return ciphertext

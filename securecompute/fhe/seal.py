@@ -160,6 +160,10 @@ class _CKKSKit:
             raise KeyMismatchError(
                 f"Galois bundle for key {bundle.fingerprint.hex()[:16]} given to kit {self.fingerprint.hex()[:16]}"
             )
+        if any(not 1 <= step < self.params.slots for step in bundle.steps):
+            raise CorruptPayloadError(
+                f"Galois key bundle declares steps {sorted(bundle.steps)[:8]}; accepted: 1..{self.params.slots - 1}"
+            )
         keys = bundle._keys_for(self._sc, self.params.poly_modulus_degree)
         if all(b is not bundle for b in self._bundles):
             self._bundles.append(bundle)

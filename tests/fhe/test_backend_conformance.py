@@ -223,3 +223,62 @@ def test_key_bytes_of_the_wrong_role_are_refused(holder: Holder) -> None:
         factory.load_public(holder.secret_bytes())
     with pytest.raises(CorruptPayloadError):
         factory.load_secret(holder.public_bytes())
+
+
+def test_plaintexts_encoded_for_a_lower_level_multiply_there(holder: Holder) -> None:
+    a, m = _vector(60), _vector(61)
+    low = holder.multiply_plain(holder.encrypt(a), np.ones(SLOTS))  # level depth - 1
+    level = holder.level(low)
+    encoded = holder.encode(m, level)
+    for out in (holder.multiply_plain(low, encoded), holder.dot_plain([low], [encoded])):
+        assert holder.level(out) == level - 1
+        np.testing.assert_allclose(holder.decrypt(out), a * m, atol=ATOL)
+    with pytest.raises(ParameterError):
+        holder.multiply_plain(holder.encrypt(a), encoded)  # made for level depth - 1, used at depth
+
+
+def test_an_engine_that_claims_to_encrypt_hides_the_values(holder: Holder) -> None:
+    values = np.round(_vector(62), 3)
+    first, second = (holder.ciphertext_to_bytes(holder.encrypt(values)) for _ in range(2))
+    if not holder.encrypts:
+        assert values.astype("<f8").tobytes() in first  # simulation: the slots in the clear, and it says so
+        return
+    assert first != second  # randomised encryption
+    assert values.astype("<f8").tobytes() not in first
+    assert values.astype("<f4").tobytes() not in first
+    # FRAG re-randomises replies by adding zeros(level): they must be fresh encryptions, never transparent
+    ciphertext = holder.encrypt(values)
+    for level in (PARAMS.depth, 1):
+        assert holder.ciphertext_to_bytes(holder.zeros(level)) != holder.ciphertext_to_bytes(holder.zeros(level))
+    assert holder.ciphertext_to_bytes(holder.add(ciphertext, holder.zeros(PARAMS.depth))) != first
+    assert holder.ciphertext_to_bytes(holder.add(ciphertext, holder.zeros(PARAMS.depth))) != (
+        holder.ciphertext_to_bytes(ciphertext)
+    )
+
+
+def test_no_engine_accepts_another_engines_bytes() -> None:
+    holders = {name: engine_factory(name).generate(PARAMS) for name in engine_names()}
+    for name, holder in holders.items():
+        for other_name, other in holders.items():
+            if other_name == name:
+                continue
+            factory = engine_factory(other_name)
+            with pytest.raises(CorruptPayloadError):
+                other.ciphertext_from_bytes(holder.ciphertext_to_bytes(holder.encrypt(_vector(63))))
+            with pytest.raises(CorruptPayloadError):
+                factory.load_public(holder.public_bytes())
+            with pytest.raises(CorruptPayloadError):
+                factory.load_secret(holder.secret_bytes())
+            with pytest.raises(CorruptPayloadError):
+                other.add_rotation_keys(holder.rotation_key_bytes([1]))
+
+
+def test_ciphertexts_and_plaintexts_objects_of_other_parameters_are_refused(holder: Holder) -> None:
+    foreign = engine_factory(holder.name).generate(OTHER_PARAMS)  # same N, another chain
+    own = holder.zeros(1)
+    with pytest.raises(KeyMismatchError):
+        holder.add(own, foreign.zeros(1))
+    with pytest.raises(KeyMismatchError):
+        holder.level(foreign.encrypt(_vector(64)))
+    with pytest.raises(ParameterError):
+        holder.multiply_plain(own, foreign.encode(_vector(65), 1))

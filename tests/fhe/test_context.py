@@ -163,3 +163,27 @@ def test_context_envelopes_name_their_engine_and_parameters(ctx: CKKSContext) ->
     envelope = unpack(ctx.public().serialize())
     assert envelope.section("engine") == b"seal"
     assert envelope.section("params") == ctx.params.to_bytes()
+
+
+def test_the_engine_registry_refuses_bad_names_paths_and_misnamed_factories(monkeypatch: pytest.MonkeyPatch) -> None:
+    from securecompute.fhe import engines
+    from securecompute.fhe.engines.simulate import FACTORY
+
+    monkeypatch.setattr(engines, "_LAZY", dict(engines._LAZY))
+    monkeypatch.setattr(engines, "_LOADED", dict(engines._LOADED))
+    for name in ("seal", "Upper", "", "a b", "é"):
+        with pytest.raises(ParameterError):
+            engines.register_engine(name, FACTORY)
+    with pytest.raises(ParameterError, match="module:attribute"):
+        engines.register_engine("no-colon", "securecompute.fhe.engines.simulate")
+    with pytest.raises(ParameterError, match="calls itself"):
+        engines.register_engine("twin", FACTORY)  # would make envelopes name an engine that is not this one
+    engines.register_engine("missing", "securecompute.fhe.engines.nothing_here:FACTORY")
+    with pytest.raises(ParameterError, match="cannot be loaded"):
+        engines.engine_factory("missing")
+    engines.register_engine("renamed", "securecompute.fhe.engines.simulate:FACTORY")
+    with pytest.raises(ParameterError, match="calls itself"):
+        engines.engine_factory("renamed")
+    twin = type("Twin", (), {"name": "twin", "generate": FACTORY.generate})()
+    engines.register_engine("twin", twin)
+    assert engines.engine_factory("twin") is twin

@@ -120,3 +120,106 @@ def test_a_different_cost_model_changes_the_chosen_plan() -> None:
     dear_diagonals = build_plan(spec, layouts, plain, ctx.slots, cost_model=CostModel(diagonal=1e3, plain_multiply=1e3))
     assert dear_diagonals.plaintext_multiplications < usual.plaintext_multiplications
     assert dear_diagonals.depth == usual.depth
+
+
+def test_the_einsum_plaintext_cache_never_holds_more_than_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from securecompute.fhe import frontend
+
+    ctx = CKKSContext.create(depth=4, backend="simulate")
+    a, b = operands_for([(3, 4), (4, 5)], seed=6)
+    x = ctx.encrypt(a)
+    needed = plan_einsum("ik,kj->ij", x, b).plaintext_multiplications
+    monkeypatch.setattr(frontend, "_PREPARED_PLAINTEXTS", needed - 1)
+    np.testing.assert_allclose(ctx.decrypt(sc.einsum("ik,kj->ij", x, b)), a @ b, atol=1e-9)
+    assert not frontend._PREPARED.get(ctx.backend)  # a plan over the bound alone runs unprepared, keeps nothing
+    monkeypatch.setattr(frontend, "_PREPARED_PLAINTEXTS", needed)
+    sc.einsum("ik,kj->ij", x, b)
+    assert sum(p.encoded for p in frontend._PREPARED[ctx.backend].values()) <= needed
+    low = sc.einsum("ij,j->ij", x, np.ones(4))  # another plan: the least recently used one goes
+    np.testing.assert_allclose(ctx.decrypt(sc.einsum("ik,kj->ij", low, b)), a @ b, atol=1e-9)
+    assert sum(p.encoded for p in frontend._PREPARED[ctx.backend].values()) <= needed
+
+
+def test_a_prepared_plan_runs_only_its_own_plan_on_its_own_engine() -> None:
+    ctx = CKKSContext.create(depth=4, backend="simulate")
+    other = CKKSContext.create(depth=4, backend="simulate")
+    a, b = operands_for([(3, 4), (4, 5)], seed=7)
+    x = ctx.encrypt(a)
+    plan = plan_einsum("ik,kj->ij", x, b)
+    prepared = prepare(plan, ctx.backend)
+    with pytest.raises(ParameterError, match="another plan or engine"):
+        execute_plan(plan_einsum("ik,kj->ij", x, 2 * b), {0: x.chunks}, ctx.backend, prepared)
+    with pytest.raises(ParameterError, match="another plan or engine"):
+        execute_plan(plan, {0: x.chunks}, other.backend, prepared)
+    chunks = execute_plan(plan, {0: x.chunks}, ctx.backend, prepared)
+    np.testing.assert_allclose(ctx.decrypt(EncryptedTensor(ctx, plan.output_layout, chunks)), a @ b, atol=1e-9)
+
+
+def test_a_plan_made_for_another_slot_count_is_refused_not_run() -> None:
+    big = CKKSContext.create(depth=3, backend="simulate")
+    small = CKKSContext.create(depth=3, poly_modulus_degree=8192, backend="simulate", allow_insecure=True)
+    a = np.random.default_rng(8).normal(size=(64, 128))
+    plan = plan_einsum("ij->j", small.encrypt(a))  # run on 2x the slots, its rotations sum the wrong slots
+    with pytest.raises(ParameterError, match="slots"):
+        execute_plan(plan, {0: big.encrypt(a).chunks}, big.backend)
+    with pytest.raises(ParameterError, match="slots"):
+        prepare(plan, big.backend)
+
+
+def test_prepared_plans_never_keep_an_engine_and_its_keys_alive() -> None:
+    import gc
+    import weakref
+
+    from securecompute.fhe import frontend
+
+    ctx = CKKSContext.create(depth=3, backend="simulate")
+    a, b = operands_for([(3, 4), (4, 2)], seed=9)
+    x = ctx.encrypt(a)
+    sc.einsum("ik,kj->ij", x, b)
+    prepared = prepare(plan_einsum("ik,kj->ij", x, b), ctx.backend)
+    engine = weakref.ref(ctx.backend)
+    del ctx, x
+    gc.collect()
+    assert engine() is None  # einsum's cache dropped its entry with the engine
+    with pytest.raises(ParameterError, match="no longer exists"):
+        prepared.engine  # noqa: B018
+    assert all(key() is not None for key in frontend._PREPARED.keyrefs())
+
+
+def test_einsum_from_many_threads_with_constant_eviction_stays_correct(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from securecompute.fhe import frontend
+
+    monkeypatch.setattr(frontend, "_CACHE_SIZE", 1)
+    monkeypatch.setattr(frontend, "_PREPARED_PLAINTEXTS", 8)
+    ctx = CKKSContext.create(depth=3, backend="simulate")
+    a = operands_for([(3, 4)], seed=10)[0]
+    x = ctx.encrypt(a)
+    weights = [np.full((4, k), float(k)) for k in range(1, 7)]
+
+    def run(k: int) -> bool:
+        w = weights[k % len(weights)]
+        return bool(np.allclose(ctx.decrypt(sc.einsum("ik,kj->ij", x, w)), a @ w, atol=1e-9))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(run, range(96)))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"rotation": 0.0},
+        {"diagonal": float("nan")},
+        {"plain_multiply": -1.0},
+        {"galois_key_bytes": -8},
+        {"galois_generator": 4},
+        {"galois_generator": 1},
+        {"ciphertext_multiply": True},
+    ],
+)
+def test_a_cost_model_with_impossible_weights_is_refused(bad: dict[str, Any]) -> None:
+    from securecompute.fhe.backend import CostModel
+
+    with pytest.raises(ParameterError):
+        CostModel(**bad)

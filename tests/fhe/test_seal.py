@@ -512,6 +512,16 @@ def test_galois_bundle_with_corrupt_keys_is_refused_when_added(kit: SealSecretKi
         kit.public_kit().add_galois_keys(bundle)
 
 
+def test_galois_bundle_declaring_a_step_beyond_the_slots_is_refused(kit: SealSecretKit) -> None:
+    data = bytearray(kit.galois_keys([3]).to_bytes())
+    data[41:45] = (3 + SLOTS).to_bytes(4, "little")  # the key for 3 relabelled 3 + S: same Galois element
+    bundle = GaloisKeyBundle.from_bytes(bytes(data))
+    public = kit.public_kit()
+    with pytest.raises(CorruptPayloadError, match="steps"):
+        public.add_galois_keys(bundle)
+    assert max(public.rotation_steps, default=0) < SLOTS
+
+
 def test_serialisation_falls_back_to_the_default_temp_dir(kit: SealSecretKit, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("securecompute.fhe.seal_io.SHARED_MEMORY", "/nonexistent-shm")
     v = _vec(34)

@@ -41,9 +41,12 @@ def register_engine(name: str, factory: EngineFactory | str) -> None:
     if name != name.lower() or name in _LAZY or name in _LOADED:
         raise ParameterError(f"engine name {name!r} is taken or not lower-case; registered: {engine_names()}")
     if isinstance(factory, str):
+        module, _, attribute = factory.partition(":")
+        if not module or not attribute or ":" in attribute:
+            raise ParameterError(f"engine factory path {factory!r} must read 'module:attribute'")
         _LAZY[name] = factory
     else:
-        _LOADED[name] = factory
+        _LOADED[name] = _named(factory, name)
 
 
 def engine_names() -> list[str]:
@@ -62,6 +65,16 @@ def engine_factory(name: str) -> EngineFactory:
     if not isinstance(name, str) or name not in _LAZY:
         raise ParameterError(f"unknown CKKS engine {name!r}; registered: {', '.join(engine_names())}")
     module, attribute = _LAZY[name].split(":")
-    factory: EngineFactory = getattr(importlib.import_module(module), attribute)
-    _LOADED[name] = factory
+    try:
+        factory: EngineFactory = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ParameterError(f"CKKS engine {name!r} cannot be loaded from {_LAZY[name]!r}: {exc}") from None
+    _LOADED[name] = _named(factory, name)
+    return factory
+
+
+def _named(factory: EngineFactory, name: str) -> EngineFactory:
+    """``factory`` if it calls itself ``name`` (envelopes name engines by it); ParameterError otherwise."""
+    if getattr(factory, "name", None) != name:
+        raise ParameterError(f"engine factory registered as {name!r} calls itself {getattr(factory, 'name', None)!r}")
     return factory

@@ -35,18 +35,20 @@ PARMS_ID_BYTES = 8
 
 @dataclass(frozen=True)
 class SimulatedCiphertext:
-    """Slot values, (S,) float64, and the levels left."""
+    """Slot values, (S,) float64, the levels left, and the id of the parameters it was made under."""
 
     values: np.ndarray
     level: int
+    parms_id: bytes
 
 
 @dataclass(frozen=True)
 class SimulatedPlaintext:
-    """Slot values, (S,) float64, encoded as a multiplier for ciphertexts at ``level``."""
+    """Slot values, (S,) float64, encoded as a multiplier for ciphertexts at ``level`` under ``parms_id``."""
 
     values: np.ndarray
     level: int
+    parms_id: bytes
 
 
 class SimulatedEngine:
@@ -78,7 +80,7 @@ class SimulatedEngine:
         level = checked_int(level, "level")
         if not 1 <= level <= self.params.depth:
             raise ParameterError(f"a multiplier needs a level in 1..{self.params.depth}, got {level}")
-        return SimulatedPlaintext(self._vector(values), level)
+        return SimulatedPlaintext(self._vector(values), level, self._parms_id)
 
     def encrypt(self, values: np.ndarray) -> SimulatedCiphertext:
         return self._fresh(self._vector(values), self.params.depth)
@@ -96,15 +98,15 @@ class SimulatedEngine:
 
     def add(self, left: SimulatedCiphertext, right: SimulatedCiphertext) -> SimulatedCiphertext:
         level = min(self._check(left), self._check(right))
-        return SimulatedCiphertext(left.values + right.values, level)
+        return SimulatedCiphertext(left.values + right.values, level, self._parms_id)
 
     def add_plain(self, ciphertext: SimulatedCiphertext, values: np.ndarray) -> SimulatedCiphertext:
-        return SimulatedCiphertext(ciphertext.values + self._vector(values), self._check(ciphertext))
+        return SimulatedCiphertext(ciphertext.values + self._vector(values), self._check(ciphertext), self._parms_id)
 
     def add_scalar(self, ciphertext: SimulatedCiphertext, value: float) -> SimulatedCiphertext:
         if not isinstance(value, (int, float, np.floating, np.integer)) or not np.isfinite(value):
             raise ParameterError(f"add_scalar needs a finite real number, got {value!r}")
-        return SimulatedCiphertext(ciphertext.values + float(value), self._check(ciphertext))
+        return SimulatedCiphertext(ciphertext.values + float(value), self._check(ciphertext), self._parms_id)
 
     def multiply(self, left: SimulatedCiphertext, right: SimulatedCiphertext) -> SimulatedCiphertext:
         level = self._consume(min(self._check(left), self._check(right)))
@@ -133,7 +135,7 @@ class SimulatedEngine:
         level = checked_int(level, "level")
         if not 0 <= level <= self.params.depth:
             raise ParameterError(f"level {level} is outside 0..{self.params.depth}")
-        return SimulatedCiphertext(np.zeros(self.slots), level)
+        return SimulatedCiphertext(np.zeros(self.slots), level, self._parms_id)
 
     def check_ciphertext_products(self, levels: Iterable[int]) -> None:
         """Simulation has no rescale drift: nothing to refuse."""
@@ -160,7 +162,7 @@ class SimulatedEngine:
         reader.end()
         if not np.all(np.isfinite(values)):
             raise CorruptPayloadError("simulated ciphertext holds NaN or infinite values")
-        return SimulatedCiphertext(values, level)
+        return SimulatedCiphertext(values, level, self._parms_id)
 
     def public_bytes(self, relin_keys: bool = True) -> bytes:
         return self._context_bytes("simulated-public")
@@ -205,6 +207,8 @@ class SimulatedEngine:
 
     def _multiplier(self, values: object, level: int) -> np.ndarray:
         if isinstance(values, SimulatedPlaintext):
+            if values.parms_id != self._parms_id:
+                raise ParameterError(f"pre-encoded multiplier was made under other CKKS parameters than {self.params}")
             if values.level != level:
                 raise ParameterError(f"pre-encoded multiplier was made for level {values.level}, not level {level}")
             return values.values
@@ -213,7 +217,11 @@ class SimulatedEngine:
     def _check(self, ciphertext: object) -> int:
         if not isinstance(ciphertext, SimulatedCiphertext):
             raise ParameterError(f"expected a SimulatedCiphertext, got {type(ciphertext).__name__}")
-        if ciphertext.values.shape != (self.slots,) or not 0 <= ciphertext.level <= self.params.depth:
+        if (
+            ciphertext.parms_id != self._parms_id
+            or ciphertext.values.shape != (self.slots,)
+            or not 0 <= ciphertext.level <= self.params.depth
+        ):
             raise KeyMismatchError("simulated ciphertext was not made under this engine's parameters")
         return ciphertext.level
 
@@ -225,7 +233,7 @@ class SimulatedEngine:
     def _fresh(self, values: np.ndarray, level: int) -> SimulatedCiphertext:
         if self.noise:
             values = values + self._rng.normal(0.0, self.noise, values.shape)
-        return SimulatedCiphertext(values, level)
+        return SimulatedCiphertext(values, level, self._parms_id)
 
 
 class SimulatedKeyHolder(SimulatedEngine):
