@@ -75,10 +75,6 @@ __all__ = [
 # Relative time of one operation, in units of one rotation: the engine's cost model
 # (securecompute.fhe.backend.CostModel), set by plan.build_plan for the duration of one planning.
 COSTS: ContextVar[CostModel] = ContextVar("einsum_cost_model", default=CostModel())  # noqa: B039 (frozen)
-ROTATION_COST = CostModel().rotation  # the defaults (SEAL at N = 2^15), kept for readers of these names
-DIAGONAL_COST = CostModel().diagonal
-CIPHERTEXT_MULTIPLY_COST = CostModel().ciphertext_multiply
-PLAIN_MULTIPLY_COST = CostModel().plain_multiply
 FULL_SEARCH_LABELS = 4  # joint orders: every permutation up to this many labels, heuristic orders above
 
 
