@@ -25,7 +25,7 @@ _CACHE: OrderedDict[tuple[Any, ...], EinsumPlan] = OrderedDict()
 _CACHE_SIZE = 64
 # Per engine (dropped with it): plan key -> the plan with its plaintexts encoded for that engine.
 _PREPARED: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[Any, ...], PreparedPlan]] = weakref.WeakKeyDictionary()
-_PREPARED_PLAINTEXTS = 4096  # most plaintexts kept per engine (about 4 GiB at N = 2^15, depth 4, worst case)
+_PREPARED_PLAINTEXTS = 1024  # most plaintexts kept per engine (about 1 GiB at N = 2^15, depth 4, worst case)
 _CACHE_LOCK = threading.Lock()  # einsum may run on several threads: guards both caches' bookkeeping
 
 
