@@ -30,7 +30,8 @@ class CKKSParameters:
     """Ring degree and prime chain (last prime = special key-switching prime).
 
     Attributes:
-        poly_modulus_degree: N, a power of two in :data:`SECURITY_MAX_COEFF_BITS` (1024 .. 32768).
+        poly_modulus_degree: N, a power of two in 16 .. 32768 (below 1024 only with ``allow_insecure``:
+            the 128-bit table :data:`SECURITY_MAX_COEFF_BITS` starts at 1024).
         moduli: K >= 2 distinct primes, each ``= 1 (mod 2N)`` and at most 60 bits; the last is P.
         allow_insecure: accept a chain above the 128-bit limit for N (tests of arithmetic only).
 
@@ -45,10 +46,8 @@ class CKKSParameters:
 
     def __post_init__(self) -> None:
         n = self.poly_modulus_degree
-        if isinstance(n, bool) or not isinstance(n, int) or n not in SECURITY_MAX_COEFF_BITS:
-            raise ParameterError(
-                f"poly_modulus_degree={n!r} is not supported; accepted: {list(SECURITY_MAX_COEFF_BITS)}"
-            )
+        if isinstance(n, bool) or not isinstance(n, int) or not 16 <= n <= 32768 or n & (n - 1):
+            raise ParameterError(f"poly_modulus_degree={n!r} must be a power of two in 16..32768")
         moduli = tuple(int(q) for q in self.moduli)
         object.__setattr__(self, "moduli", moduli)
         if len(moduli) < 2:
@@ -62,7 +61,7 @@ class CKKSParameters:
                 )
         if not self.is_secure and not self.allow_insecure:
             raise InsecureParametersError(
-                f"moduli sum to {self.total_bits} bits; N={n} allows at most {SECURITY_MAX_COEFF_BITS[n]} "
+                f"moduli sum to {self.total_bits} bits; N={n} allows at most {SECURITY_MAX_COEFF_BITS.get(n, 0)} "
                 "at 128-bit security (pass allow_insecure=True for arithmetic tests only)"
             )
 
@@ -117,7 +116,8 @@ class CKKSParameters:
     @property
     def is_secure(self) -> bool:
         """True when the chain fits the 128-bit table for N."""
-        return self.total_bits <= SECURITY_MAX_COEFF_BITS[self.poly_modulus_degree]
+        limit = SECURITY_MAX_COEFF_BITS.get(self.poly_modulus_degree, 0)  # below 1024: no secure chain
+        return self.total_bits <= limit
 
     def moduli_at(self, level: int) -> tuple[int, ...]:
         """Primes of chain index ``level``: ``q_0 .. q_level`` (level K-1 is the key level, ending in P).

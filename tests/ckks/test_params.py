@@ -47,7 +47,7 @@ def test_chain_above_the_table_is_refused_unless_allowed() -> None:
 @pytest.mark.parametrize(
     ("n", "moduli", "message"),
     [
-        (1000, (97, 193), "poly_modulus_degree"),
+        (1000, (97, 193), "power of two"),
         (8192, (65537,), "at least one data prime"),
         (8192, (65537, 65537), "repeat"),
         (8192, (65537, 65539), "q = 1 mod 2N"),
