@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from securecompute.ckks.blas import one_blas_thread
 from securecompute.ckks.ciphertext import Ciphertext
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import PublicKey, SecretKey
@@ -36,6 +37,7 @@ class Encryptor:
         self.public_key = public_key
         self.source = source if source is not None else RandomSource()
 
+    @one_blas_thread
     def encrypt(self, plaintext: Plaintext) -> Ciphertext:
         """A fresh size-2 ciphertext of ``plaintext`` at its level and scale.
 
@@ -69,6 +71,7 @@ class Decryptor:
         self.params = secret_key.params
         self.secret_key = secret_key
 
+    @one_blas_thread
     def decrypt(self, ciphertext: Ciphertext) -> Plaintext:
         """The phase ``sum_k c_k s^k`` in NTT form at the ciphertext's level, as a plaintext.
 

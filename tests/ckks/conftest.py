@@ -34,6 +34,7 @@ class SealWorld:
     galois_keys: Any
     params: CKKSParameters
     secret_key: SecretKey
+    secret_key_seal: Any
     relin_key: KeySwitchingKey
     ours_galois: GaloisKeys
     steps: list[int]
@@ -74,6 +75,7 @@ def make_world(n: int, bit_sizes: list[int], steps: list[int] | None = None, con
         galois_keys=galois,
         params=params,
         secret_key=secret_key_from_seal(keygen.secret_key(), params),
+        secret_key_seal=keygen.secret_key(),
         relin_key=relin_key_from_seal(relin, params),
         ours_galois=galois_keys_from_seal(galois, params, elements),
         steps=steps,
