@@ -27,6 +27,7 @@ from securecompute.ckks.ring import (
     galois_permutation,
     modulus_column,
     mul_mod,
+    shoup_companion,
     sub_mod,
 )
 from securecompute.ckks.sampling import RandomSource, sample_noise, sample_ternary, sample_uniform, signed_to_residues
@@ -78,12 +79,21 @@ class KeySwitchingKey:
 
     def at_level(self, limbs: int) -> np.ndarray:
         """Components J < L restricted to limbs ``q_0 .. q_(L-1), P``: uint64 ``(L, 2, L+1, N)`` (cached)."""
-        cached = self._cache.get(("level", limbs))
-        if cached is None:
+        return self._restricted(limbs)[0]
+
+    def shoup_at_level(self, limbs: int) -> np.ndarray:
+        """Shoup companions of :meth:`at_level` (cached): the key is a constant of every key switch."""
+        return self._restricted(limbs)[1]
+
+    def _restricted(self, limbs: int) -> tuple[np.ndarray, np.ndarray]:
+        cache_key = ("level", limbs)
+        if cache_key not in self._cache:
             rows = [*range(limbs), len(self.params.moduli) - 1]
-            cached = np.ascontiguousarray(self.data[:limbs][:, :, rows, :])
-            self._cache[("level", limbs)] = cached
-        return cached
+            restricted = np.ascontiguousarray(self.data[:limbs][:, :, rows, :])
+            q = modulus_column(tuple(self.params.moduli[row] for row in rows))
+            self._cache[cache_key] = restricted
+            self._cache[("shoup", limbs)] = shoup_companion(restricted, q)
+        return self._cache[cache_key], self._cache[("shoup", limbs)]
 
     def hoisting_correction(self, element: int, level_moduli: tuple[int, ...]) -> np.ndarray:
         """The per-(g, level) constant of hoisted rotations (see :mod:`.keyswitch`), cached."""

@@ -36,6 +36,7 @@ from securecompute.ckks.ring import (
     inverse,
     modulus_column,
     mul_mod,
+    mul_mod_constant,
     negated_positions,
     sub_mod,
 )
@@ -65,15 +66,17 @@ def mod_up(target: np.ndarray, level_moduli: tuple[int, ...], special_prime: int
     return ModUp(coefficients, forward(n, extended, reduced))
 
 
-def inner_product(digits: np.ndarray, key: np.ndarray, extended: tuple[int, ...]) -> np.ndarray:
+def inner_product(digits: np.ndarray, key: KeySwitchingKey, extended: tuple[int, ...]) -> np.ndarray:
     """``acc_k[I] = sum_J digits[J, I] * key[J, k, I] mod q_I``: uint64 ``(2, L+1, N)``.
 
     Args:
         digits: uint64 ``(L, L+1, N)``.
-        key: uint64 ``(L, 2, L+1, N)``, the key components restricted to the level (:meth:`KeySwitchingKey.at_level`).
+        key: the key; its components restricted to the level (uint64 ``(L, 2, L+1, N)``) are constants,
+            multiplied with their cached Shoup companions.
     """
     q = modulus_column(extended)
-    products = mul_mod(digits[:, None], key, q)  # (L, 2, L+1, N), each below q < 2^60
+    limbs = len(extended) - 1
+    products = mul_mod_constant(digits[:, None], key.at_level(limbs), key.shoup_at_level(limbs), q)
     total = products.sum(axis=0, dtype=np.uint64)  # L <= 16 terms below 2^60 each: no wrap-around
     return np.asarray(np.remainder(total, q))
 
@@ -98,7 +101,8 @@ def divide_round_last(data: np.ndarray, moduli: tuple[int, ...]) -> np.ndarray:
     q = modulus_column(kept)
     correction = forward(n, kept, np.remainder(rounded, q.astype(np.int64)).astype(np.uint64))
     inverse_last = np.array([pow(last, -1, qi) for qi in kept], dtype=np.uint64).reshape(-1, 1)
-    return mul_mod(sub_mod(data[..., :-1, :], correction, q), inverse_last, q)
+    companion = np.array([(pow(last, -1, qi) << 64) // qi for qi in kept], dtype=np.uint64).reshape(-1, 1)
+    return mul_mod_constant(sub_mod(data[..., :-1, :], correction, q), inverse_last, companion, q)
 
 
 def switch_key(target: np.ndarray, key: KeySwitchingKey, level_moduli: tuple[int, ...]) -> np.ndarray:
@@ -106,7 +110,7 @@ def switch_key(target: np.ndarray, key: KeySwitchingKey, level_moduli: tuple[int
     special = key.params.special_prime
     decomposed = mod_up(target, level_moduli, special)
     extended = (*level_moduli, special)
-    accumulated = inner_product(decomposed.digits, key.at_level(len(level_moduli)), extended)
+    accumulated = inner_product(decomposed.digits, key, extended)
     return mod_down(accumulated, level_moduli, special)
 
 
@@ -125,7 +129,7 @@ def hoisted_switch(
     special = key.params.special_prime
     extended = (*level_moduli, special)
     table = galois_permutation(n, element)
-    accumulated = inner_product(decomposed.digits[..., table], key.at_level(len(level_moduli)), extended)
+    accumulated = inner_product(decomposed.digits[..., table], key, extended)
     correction = key.hoisting_correction(element, level_moduli)
     q = modulus_column(extended)
     accumulated = accumulated + correction

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from securecompute.cross.modmath import shoup_multiply_uint64
 from securecompute.cross.ntt import NTT, bit_reverse_permutation
 from securecompute.errors import ParameterError
 
@@ -61,6 +62,30 @@ def mul_mod(a: np.ndarray, b: np.ndarray, q: np.ndarray) -> np.ndarray:
     remainder = np.where(remainder < 0, remainder + signed_q, remainder)
     remainder = np.where(remainder >= signed_q, remainder - signed_q, remainder)
     return np.asarray(remainder.view(np.uint64))
+
+
+def shoup_companion(b: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Shoup's companions ``floor(b * 2^64 / q)`` of constants ``b`` in ``[0, q)``, uint64, exactly.
+
+    An extended-precision estimate (off by at most 2) is corrected with the exact wrapped remainder
+    ``b * 2^64 - est * q = -est * q (mod 2^64)``, whose true value lies in ``(-3q, 3q)``.
+    """
+    if not _EXTENDED:
+        exact = (np.asarray(b).astype(object) << 64) // np.asarray(q).astype(object)
+        return np.asarray(exact.astype(np.uint64))
+    estimate = np.floor(b.astype(np.longdouble) * np.longdouble(2.0**64) / q.astype(np.longdouble))
+    estimate = np.minimum(estimate, np.longdouble(2.0**64 - 1.0)).astype(np.uint64)
+    signed_q = np.broadcast_to(q, estimate.shape).astype(np.int64)
+    for _ in range(3):
+        remainder = (np.uint64(0) - estimate * q).view(np.int64)
+        estimate = np.where(remainder < 0, estimate - np.uint64(1), estimate)
+        estimate = np.where(remainder >= signed_q, estimate + np.uint64(1), estimate)
+    return np.asarray(estimate)
+
+
+def mul_mod_constant(a: np.ndarray, b: np.ndarray, b_shoup: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``a * b mod q`` for a constant ``b`` with its :func:`shoup_companion` (uint64, broadcast; about 6x :func:`mul_mod`)."""
+    return shoup_multiply_uint64(a, b, b_shoup, q)
 
 
 def reduce_column(values: np.ndarray, q: np.ndarray) -> np.ndarray:
