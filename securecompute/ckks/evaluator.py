@@ -21,11 +21,13 @@ from securecompute.ckks.keys import GaloisKeys, KeySwitchingKey
 from securecompute.ckks.keyswitch import divide_round_last, hoisted_switch, mod_up, switch_key
 from securecompute.ckks.params import CKKSParameters
 from securecompute.ckks.ring import (
+    BACKENDS,
     add_mod,
     galois_element,
     galois_permutation,
     modulus_column,
     mul_mod,
+    ntt_for,
     sub_mod,
 )
 from securecompute.errors import DepthExhaustedError, MissingKeyError, ParameterError, ShapeError
@@ -42,11 +44,25 @@ class Evaluator:
         params: scheme parameters.
         relin_key: the key for s^2 (needed by :meth:`relinearize`).
         galois_keys: keys by Galois element (needed by :meth:`rotate`, :meth:`rotate_many`, :meth:`conjugate`).
+        backend: the array engine of the transforms: "numpy" (every chain) or "jax" (jit; the NTT's fast
+            mode only, primes up to about 40 bits; results identical to numpy's).
+
+    Raises:
+        ParameterError: an unknown backend; NotAvailableError: a chain the JAX NTT cannot hold.
     """
 
     def __init__(
-        self, params: CKKSParameters, relin_key: KeySwitchingKey | None = None, galois_keys: GaloisKeys | None = None
+        self,
+        params: CKKSParameters,
+        relin_key: KeySwitchingKey | None = None,
+        galois_keys: GaloisKeys | None = None,
+        backend: str = "numpy",
     ) -> None:
+        if backend not in BACKENDS:
+            raise ParameterError(f"backend={backend!r} is unknown; accepted: {BACKENDS}")
+        if backend != "numpy":  # the full chain has the widest primes: if its NTT builds, every subset does
+            ntt_for(params.n, params.moduli, backend)
+        self.backend = backend
         self.params = params
         self.relin_key = relin_key
         self.galois_keys = galois_keys
@@ -139,7 +155,7 @@ class Evaluator:
                 f"relinearize takes a size-3 ciphertext (after one multiply); got size {ciphertext.size}"
             )
         moduli = self.params.moduli_at(ciphertext.level)
-        switched = switch_key(ciphertext.data[2], self.relin_key, moduli)
+        switched = switch_key(ciphertext.data[2], self.relin_key, moduli, self.backend)
         q = modulus_column(moduli)
         return Ciphertext(add_mod(ciphertext.data[:2], switched, q), ciphertext.scale)
 
@@ -155,7 +171,7 @@ class Evaluator:
         self._check(ciphertext, "ciphertext")
         self._need_lower_level(ciphertext.level, "rescale")
         moduli = self.params.moduli_at(ciphertext.level)
-        data = divide_round_last(ciphertext.data, moduli)
+        data = divide_round_last(ciphertext.data, moduli, self.backend)
         last = moduli[-1]
         return Ciphertext(data, ciphertext.scale / float(last))
 
@@ -210,7 +226,7 @@ class Evaluator:
         moduli = self.params.moduli_at(ciphertext.level)
         table = galois_permutation(self.params.n, element)
         permuted = ciphertext.data[:, :, table]
-        switched = switch_key(permuted[1], key, moduli)
+        switched = switch_key(permuted[1], key, moduli, self.backend)
         q = modulus_column(moduli)
         return Ciphertext(np.stack([add_mod(permuted[0], switched[0], q), switched[1]]), ciphertext.scale)
 
@@ -230,13 +246,13 @@ class Evaluator:
         keys = {element: self._galois_key(element) for element in elements if element}
         moduli = self.params.moduli_at(ciphertext.level)
         q = modulus_column(moduli)
-        decomposed = mod_up(ciphertext.data[1], moduli, self.params.special_prime) if keys else None
+        decomposed = mod_up(ciphertext.data[1], moduli, self.params.special_prime, self.backend) if keys else None
         results = []
         for element in elements:
             if not element or decomposed is None:
                 results.append(ciphertext)
                 continue
-            switched = hoisted_switch(decomposed, element, keys[element], moduli)
+            switched = hoisted_switch(decomposed, element, keys[element], moduli, self.backend)
             if switched is None:  # a zero digit on a negated position: the single path is exact
                 results.append(self.apply_galois(ciphertext, element))
                 continue

@@ -57,13 +57,13 @@ class ModUp:
     digits: np.ndarray
 
 
-def mod_up(target: np.ndarray, level_moduli: tuple[int, ...], special_prime: int) -> ModUp:
+def mod_up(target: np.ndarray, level_moduli: tuple[int, ...], special_prime: int, backend: str = "numpy") -> ModUp:
     """Decompose an NTT-form ``(L, N)`` polynomial into its L digits over the extended basis."""
     n = target.shape[-1]
     extended = (*level_moduli, special_prime)
-    coefficients = inverse(n, level_moduli, target)
+    coefficients = inverse(n, level_moduli, target, backend)
     reduced = np.remainder(coefficients[:, None, :], modulus_column(extended)[None])
-    return ModUp(coefficients, forward(n, extended, reduced))
+    return ModUp(coefficients, forward(n, extended, reduced, backend))
 
 
 def inner_product(digits: np.ndarray, key: KeySwitchingKey, extended: tuple[int, ...]) -> np.ndarray:
@@ -81,12 +81,14 @@ def inner_product(digits: np.ndarray, key: KeySwitchingKey, extended: tuple[int,
     return np.asarray(np.remainder(total, q))
 
 
-def mod_down(accumulated: np.ndarray, level_moduli: tuple[int, ...], special_prime: int) -> np.ndarray:
+def mod_down(
+    accumulated: np.ndarray, level_moduli: tuple[int, ...], special_prime: int, backend: str = "numpy"
+) -> np.ndarray:
     """Divide the ``(2, L+1, N)`` extended-basis pair by P with rounding: uint64 ``(2, L, N)``."""
-    return divide_round_last(accumulated, (*level_moduli, special_prime))
+    return divide_round_last(accumulated, (*level_moduli, special_prime), backend)
 
 
-def divide_round_last(data: np.ndarray, moduli: tuple[int, ...]) -> np.ndarray:
+def divide_round_last(data: np.ndarray, moduli: tuple[int, ...], backend: str = "numpy") -> np.ndarray:
     """SEAL's ``divide_and_round_q_last_ntt``: NTT-form ``(..., L, N)`` over ``moduli`` -> ``(..., L-1, N)``.
 
     With q_l the last prime and h = floor(q_l / 2): ``r = (INTT_(q_l)(x_last) + h) mod q_l`` and
@@ -96,26 +98,28 @@ def divide_round_last(data: np.ndarray, moduli: tuple[int, ...]) -> np.ndarray:
     n = data.shape[-1]
     kept, last = moduli[:-1], moduli[-1]
     half = last // 2
-    coefficients = inverse(n, (last,), np.ascontiguousarray(data[..., -1:, :]))
+    coefficients = inverse(n, (last,), np.ascontiguousarray(data[..., -1:, :]), backend)
     rounded = (coefficients.astype(np.int64) + half) % last - half  # in [-h, q_l - h)
     q = modulus_column(kept)
-    correction = forward(n, kept, np.remainder(rounded, q.astype(np.int64)).astype(np.uint64))
+    correction = forward(n, kept, np.remainder(rounded, q.astype(np.int64)).astype(np.uint64), backend)
     inverse_last = np.array([pow(last, -1, qi) for qi in kept], dtype=np.uint64).reshape(-1, 1)
     companion = np.array([(pow(last, -1, qi) << 64) // qi for qi in kept], dtype=np.uint64).reshape(-1, 1)
     return mul_mod_constant(sub_mod(data[..., :-1, :], correction, q), inverse_last, companion, q)
 
 
-def switch_key(target: np.ndarray, key: KeySwitchingKey, level_moduli: tuple[int, ...]) -> np.ndarray:
+def switch_key(
+    target: np.ndarray, key: KeySwitchingKey, level_moduli: tuple[int, ...], backend: str = "numpy"
+) -> np.ndarray:
     """SEAL's key switch of the NTT-form ``(L, N)`` polynomial ``target``: the pair to add, uint64 ``(2, L, N)``."""
     special = key.params.special_prime
-    decomposed = mod_up(target, level_moduli, special)
+    decomposed = mod_up(target, level_moduli, special, backend)
     extended = (*level_moduli, special)
     accumulated = inner_product(decomposed.digits, key, extended)
-    return mod_down(accumulated, level_moduli, special)
+    return mod_down(accumulated, level_moduli, special, backend)
 
 
 def hoisted_switch(
-    decomposed: ModUp, element: int, key: KeySwitchingKey, level_moduli: tuple[int, ...]
+    decomposed: ModUp, element: int, key: KeySwitchingKey, level_moduli: tuple[int, ...], backend: str = "numpy"
 ) -> np.ndarray | None:
     """The key switch of ``pi_g(target)`` from the shared ModUp of ``target``; None when it must fall back.
 
@@ -134,7 +138,7 @@ def hoisted_switch(
     q = modulus_column(extended)
     accumulated = accumulated + correction
     accumulated = np.where(accumulated >= q, accumulated - q, accumulated)
-    return mod_down(accumulated, level_moduli, special)
+    return mod_down(accumulated, level_moduli, special, backend)
 
 
 def hoisting_correction(

@@ -93,20 +93,32 @@ def reduce_column(values: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.asarray(np.remainder(values.astype(np.uint64), q))
 
 
+BACKENDS = ("numpy", "jax")
+
+
 @lru_cache(maxsize=64)
-def ntt_for(n: int, moduli: tuple[int, ...]) -> NTT:
-    """The (cached) numpy GEMM NTT of length ``n`` over ``moduli`` (wide mode for 48..60-bit primes)."""
-    return NTT(n, moduli)
+def ntt_for(n: int, moduli: tuple[int, ...], backend: str = "numpy") -> NTT:
+    """The (cached) GEMM NTT of length ``n`` over ``moduli`` on ``backend`` ("numpy" or "jax").
+
+    numpy runs every chain (wide mode for 48..60-bit primes); jax runs the NTT's fast mode only (primes
+    up to about 40-47 bits, see :class:`securecompute.cross.ntt.NTT`) and is bit-identical to numpy.
+
+    Raises:
+        ParameterError: an unknown backend; NotAvailableError: a chain JAX's fast mode cannot hold.
+    """
+    if backend not in BACKENDS:
+        raise ParameterError(f"backend={backend!r} is unknown; accepted: {BACKENDS}")
+    return NTT(n, moduli, backend=backend)
 
 
-def forward(n: int, moduli: tuple[int, ...], coefficients: np.ndarray) -> np.ndarray:
+def forward(n: int, moduli: tuple[int, ...], coefficients: np.ndarray, backend: str = "numpy") -> np.ndarray:
     """Forward NTT of uint64 ``(..., L, n)`` coefficients, SEAL's order, uint64 out."""
-    return np.asarray(ntt_for(n, moduli).forward(coefficients.view(np.int64)).view(np.uint64))
+    return np.asarray(ntt_for(n, moduli, backend).forward(coefficients.view(np.int64)).view(np.uint64))
 
 
-def inverse(n: int, moduli: tuple[int, ...], evaluations: np.ndarray) -> np.ndarray:
+def inverse(n: int, moduli: tuple[int, ...], evaluations: np.ndarray, backend: str = "numpy") -> np.ndarray:
     """Inverse NTT of uint64 ``(..., L, n)`` evaluations (SEAL's order), uint64 coefficients out."""
-    return np.asarray(ntt_for(n, moduli).inverse(evaluations.view(np.int64)).view(np.uint64))
+    return np.asarray(ntt_for(n, moduli, backend).inverse(evaluations.view(np.int64)).view(np.uint64))
 
 
 def galois_element(step: int, n: int) -> int:
