@@ -267,10 +267,11 @@ class Evaluator:
         return modulus_column(self.params.moduli_at(level))
 
     def _check(self, ciphertext: Ciphertext, name: str) -> None:
+        if not isinstance(ciphertext, Ciphertext):
+            raise ShapeError(f"{name} must be a Ciphertext, got {type(ciphertext).__name__}")
         data = ciphertext.data
         if (
-            not isinstance(ciphertext, Ciphertext)
-            or data.dtype != np.uint64
+            data.dtype != np.uint64
             or data.ndim != 3
             or data.shape[2] != self.params.n
             or not 1 <= data.shape[1] <= self.params.max_level + 1

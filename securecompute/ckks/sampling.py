@@ -92,11 +92,11 @@ def sample_uniform(source: RandomSource, moduli: tuple[int, ...], n: int) -> np.
     """Uniform residues, uint64 ``(L, n)``: limb l uniform in ``[0, q_l)`` by rejection sampling."""
     rows = []
     for q in moduli:
-        limit = (1 << 64) - (1 << 64) % q  # accept words below the largest multiple of q under 2^64
+        limit = (1 << 64) - (1 << 64) % q  # the largest multiple of q below 2^64 (q odd: never 2^64 itself)
         accepted = np.empty(0, dtype=np.uint64)
         while accepted.size < n:
             draw = source.words(n - accepted.size + 8)
-            accepted = np.concatenate([accepted, draw[draw < np.uint64(limit)] if limit < 1 << 64 else draw])
+            accepted = np.concatenate([accepted, draw[draw < np.uint64(limit)]])
         rows.append(accepted[:n] % np.uint64(q))
     return np.stack(rows)
 

@@ -16,7 +16,7 @@ from tenseal import sealapi
 
 from securecompute.ckks import Ciphertext, CKKSEncoder, Evaluator
 from securecompute.ckks.seal_import import ciphertext_from_seal
-from securecompute.errors import DepthExhaustedError, MissingKeyError, ParameterError
+from securecompute.errors import DepthExhaustedError, MissingKeyError, ParameterError, ShapeError
 from tests.ckks.conftest import SealWorld
 
 SCALE = 2.0**40
@@ -146,3 +146,7 @@ def test_refusals(world_8192: SealWorld, evaluator: Evaluator) -> None:
         evaluator.add(ours_a, Ciphertext(ours_b.data, SCALE * 2))
     with pytest.raises(ParameterError, match="size-2"):
         evaluator.rotate(evaluator.multiply(ours_a, ours_b), 1)
+    with pytest.raises(ShapeError, match="must be a Ciphertext"):
+        evaluator.add(ours_a, "ciphertext")  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="backend"):
+        Evaluator(world_8192.params, backend="cuda")
