@@ -17,7 +17,7 @@ from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import PublicKey, SecretKey
 from securecompute.ckks.keyswitch import divide_round_last
 from securecompute.ckks.params import CKKSParameters
-from securecompute.ckks.ring import add_mod, forward, modulus_column, mul_mod
+from securecompute.ckks.ring import add_mod, forward, modulus_column, mul_mod_constant, shoup_companion
 from securecompute.ckks.sampling import RandomSource, sample_noise, sample_ternary, signed_to_residues
 from securecompute.errors import ParameterError, ShapeError
 
@@ -36,6 +36,8 @@ class Encryptor:
         self.params: CKKSParameters = public_key.params
         self.public_key = public_key
         self.source = source if source is not None else RandomSource()
+        # The public key is a constant of every encryption: Shoup companions once, per limb.
+        self._public_shoup = shoup_companion(public_key.data, modulus_column(public_key.params.moduli))
 
     @one_blas_thread
     def encrypt(self, plaintext: Plaintext) -> Ciphertext:
@@ -46,16 +48,19 @@ class Encryptor:
         """
         params = self.params
         level = plaintext.level
-        if plaintext.data.shape != (level + 1, params.n) or not 0 <= level <= params.max_level:
+        if (
+            plaintext.data.dtype != np.uint64
+            or plaintext.data.shape != (level + 1, params.n)
+            or not 0 <= level <= params.max_level
+        ):
             raise ParameterError(
                 f"plaintext must be uint64 (L <= {params.max_level + 1}, N={params.n}); got {plaintext.data.shape}"
             )
         above = self.params.moduli_at(level + 1)
         rows = [*range(level + 1), len(params.moduli) - 1] if level + 1 == params.key_level else list(range(level + 2))
-        public = self.public_key.data[:, rows, :]
         q = modulus_column(above)
         u = forward(params.n, above, signed_to_residues(sample_ternary(self.source, params.n), above))
-        masked = mul_mod(u[None], public, q)
+        masked = mul_mod_constant(u[None], self.public_key.data[:, rows, :], self._public_shoup[:, rows, :], q)
         for k in range(2):
             noise = forward(params.n, above, signed_to_residues(sample_noise(self.source, params.n), above))
             masked[k] = add_mod(masked[k], noise, q)
@@ -70,6 +75,7 @@ class Decryptor:
     def __init__(self, secret_key: SecretKey) -> None:
         self.params = secret_key.params
         self.secret_key = secret_key
+        self._secret_shoup = shoup_companion(secret_key.data, modulus_column(secret_key.params.moduli))
 
     @one_blas_thread
     def decrypt(self, ciphertext: Ciphertext) -> Plaintext:
@@ -83,8 +89,8 @@ class Decryptor:
             raise ShapeError(f"ciphertext data must be (size, L, N={self.params.n}); got {data.shape}")
         limbs = data.shape[1]
         q = modulus_column(self.params.moduli_at(limbs - 1))
-        secret = self.secret_key.data[:limbs]
+        secret, secret_shoup = self.secret_key.data[:limbs], self._secret_shoup[:limbs]
         phase = data[-1].copy()
         for k in range(ciphertext.size - 2, -1, -1):  # Horner: (c_(k+1) + ...) s + c_k
-            phase = add_mod(mul_mod(phase, secret, q), data[k], q)
+            phase = add_mod(mul_mod_constant(phase, secret, secret_shoup, q), data[k], q)
         return Plaintext(np.ascontiguousarray(phase), ciphertext.scale)
