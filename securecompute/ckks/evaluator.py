@@ -206,12 +206,28 @@ class Evaluator:
     # -- rotations ----------------------------------------------------------------------------------
 
     def rotate(self, ciphertext: Ciphertext, step: int) -> Ciphertext:
-        """Left rotation of the slots by ``step`` (negative: right), with the key for ``3^step mod 2N``.
+        """Left rotation of the slots by ``step`` (negative: right), SEAL's ``rotate_vector``.
+
+        With the key for ``3^step mod 2N`` this is one key switch.  Without it, as SEAL does, the step
+        is written in non-adjacent form (signed powers of two, low first) and rotated term by term,
+        skipping terms of N/2 slots (the identity), each with its own key.
 
         Raises:
-            MissingKeyError: no Galois key for the step's element.
+            MissingKeyError: no key for the step and none for one of its NAF terms.
         """
-        return self.apply_galois(ciphertext, galois_element(step, self.params.n))
+        n = self.params.n
+        element = galois_element(step, n)
+        if self.galois_keys is None or element in self.galois_keys.keys:
+            return self.apply_galois(ciphertext, element)
+        terms = non_adjacent_form(int(step))
+        if len(terms) == 1:
+            raise MissingKeyError(
+                f"no Galois key for step {step} (element {element}); keys are held for {sorted(self.galois_keys.keys)}"
+            )
+        for term in terms:
+            if abs(term) != n // 2:
+                ciphertext = self.rotate(ciphertext, term)
+        return ciphertext
 
     def conjugate(self, ciphertext: Ciphertext) -> Ciphertext:
         """Complex conjugation of every slot (Galois element 2N - 1)."""
@@ -305,3 +321,20 @@ class Evaluator:
         if self.galois_keys is None:
             raise MissingKeyError("rotations need Galois keys; none were given to the Evaluator")
         return self.galois_keys.key(element)
+
+
+def non_adjacent_form(value: int) -> list[int]:
+    """The signed powers of two of ``value``'s non-adjacent form, lowest first (SEAL's ``util::naf``).
+
+    Each digit z_i in {-1, 0, 1} with no two adjacent non-zero: ``z_i = 2 - (v mod 4)`` when v is odd,
+    then ``v = (v - z_i) / 2``; the sign of ``value`` is applied to every term.
+    """
+    sign = -1 if value < 0 else 1
+    remaining, terms, power = abs(value), [], 1
+    while remaining:
+        digit = 2 - (remaining & 3) if remaining & 1 else 0
+        remaining = (remaining - digit) >> 1
+        if digit:
+            terms.append(sign * digit * power)
+        power <<= 1
+    return terms

@@ -35,6 +35,7 @@ class SealWorld:
     params: CKKSParameters
     secret_key: SecretKey
     secret_key_seal: Any
+    keygen: Any
     relin_key: KeySwitchingKey
     ours_galois: GaloisKeys
     steps: list[int]
@@ -76,6 +77,7 @@ def make_world(n: int, bit_sizes: list[int], steps: list[int] | None = None, con
         params=params,
         secret_key=secret_key_from_seal(keygen.secret_key(), params),
         secret_key_seal=keygen.secret_key(),
+        keygen=keygen,
         relin_key=relin_key_from_seal(relin, params),
         ours_galois=galois_keys_from_seal(galois, params, elements),
         steps=steps,

@@ -15,7 +15,8 @@ import pytest
 from tenseal import sealapi
 
 from securecompute.ckks import Ciphertext, CKKSEncoder, Evaluator
-from securecompute.ckks.seal_import import ciphertext_from_seal
+from securecompute.ckks.evaluator import non_adjacent_form
+from securecompute.ckks.seal_import import ciphertext_from_seal, galois_keys_from_seal
 from securecompute.errors import DepthExhaustedError, MissingKeyError, ParameterError, ShapeError
 from tests.ckks.conftest import SealWorld
 
@@ -150,3 +151,25 @@ def test_refusals(world_8192: SealWorld, evaluator: Evaluator) -> None:
         evaluator.add(ours_a, "ciphertext")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="backend"):
         Evaluator(world_8192.params, backend="cuda")
+
+
+def test_rotation_without_its_key_follows_seals_naf_path(world_8192: SealWorld, evaluator: Evaluator) -> None:
+    """With only SEAL's default keys (conjugation and +-2^i), steps 3 = 4 - 1, 6 = 8 - 2 and -5 = -4 - 1 are NAF chains."""
+    context, params = world_8192.context, world_8192.params
+    keygen_galois = sealapi.GaloisKeys()
+    world_8192.keygen.create_galois_keys(keygen_galois)  # SEAL's default set; the first nine imported below
+    elements = [e for e in context.key_context_data().galois_tool().get_elts_all() if keygen_galois.has_key(e)]
+    powers = Evaluator(params, galois_keys=galois_keys_from_seal(keygen_galois, params, elements[:9]))
+    a, _ = _inputs(world_8192, 13)
+    for step in (3, 6, -5):
+        expected = _seal(world_8192.evaluator.rotate_vector, a, step, keygen_galois)
+        assert_same(powers.rotate(ciphertext_from_seal(a), step), expected)
+
+
+def test_non_adjacent_form() -> None:
+    assert non_adjacent_form(3) == [-1, 4]
+    assert non_adjacent_form(7) == [-1, 8]
+    assert non_adjacent_form(-6) == [2, -8]
+    for value in range(-300, 300):
+        terms = non_adjacent_form(value)
+        assert sum(terms) == value
