@@ -44,11 +44,12 @@ class Evaluator:
         params: scheme parameters.
         relin_key: the key for s^2 (needed by :meth:`relinearize`).
         galois_keys: keys by Galois element (needed by :meth:`rotate`, :meth:`rotate_many`, :meth:`conjugate`).
-        backend: the array engine of the transforms: "numpy" (every chain) or "jax" (jit; the NTT's fast
-            mode only, primes up to about 40 bits; results identical to numpy's).
+        backend: the array engine of the transforms: "numpy" or "jax" (jitted; every chain, the
+            48..60-bit primes through :class:`securecompute.cross.jax_wide.JaxWideNTT`); the words are
+            identical.
 
     Raises:
-        ParameterError: an unknown backend; NotAvailableError: a chain the JAX NTT cannot hold.
+        ParameterError: an unknown backend; DependencyMissingError: "jax" without JAX installed.
     """
 
     def __init__(
@@ -60,7 +61,7 @@ class Evaluator:
     ) -> None:
         if backend not in BACKENDS:
             raise ParameterError(f"backend={backend!r} is unknown; accepted: {BACKENDS}")
-        if backend != "numpy":  # the full chain has the widest primes: if its NTT builds, every subset does
+        if backend != "numpy":  # fail early (JAX missing) rather than inside the first operation
             ntt_for(params.n, params.moduli, backend)
         self.backend = backend
         self.params = params

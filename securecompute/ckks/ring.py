@@ -14,6 +14,7 @@ Hand-written: the scheme's hot loops are the point of this package.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 
@@ -96,19 +97,36 @@ def reduce_column(values: np.ndarray, q: np.ndarray) -> np.ndarray:
 BACKENDS = ("numpy", "jax")
 
 
+class Transform(Protocol):
+    """What the scheme needs of a limb-batched NTT: SEAL's bit-reversed forward and inverse on int64 residues."""
+
+    def forward(self, coefficients: np.ndarray, order: str = "bit_reversed") -> np.ndarray: ...
+
+    def inverse(self, evaluations: np.ndarray, order: str = "bit_reversed") -> np.ndarray: ...
+
+
 @lru_cache(maxsize=64)
-def ntt_for(n: int, moduli: tuple[int, ...], backend: str = "numpy") -> NTT:
+def ntt_for(n: int, moduli: tuple[int, ...], backend: str = "numpy") -> Transform:
     """The (cached) GEMM NTT of length ``n`` over ``moduli`` on ``backend`` ("numpy" or "jax").
 
-    numpy runs every chain (wide mode for 48..60-bit primes); jax runs the NTT's fast mode only (primes
-    up to about 40-47 bits, see :class:`securecompute.cross.ntt.NTT`) and is bit-identical to numpy.
+    Both run every chain and give the same words: numpy's NTT (wide mode for 48..60-bit primes);
+    on JAX the fast mode through ``NTT(..., backend="jax")`` and the wide mode through
+    :class:`securecompute.cross.jax_wide.JaxWideNTT`.
 
     Raises:
-        ParameterError: an unknown backend; NotAvailableError: a chain JAX's fast mode cannot hold.
+        ParameterError: an unknown backend.
+        DependencyMissingError: backend "jax" without JAX installed.
     """
     if backend not in BACKENDS:
         raise ParameterError(f"backend={backend!r} is unknown; accepted: {BACKENDS}")
-    return NTT(n, moduli, backend=backend)
+    transform = NTT(n, moduli)
+    if backend == "numpy":
+        return transform
+    if transform.wide:
+        from securecompute.cross.jax_wide import JaxWideNTT
+
+        return JaxWideNTT(transform)
+    return NTT(n, moduli, backend="jax")
 
 
 def forward(n: int, moduli: tuple[int, ...], coefficients: np.ndarray, backend: str = "numpy") -> np.ndarray:
