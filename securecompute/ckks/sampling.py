@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 
 import numpy as np
 
@@ -41,6 +42,9 @@ class RandomSource:
         seed: 64 bytes; None (the default) draws them from the OS through ``secrets``.  Pass a
             fixed seed only in tests: equal seeds give equal keys.
 
+    Copies and unpickled copies are fresh OS-seeded sources (they never replay this stream); the
+    repr hides the seed; :meth:`take` is thread-safe.
+
     Raises:
         ParameterError: a seed that is not 64 bytes.
     """
@@ -55,15 +59,33 @@ class RandomSource:
         self._seed = seed
         self._counter = 0
         self._buffer = b""
+        # One Encryptor shared by threads must never hand two callers the same bytes (the same mask u
+        # in two ciphertexts reveals the difference of their plaintexts up to noise).
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RandomSource(<{len(self._seed)}-byte seed hidden>, blocks used={self._counter})"
+
+    # A copy (copy, deepcopy, pickle: e.g. an Encryptor shipped to several workers) is a fresh source
+    # seeded from the OS, never this stream again: replayed bytes would reuse masks across ciphertexts.
+    def __copy__(self) -> RandomSource:
+        return RandomSource()
+
+    def __deepcopy__(self, memo: object) -> RandomSource:
+        return RandomSource()
+
+    def __reduce__(self) -> tuple[type[RandomSource], tuple[()]]:
+        return (RandomSource, ())
 
     def take(self, count: int) -> bytes:
-        """The next ``count`` bytes of the stream."""
-        while len(self._buffer) < count:
-            block = hashlib.shake_256(self._seed + self._counter.to_bytes(8, "little")).digest(_BLOCK)
-            self._counter += 1
-            self._buffer += block
-        taken, self._buffer = self._buffer[:count], self._buffer[count:]
-        return taken
+        """The next ``count`` bytes of the stream (thread-safe: concurrent callers get disjoint bytes)."""
+        with self._lock:
+            while len(self._buffer) < count:
+                block = hashlib.shake_256(self._seed + self._counter.to_bytes(8, "little")).digest(_BLOCK)
+                self._counter += 1
+                self._buffer += block
+            taken, self._buffer = self._buffer[:count], self._buffer[count:]
+            return taken
 
     def words(self, count: int) -> np.ndarray:
         """``count`` uniform uint64 words (little-endian)."""

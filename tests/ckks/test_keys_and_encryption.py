@@ -6,6 +6,12 @@ seeds give equal keys, which is what a test wants and a deployment must never do
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import pickle
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -130,3 +136,32 @@ def test_random_source_refuses_a_short_seed() -> None:
 
 def test_fresh_sources_differ() -> None:
     assert RandomSource().take(32) != RandomSource().take(32)
+
+
+def test_copies_of_a_source_never_replay_its_stream() -> None:
+    """A copied or unpickled source (an Encryptor sent to workers) must not repeat the original's bytes."""
+    source = RandomSource(TEST_SEED)
+    for clone in (copy.copy(source), copy.deepcopy(source), pickle.loads(pickle.dumps(source))):
+        assert clone.take(64) != RandomSource(TEST_SEED).take(64)
+    assert TEST_SEED.hex() not in repr(source)
+    assert source.take(64) == RandomSource(TEST_SEED).take(64)  # the original stream is untouched
+
+
+def test_threads_sharing_a_source_get_disjoint_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent takes are a split of the one stream; a pause inside the hash invites the race a lock prevents."""
+
+    class SlowShake:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def digest(self, length: int) -> bytes:
+            time.sleep(0.001)  # yields the GIL mid-refill, as a real hash over a large block may
+            return hashlib.shake_256(self.data).digest(length)
+
+    monkeypatch.setattr("securecompute.ckks.sampling.hashlib", SimpleNamespace(shake_256=SlowShake))
+    source = RandomSource(TEST_SEED)
+    with ThreadPoolExecutor(8) as pool:
+        chunks = list(pool.map(lambda _: source.take(1000), range(400)))
+    monkeypatch.undo()
+    stream = RandomSource(TEST_SEED).take(400 * 1000)
+    assert sorted(chunks) == sorted(stream[k : k + 1000] for k in range(0, len(stream), 1000))
