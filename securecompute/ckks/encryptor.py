@@ -84,9 +84,20 @@ class Decryptor:
         Raises:
             ShapeError: the ciphertext does not fit the parameters.
         """
+        if not isinstance(ciphertext, Ciphertext):
+            raise ShapeError(f"ciphertext must be a Ciphertext, got {type(ciphertext).__name__}")
         data = ciphertext.data
-        if data.ndim != 3 or data.shape[2] != self.params.n or not 1 <= data.shape[1] <= self.params.max_level + 1:
-            raise ShapeError(f"ciphertext data must be (size, L, N={self.params.n}); got {data.shape}")
+        if (
+            data.dtype != np.uint64
+            or data.ndim != 3
+            or data.shape[0] < 2
+            or data.shape[2] != self.params.n
+            or not 1 <= data.shape[1] <= self.params.max_level + 1
+        ):
+            raise ShapeError(
+                f"ciphertext data must be uint64 (size >= 2, L <= {self.params.max_level + 1}, N={self.params.n}); "
+                f"got {data.dtype} {data.shape}"
+            )
         limbs = data.shape[1]
         q = modulus_column(self.params.moduli_at(limbs - 1))
         secret, secret_shoup = self.secret_key.data[:limbs], self._secret_shoup[:limbs]

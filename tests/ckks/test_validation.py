@@ -10,6 +10,7 @@ from securecompute.ckks import (
     Ciphertext,
     CKKSEncoder,
     CKKSParameters,
+    Decryptor,
     Evaluator,
     KeyGenerator,
     Plaintext,
@@ -72,3 +73,13 @@ def test_secret_key_repr_hides_the_key() -> None:
     text = repr(secret)
     assert "data" not in text
     assert str(int(secret.data[0, 0])) not in text
+
+
+def test_decryptor_refuses_malformed_ciphertexts() -> None:
+    decryptor = Decryptor(KeyGenerator(SMALL, RandomSource(bytes(64))).secret_key)
+    with pytest.raises(ShapeError, match="uint64"):
+        decryptor.decrypt(Ciphertext(np.zeros((2, 2, 64), dtype=np.int64), 2.0**20))
+    with pytest.raises(ShapeError, match="size >= 2"):
+        decryptor.decrypt(Ciphertext(np.zeros((1, 2, 64), dtype=np.uint64), 2.0**20))
+    with pytest.raises(ShapeError, match="must be a Ciphertext"):
+        decryptor.decrypt(np.zeros((2, 2, 64), dtype=np.uint64))  # type: ignore[arg-type]
