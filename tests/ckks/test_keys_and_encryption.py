@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import pickle
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -165,3 +166,31 @@ def test_threads_sharing_a_source_get_disjoint_bytes(monkeypatch: pytest.MonkeyP
     monkeypatch.undo()
     stream = RandomSource(TEST_SEED).take(400 * 1000)
     assert sorted(chunks) == sorted(stream[k : k + 1000] for k in range(0, len(stream), 1000))
+
+
+def test_sampler_distributions_match_their_exact_laws() -> None:
+    """Chi-square against the exact laws (fixed seed): CBD = Bin(21, 1/2) - Bin(21, 1/2), uniform residues, ternary.
+
+    The rejection step is checked where it matters most: for q = 3*2^62 - 1 a plain ``word mod q``
+    would put residues below 2^62 with probability 1/2; uniform on [0, q) gives 1/3.
+    """
+    source = RandomSource(TEST_SEED)
+    samples = 60000
+    noise = sample_noise(source, samples)
+    binomial = np.array([math.comb(21, k) for k in range(22)], dtype=float) / 2.0**21
+    law = np.convolve(binomial, binomial[::-1])  # values -21 .. 21
+    observed = np.bincount(noise + 21, minlength=43)
+    expected = law * samples
+    pooled = expected >= 5  # the far tails pooled into one cell
+    cells_observed = np.append(observed[pooled], observed[~pooled].sum())
+    cells_expected = np.append(expected[pooled], expected[~pooled].sum())
+    statistic = float(((cells_observed - cells_expected) ** 2 / cells_expected).sum())
+    assert statistic < 80  # about 30 degrees of freedom: p < 1e-5 above 80
+    residues = sample_uniform(source, (97,), samples)[0]
+    counts = np.bincount(residues.astype(np.int64), minlength=97)
+    assert float(((counts - samples / 97) ** 2 / (samples / 97)).sum()) < 180  # 96 degrees of freedom
+    ternary = np.bincount(sample_ternary(source, samples) + 1, minlength=3)
+    assert float(((ternary - samples / 3) ** 2 / (samples / 3)).sum()) < 25  # 2 degrees of freedom
+    wide = 3 * (1 << 62) - 1
+    below = float(np.mean(sample_uniform(source, (wide,), samples)[0] < np.uint64(1 << 62)))
+    assert abs(below - 1 / 3) < 0.01  # a sampler without rejection gives 1/2
