@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from securecompute.errors import ParameterError, SecureComputeError
-from securecompute.zk import group
+from securecompute.zk import group, limbs
 from securecompute.zk.commit import (
     BlindSource,
     Commitment,
@@ -56,7 +56,7 @@ from securecompute.zk.group import BatchCheck, Combination, Point
 from securecompute.zk.params import Params
 from securecompute.zk.proof import ReluProof, Shapes
 from securecompute.zk.sigma import commit_scalar, prove_product, verify_product
-from securecompute.zk.sumcheck import prove_eq_sumcheck_zk, verify_sumcheck_zk
+from securecompute.zk.sumcheck import prove_eq_sumcheck_limbs, verify_sumcheck_zk
 from securecompute.zk.transcript import Transcript
 from securecompute.zk.witness import Witness, build_stack_witness, build_witness, relu_reference
 
@@ -341,7 +341,7 @@ def prove_from_witness(pp: Params, witness: Witness, blinds: BlindSource) -> Rel
     u = transcript.challenges(b"relu/u", m)
     lam = transcript.challenge(b"relu/lambda") if backward else 0
     out_table = _combine(field["a"], field.get("grad_z"), lam)
-    claim_u = mle_eval(out_table, u)
+    claim_u = limbs.mle(_to_limbs(out_table), u)
     (claim_u_point,), (claim_u_blind,) = hide(b"relu/claim-u", [claim_u])
 
     slots = 1 << pp.slot_vars
@@ -353,13 +353,20 @@ def prove_from_witness(pp: Params, witness: Witness, blinds: BlindSource) -> Rel
     rescaled_z = to_field((advice[:, 0, :] @ weights).tolist())
     rescaled_g = to_field((advice[:, 1, :] @ weights).tolist()) if backward else None
     y = _combine(rescaled_z, rescaled_g, lam)
-    forward, r, _, final1 = prove_eq_sumcheck_zk(
-        transcript, b"relu/sc1", u, [sign, y], _masked_product, 3, (claim_u, claim_u_blind), blinds, generators
+    forward, r, _, final1 = prove_eq_sumcheck_limbs(
+        transcript,
+        b"relu/sc1",
+        u,
+        (_to_limbs(sign), _to_limbs(y)),
+        limbs.ROUND_MASKED,
+        (claim_u, claim_u_blind),
+        blinds,
+        generators,
     )
-    claims = [mle_eval(sign, r), mle_eval(rescaled_z, r), mle_eval(field["z"], r)]
+    claims = [limbs.mle(_to_limbs(table), r) for table in (sign, rescaled_z, field["z"])]
     if backward:
         assert rescaled_g is not None
-        claims += [mle_eval(rescaled_g, r), mle_eval(field["grad_a"], r)]
+        claims += [limbs.mle(_to_limbs(table), r) for table in (rescaled_g, field["grad_a"])]
     claim_points, claim_blinds = hide(b"relu/claims-r", claims)
     claim_blinds += [0] * (5 - len(claim_blinds))
     values = claims + [0] * (5 - len(claims))
@@ -379,18 +386,16 @@ def prove_from_witness(pp: Params, witness: Witness, blinds: BlindSource) -> Rel
     order = (2, 1, 0, 4, 3)  # alpha_1..5 weigh Z(r), Z'(r), S, G_A(r), G'(r)
     claim2 = sum(a * values[k] for a, k in zip(alphas, order, strict=True)) % p
     claim2_blind = sum(a * claim_blinds[k] for a, k in zip(alphas, order, strict=True)) % p
-    h = _recomposition_table(pp, alphas, alpha_pad, backward, r, layout, witness.n, witness.instances)
-    bits_sc, rho, finals, final2 = prove_eq_sumcheck_zk(
+    h = _recomposition_limbs(pp, alphas, alpha_pad, backward, r, layout, witness.n, witness.instances)
+    bits_sc, rho, finals, final2 = prove_eq_sumcheck_limbs(
         transcript,
         b"relu/sc2",
         w,
-        [h, field["bits"]],
-        _booleanity,
-        3,
+        (h, _to_limbs(witness.bits)),
+        limbs.ROUND_BOOLEANITY,
         (claim2, claim2_blind),
         blinds,
         generators,
-        first_round=_booleanity_first_round,
     )
     bit = finals[1]
     (bit_point,), (bit_blind,) = hide(b"relu/claim-rho", [bit])
@@ -520,6 +525,39 @@ def _recomposition_table(
         return (index & low_mask) < n and (index >> layout.m) < instances
 
     return [e * c % MODULUS for i, e in enumerate(eq_table(r)) for c in (weights if is_real(i) else padded)]
+
+
+def _recomposition_limbs(
+    pp: Params,
+    alphas: Sequence[int],
+    alpha_pad: int,
+    backward: bool,
+    r: Sequence[int],
+    layout: Shapes,
+    n: int,
+    instances: int = 1,
+) -> np.ndarray:
+    """:func:`_recomposition_table` as Montgomery limbs: ``eq(r) (x) c`` with the padded elements' rows replaced."""
+    weights = _slot_weights(pp, alphas, backward)
+    padded = [(c + d) % MODULUS for c, d in zip(weights, _padding_weights(pp, alpha_pad, backward), strict=True)]
+    eq_r = limbs.eq_table(r)
+    table = limbs.outer(eq_r, limbs.from_field(weights)).reshape(eq_r.shape[0], len(weights), limbs.LIMBS)
+    index = np.arange(eq_r.shape[0])
+    pad_rows = np.flatnonzero(((index & ((1 << layout.m) - 1)) >= n) | ((index >> layout.m) >= instances))
+    if pad_rows.size:
+        pad_part = limbs.outer(np.ascontiguousarray(eq_r[pad_rows]), limbs.from_field(padded))
+        table[pad_rows] = pad_part.reshape(pad_rows.size, len(padded), limbs.LIMBS)
+    return np.ascontiguousarray(table.reshape(-1, limbs.LIMBS))
+
+
+def _to_limbs(values: Sequence[int]) -> np.ndarray:
+    """A witness table (small signed ints, or field elements in a cheating test) as Montgomery limbs."""
+    low, high = min(values), max(values)
+    if low >= 0 and high <= 1:
+        return limbs.from_bits(np.asarray(values, dtype=np.uint64))
+    if low > -(1 << 62) and high < 1 << 62:
+        return limbs.from_small(np.asarray(values, dtype=np.int64))
+    return limbs.from_field(values)
 
 
 def _recomposition_at(
