@@ -9,23 +9,39 @@
     stack = prove_relu_stack(pp, [z1, z2, z3])   # k instances in one proof, size growing with log k
     assert verify_relu_stack(pp, stack, 3)
 
+    # a whole MLP: the model owner commits once, provers prove inferences, verifiers pin the weights
+    owner = commit_model(pp, MlpModel.quantize(pp, [(W1, b1), (W2, b2)]))
+    proof = prove_mlp(pp, owner, quantize_input(x, pp))
+    assert verify_mlp(pp, MlpProof.from_bytes(proof.to_bytes()), weight_commitments=owner.commitment)
+
 What is and is not zero knowledge is stated in ``protocols/zkrelu.md``.  Importing this package is
 cheap; the BLS12-381 library loads on first use (DependencyMissingError if it is missing).
 """
 
 from __future__ import annotations
 
+from securecompute.zk.mlp import prove_mlp, verify_mlp
+from securecompute.zk.mlp_proof import MlpProof
+from securecompute.zk.model import MlpModel, ModelCommitment, commit_model, mlp_reference, quantize_input
 from securecompute.zk.params import Params, quantize
 from securecompute.zk.proof import ReluProof
 from securecompute.zk.relu import prove_relu, prove_relu_stack, relu_reference, verify_relu, verify_relu_stack
 
 __all__ = [
+    "MlpModel",
+    "MlpProof",
+    "ModelCommitment",
     "Params",
     "ReluProof",
+    "commit_model",
+    "mlp_reference",
+    "prove_mlp",
     "prove_relu",
     "prove_relu_stack",
     "quantize",
+    "quantize_input",
     "relu_reference",
+    "verify_mlp",
     "verify_relu",
     "verify_relu_stack",
 ]

@@ -60,14 +60,8 @@ _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 
 
 @_jit
-def _reduce_out(t: Any, out: Any, mod: Any) -> None:
-    """Carry the top 9 columns of ``t`` into ``out`` (value < 2r) and subtract r once if needed."""
-    carry = np.uint64(0)
-    for k in range(9):
-        v = t[9 + k] + carry
-        out[k] = v & np.uint64(0x1FFFFFFF)
-        carry = v >> np.uint64(29)
-    # out >= r ?  compare from the top limb
+def _subtract_if_not_below(out: Any, mod: Any) -> None:
+    """``out -= r`` when ``out >= r`` (out < 2r, carried limbs): the one conditional subtraction of every operation."""
     geq = True
     for k in range(8, -1, -1):
         if out[k] != mod[k]:
@@ -83,6 +77,18 @@ def _reduce_out(t: Any, out: Any, mod: Any) -> None:
             else:
                 borrow = np.int64(0)
             out[k] = np.uint64(v)
+
+
+@_jit
+def _reduce_out(t: Any, out: Any, mod: Any) -> None:
+    """Carry the top 9 columns of ``t`` into ``out`` (value < 2r) and subtract r once if needed."""
+    carry = np.uint64(0)
+    for k in range(9):
+        v = t[9 + k] + carry
+        out[k] = v & np.uint64(0x1FFFFFFF)
+        carry = v >> np.uint64(29)
+    # out >= r ?  compare from the top limb
+    _subtract_if_not_below(out, mod)
 
 
 @_jit
@@ -111,21 +117,7 @@ def _addmod(a: Any, b: Any, out: Any, mod: Any) -> None:
         v = a[k] + b[k] + carry
         out[k] = v & np.uint64(0x1FFFFFFF)
         carry = v >> np.uint64(29)
-    geq = True
-    for k in range(8, -1, -1):
-        if out[k] != mod[k]:
-            geq = out[k] > mod[k]
-            break
-    if geq:
-        borrow = np.int64(0)
-        for k in range(9):
-            v = np.int64(out[k]) - np.int64(mod[k]) - borrow
-            if v < 0:
-                v += np.int64(1 << 29)
-                borrow = np.int64(1)
-            else:
-                borrow = np.int64(0)
-            out[k] = np.uint64(v)
+    _subtract_if_not_below(out, mod)
 
 
 @_jit
@@ -347,6 +339,14 @@ def from_small(values: Any) -> np.ndarray:
     array = np.ascontiguousarray(np.asarray(values, dtype=np.int64).ravel())
     plain = _small_kernel(array, _MOD)
     return np.asarray(_scale_kernel(plain, _R2_LIMBS, _MOD, np.uint64(_N_PRIME)))
+
+
+def from_ints(values: Any) -> np.ndarray:
+    """Integers of any size (an int64 or object array, or a list) as Montgomery limbs of ``v mod r``."""
+    array = np.asarray(values)
+    if array.dtype.kind in "iu" and (array.size == 0 or (int(array.min()) > -(1 << 62) and int(array.max()) < 1 << 62)):
+        return from_small(array)
+    return from_field([int(value) for value in array.ravel().tolist()])
 
 
 def from_field(values: Sequence[int]) -> np.ndarray:

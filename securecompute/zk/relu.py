@@ -305,8 +305,19 @@ def _slot_weights(pp: Params, alphas: Sequence[int], backward: bool) -> list[int
 # --- prover -----------------------------------------------------------------------------------
 
 
-def prove_from_witness(pp: Params, witness: Witness, blinds: BlindSource) -> ReluProof:
-    """Prove from an explicit witness (internal; an inconsistent witness yields a proof that fails)."""
+def prove_from_witness(
+    pp: Params,
+    witness: Witness,
+    blinds: BlindSource,
+    shared: Mapping[str, tuple[Commitment, list[int]]] | None = None,
+) -> ReluProof:
+    """Prove from an explicit witness (internal; an inconsistent witness yields a proof that fails).
+
+    ``shared`` maps table names (``z``, ``a``, ...) to a commitment made elsewhere and its row blinds, e.g. by
+    the linear layer that produced Z or consumes A (:mod:`securecompute.zk.mlp`); those tables are not
+    committed again, so the proof is about the very same commitments.  The caller guarantees that each
+    shared commitment is to this witness's table with the default column split.
+    """
     p = MODULUS
     m = witness.log_size
     backward = witness.backward
@@ -325,6 +336,9 @@ def prove_from_witness(pp: Params, witness: Witness, blinds: BlindSource) -> Rel
     row_blinds: dict[str, list[int]] = {}
     for name, table in tables.items():
         is_bits = name == "bits"
+        if shared is not None and name in shared:
+            commitments[name], row_blinds[name] = shared[name]
+            continue
         commitments[name], row_blinds[name] = commit(
             table, bit_vars if is_bits else m, blinds, generators, layout.explicit(is_bits)
         )
@@ -503,6 +517,15 @@ def _padding_weights(pp: Params, alpha_pad: int, backward: bool) -> list[int]:
     return weights
 
 
+def _real_and_padded_weights(
+    pp: Params, alphas: Sequence[int], alpha_pad: int, backward: bool
+) -> tuple[list[int], list[int]]:
+    """Slot weights ``c`` of a real element and ``c + alpha_pad c_pad`` of a padded one."""
+    weights = _slot_weights(pp, alphas, backward)
+    padded = [(c + d) % MODULUS for c, d in zip(weights, _padding_weights(pp, alpha_pad, backward), strict=True)]
+    return weights, padded
+
+
 def _recomposition_table(
     pp: Params,
     alphas: Sequence[int],
@@ -517,8 +540,7 @@ def _recomposition_table(
 
     Element ``I = inst * 2**m + i`` (``x_hi``) is padded when ``i >= n`` or ``inst >= k``.
     """
-    weights = _slot_weights(pp, alphas, backward)
-    padded = [(c + d) % MODULUS for c, d in zip(weights, _padding_weights(pp, alpha_pad, backward), strict=True)]
+    weights, padded = _real_and_padded_weights(pp, alphas, alpha_pad, backward)
     low_mask = (1 << layout.m) - 1
 
     def is_real(index: int) -> bool:
@@ -538,8 +560,7 @@ def _recomposition_limbs(
     instances: int = 1,
 ) -> np.ndarray:
     """:func:`_recomposition_table` as Montgomery limbs: ``eq(r) (x) c`` with the padded elements' rows replaced."""
-    weights = _slot_weights(pp, alphas, backward)
-    padded = [(c + d) % MODULUS for c, d in zip(weights, _padding_weights(pp, alpha_pad, backward), strict=True)]
+    weights, padded = _real_and_padded_weights(pp, alphas, alpha_pad, backward)
     eq_r = limbs.eq_table(r)
     table = limbs.outer(eq_r, limbs.from_field(weights)).reshape(eq_r.shape[0], len(weights), limbs.LIMBS)
     index = np.arange(eq_r.shape[0])
