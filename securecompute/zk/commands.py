@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from securecompute.encoding import unpack
 from securecompute.errors import ParameterError
+from securecompute.zk.mlp_commands import add_prove_mlp, add_verify_mlp_options, run_verify_mlp
 
 if TYPE_CHECKING:
     from securecompute.demo import TourReport
@@ -30,6 +32,7 @@ def register_commands(commands: Any) -> None:
     )
     statements = prove.add_subparsers(dest="statement", metavar="STATEMENT", title="statements")
     statements.required = True
+    add_prove_mlp(statements)
     relu = statements.add_parser(
         "relu",
         help="A = ReLU(rescale(Z)) over random committed pre-activations (and the backward pass with --backward)",
@@ -60,6 +63,7 @@ def register_commands(commands: Any) -> None:
     pinned.add_argument(
         "--expect-digest", default=None, metavar="HEX", help="expected parameter digest (64 hex digits)"
     )
+    add_verify_mlp_options(verify)
     verify.set_defaults(handler=_run_verify)
 
 
@@ -103,6 +107,8 @@ def _run_verify(options: argparse.Namespace) -> int:
         data = Path(options.proof).read_bytes()
     except OSError as error:
         raise ParameterError(f"cannot read proof file {options.proof!r}: {error.strerror}") from None
+    if unpack(data).kind == "zk/mlp":
+        return run_verify_mlp(options, data)
     proof = ReluProof.from_bytes(data)
     pinned = options.q_bits is not None
     if pinned:
