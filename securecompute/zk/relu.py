@@ -538,7 +538,8 @@ def _recomposition_table(
 ) -> list[int]:
     """``h(x) = eq(r, x_hi) (c(x_lo) + [x_hi padded] alpha_pad c_pad(x_lo))`` over the advice cube (slots fastest).
 
-    Element ``I = inst * 2**m + i`` (``x_hi``) is padded when ``i >= n`` or ``inst >= k``.
+    Python-int reference (the prover uses :func:`_recomposition_limbs`; tests compare the two and the verifier's
+    :func:`_recomposition_at`).  Element ``I = inst * 2**m + i`` (``x_hi``) is padded when ``i >= n`` or ``inst >= k``.
     """
     weights, padded = _real_and_padded_weights(pp, alphas, alpha_pad, backward)
     low_mask = (1 << layout.m) - 1
@@ -649,13 +650,13 @@ def _too_wide(values: Sequence[int]) -> bool:
 
 
 def _masked_product(columns: Sequence[list[int]], suffix: list[int]) -> tuple[int, int]:
-    """Sumcheck 1, ``sum eq(u,x) (1 - s(x)) y(x)``: inner ``(1 - s) y``, no outer term."""
+    """Sumcheck 1, ``sum eq(u,x) (1 - s(x)) y(x)``: inner ``(1 - s) y``, no outer term (Python reference of ``ROUND_MASKED``)."""
     sign, y = columns
     return sum(e * (1 - s) * v for e, s, v in zip(suffix, sign, y, strict=True)) % MODULUS, 0
 
 
 def _booleanity(columns: Sequence[list[int]], suffix: list[int]) -> tuple[int, int]:
-    """Sumcheck 2, ``sum eq(w,x) b(x)(b(x) - 1) + h(x) b(x)``: inner ``b(b - 1)``, outer ``h b``."""
+    """Sumcheck 2, ``sum eq(w,x) b(x)(b(x) - 1) + h(x) b(x)``: inner ``b(b - 1)``, outer ``h b`` (Python reference of ``ROUND_BOOLEANITY``)."""
     h, bits = columns
     inner = sum(e * b * (b - 1) for e, b in zip(suffix, bits, strict=True))
     outer = sum(g * b for g, b in zip(h, bits, strict=True))
@@ -664,6 +665,8 @@ def _booleanity(columns: Sequence[list[int]], suffix: list[int]) -> tuple[int, i
 
 def _booleanity_first_round(tables: Sequence[Sequence[int]], suffix: list[int]) -> tuple[list[int], list[int]] | None:
     """Round 1 of sumcheck 2 by additions only, when every advice entry is 0 or 1 (else None: generic path).
+
+    Python reference of :func:`securecompute.zk.limbs.binary_booleanity_sums` (tests compare them).
 
     With ``b0, b1`` in {0, 1} on a pair, ``b(X) = b0 + X (b1 - b0)`` and ``b(X)(b(X) - 1)`` is 0 at X = 0 and
     ``X (X - 1)`` where ``b0 != b1``; ``h(X) b(X)`` sums ``h`` over the four cases (b0, b1) with small weights.

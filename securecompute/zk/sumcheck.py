@@ -184,8 +184,9 @@ def prove_sumcheck_zk(
 ) -> tuple[ZkSumcheckProof, list[int], list[int], tuple[int, int]]:
     """Prover with committed rounds; ``claim`` is the (value, blind) of the commitment the verifier holds.
 
-    zkReLU uses :func:`prove_eq_sumcheck_zk`; this generic prover (eq table materialised) is kept as the test
-    oracle that the split prover must match message for message (``tests/zk/test_sumcheck.py``).
+    zkReLU and the linear layers use :func:`prove_eq_sumcheck_limbs`; this generic prover (eq table materialised)
+    is kept as the test oracle that the split provers must match message for message (``tests/zk/test_sumcheck.py``,
+    ``tests/zk/test_limbs.py``).
 
     Returns:
         the proof, the challenges, the tables' final values, and the (value, blind) opening of the final
@@ -216,6 +217,8 @@ def prove_eq_sumcheck_zk(
     first_round: FirstRound | None = None,
 ) -> tuple[ZkSumcheckProof, list[int], list[int], tuple[int, int]]:
     """Committed-round prover for ``sum_x eq(eq_point, x) inner(T(x)) + outer(T(x))`` (messages as in :func:`prove_sumcheck_zk`).
+
+    Python-int reference of :func:`prove_eq_sumcheck_limbs` (tests compare their messages).
 
     The eq factor is never materialised at full size (Gruen's split): in round j,
     ``s_j(X) = P_j eq(w_j, X) sum_x' E_j(x') inner(T(X, x')) + sum_x' outer(T(X, x'))`` with
