@@ -55,6 +55,18 @@ class LinearShape:
     a: int
     k: int
     c: int
+    x_transposed: bool = False
+    """X is given by the commitment of its transpose (a ``2**k x 2**a`` table, e.g. ``A^T`` in ``G_W = A^T G_Z``)."""
+    w_transposed: bool = False
+    """W is given by the commitment of its transpose (a ``2**c x 2**k`` table, e.g. ``W^T`` in ``G_A = G_Z W^T``)."""
+
+    def x_point(self, s: Sequence[int], r1: Sequence[int]) -> list[int]:
+        """Where the committed X table is opened: ``(s, r1)``, or ``(r1, s)`` for a transposed one."""
+        return [*r1, *s] if self.x_transposed else [*s, *r1]
+
+    def w_point(self, s: Sequence[int], r2: Sequence[int]) -> list[int]:
+        """Where the committed W table is opened: ``(r2, s)``, or ``(s, r2)`` for a transposed one."""
+        return [*s, *r2] if self.w_transposed else [*r2, *s]
 
     @property
     def x_vars(self) -> int:
@@ -135,10 +147,11 @@ def prove_linear(
     transcript.append_points(b"linear/claims", claim_points)
     below = below_sum(r1, shape.rows)
     claim = ((v_z - below * v_b) % p, (vz_blind - below * vb_blind) % p)
-    # X(y, r1): fix the row (high) variables of X^T, whose low variables are then the rows
-    x_t = np.ascontiguousarray(x.values.reshape(1 << a, 1 << k).T).ravel()
-    x_partial = _fold_all(limbs.from_ints(x_t), r1)
-    w_partial = _fold_all(limbs.from_ints(w.values), r2)
+    # X(y, r1) and W(y, r2): fold the variables fixed to r1 (resp. r2) after bringing them to the low end
+    x_rows_low = x.values if shape.x_transposed else x.values.reshape(1 << a, 1 << k).T
+    x_partial = _fold_all(limbs.from_ints(np.ascontiguousarray(x_rows_low).ravel()), r1)
+    w_cols_low = w.values.reshape(1 << c, 1 << k).T if shape.w_transposed else w.values
+    w_partial = _fold_all(limbs.from_ints(np.ascontiguousarray(w_cols_low).ravel()), r2)
     sumcheck, s, finals, final_claim = prove_eq_sumcheck_limbs(
         transcript, b"linear/sc", None, (x_partial, w_partial), limbs.ROUND_PRODUCT, claim, blinds, generators
     )
@@ -152,8 +165,8 @@ def prove_linear(
     openings = (
         prove_evaluation(transcript, _ints(z.values), z.blinds, [*r2, *r1], vz_blind, blinds, generators),
         prove_evaluation(transcript, _ints(b.values), b.blinds, r2, vb_blind, blinds, generators),
-        prove_evaluation(transcript, _ints(x.values), x.blinds, [*s, *r1], xs_blind, blinds, generators),
-        prove_evaluation(transcript, _ints(w.values), w.blinds, [*r2, *s], ws_blind, blinds, generators),
+        prove_evaluation(transcript, _ints(x.values), x.blinds, shape.x_point(s, r1), xs_blind, blinds, generators),
+        prove_evaluation(transcript, _ints(w.values), w.blinds, shape.w_point(s, r2), ws_blind, blinds, generators),
     )
     return LinearProof(
         (claim_points[0], claim_points[1], final_points[0], final_points[1]), sumcheck, product, openings
@@ -194,8 +207,8 @@ def verify_linear(
     return (
         verify_evaluation(transcript, [(z, 1)], [*r2, *r1], vz_c, open_z, generators, checks)
         and verify_evaluation(transcript, [(b, 1)], r2, vb_c, open_b, generators, checks)
-        and verify_evaluation(transcript, [(x, 1)], [*s, *r1], xs_c, open_x, generators, checks)
-        and verify_evaluation(transcript, [(w, 1)], [*r2, *s], ws_c, open_w, generators, checks)
+        and verify_evaluation(transcript, [(x, 1)], shape.x_point(s, r1), xs_c, open_x, generators, checks)
+        and verify_evaluation(transcript, [(w, 1)], shape.w_point(s, r2), ws_c, open_w, generators, checks)
     )
 
 

@@ -21,7 +21,9 @@ requires canonical scalars and canonical subgroup points (CorruptPayloadError ot
 from __future__ import annotations
 
 import html
+import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from securecompute.encoding import decode_json, encode_json, pack, unpack
 from securecompute.errors import CorruptPayloadError, ParameterError
@@ -34,7 +36,10 @@ from securecompute.zk.proof import ReluProof, _points, _read_points, _read_scala
 from securecompute.zk.sigma import ProductProof
 from securecompute.zk.sumcheck import ZkSumcheckProof
 
-__all__ = ["KIND", "MlpProof"]
+if TYPE_CHECKING:
+    from securecompute.zk.params import Params
+
+__all__ = ["KIND", "MlpProof", "parse_meta"]
 
 KIND = "zk/mlp"
 _META_KEYS = {"dims", "frac_bits", "max_log_n", "q_bits", "rows"}
@@ -212,37 +217,51 @@ def _read_linear(data: bytes, rounds: int, opening_columns: list[int], name: str
     )
 
 
-def _parse(data: bytes) -> MlpProof:
+def parse_meta(data: bytes, fingerprint: bytes) -> tuple[Params, list[int], int]:
+    """Validate the ``meta`` section shared by ``zk/mlp`` and ``zk/train`` proofs: ``(pp, dims, rows)``.
+
+    Checks the exact key set, int types, canonical JSON, the parameters and the fingerprint, 1..16 layers, every
+    dimension and the batch in ``1..2**L``, and every padded table within ``2**L`` entries.
+    """
     from securecompute.zk.params import Params
 
-    envelope = unpack(data, kind=KIND)
-    meta = decode_json(envelope.section("meta"))
+    meta = decode_json(data)
     if not isinstance(meta, dict) or set(meta) != _META_KEYS:
-        raise CorruptPayloadError(f"zkMLP meta must have exactly the keys {sorted(_META_KEYS)}")
+        raise CorruptPayloadError(f"proof meta must have exactly the keys {sorted(_META_KEYS)}")
     dims = meta["dims"]
     if any(type(meta[key]) is not int for key in ("q_bits", "frac_bits", "max_log_n", "rows")) or not (
         isinstance(dims, list) and all(type(d) is int for d in dims)
     ):
-        raise CorruptPayloadError("zkMLP meta has a value of the wrong type")
-    if encode_json(meta) != envelope.section("meta"):
-        raise CorruptPayloadError("zkMLP meta is not in canonical JSON form")
+        raise CorruptPayloadError("proof meta has a value of the wrong type")
+    if encode_json(meta) != data:
+        raise CorruptPayloadError("proof meta is not in canonical JSON form")
     try:
         pp = Params.setup(meta["q_bits"], meta["frac_bits"], meta["max_log_n"])
     except ParameterError as error:
-        raise CorruptPayloadError(f"zkMLP meta holds invalid parameters: {error}") from None
-    if envelope.fingerprint != pp.digest():
-        raise CorruptPayloadError("zkMLP proof fingerprint does not match the parameters in its meta")
+        raise CorruptPayloadError(f"proof meta holds invalid parameters: {error}") from None
+    if fingerprint != pp.digest():
+        raise CorruptPayloadError("proof fingerprint does not match the parameters in its meta")
     limit = 1 << pp.max_log_n
     rows = meta["rows"]
     if not 2 <= len(dims) <= MAX_LAYERS + 1 or not all(1 <= d <= limit for d in dims) or not 1 <= rows <= limit:
         raise CorruptPayloadError(
-            f"zkMLP meta declares dims {dims} and {rows} rows outside the bounds of 2**{pp.max_log_n}"
+            f"proof meta declares dims {dims} and {rows} rows outside the bounds of 2**{pp.max_log_n}"
         )
     a = log2_ceil(rows)
     cols = [log2_ceil(d) for d in dims]
+    if any(a + c > pp.max_log_n for c in cols) or any(
+        c + d > pp.max_log_n for c, d in itertools.pairwise(cols)
+    ):
+        raise CorruptPayloadError(f"proof meta declares tables over 2**{pp.max_log_n} entries")
+    return pp, dims, rows
+
+
+def _parse(data: bytes) -> MlpProof:
+    envelope = unpack(data, kind=KIND)
+    pp, dims, rows = parse_meta(envelope.section("meta"), envelope.fingerprint)
+    a = log2_ceil(rows)
+    cols = [log2_ceil(d) for d in dims]
     depth = len(dims) - 1
-    if any(a + c > pp.max_log_n for c in cols) or any(cols[i] + cols[i + 1] > pp.max_log_n for i in range(depth)):
-        raise CorruptPayloadError(f"zkMLP meta declares tables over 2**{pp.max_log_n} entries")
     expected = ["meta"]
     expected += [name for i in range(1, depth + 1) for name in (f"com.w.{i}", f"com.b.{i}")]
     expected += ["com.x", *[f"com.z.{i}" for i in range(1, depth + 1)], *[f"com.a.{i}" for i in range(1, depth)]]
