@@ -13,6 +13,8 @@
     owner = commit_model(pp, MlpModel.quantize(pp, [(W1, b1), (W2, b2)]))
     proof = prove_mlp(pp, owner, quantize_input(x, pp))
     assert verify_mlp(pp, MlpProof.from_bytes(proof.to_bytes()), weight_commitments=owner.commitment)
+    step, owner = prove_train_step(pp, owner, x_int, grad_logits)   # one SGD step; owner now holds W'
+    assert verify_train_step(pp, step, weight_commitments=published)  # step.updated_weights = Com(W')
 
 What is and is not zero knowledge is stated in ``protocols/zkrelu.md``.  Importing this package is
 cheap; the BLS12-381 library loads on first use (DependencyMissingError if it is missing).
@@ -26,6 +28,8 @@ from securecompute.zk.model import MlpModel, ModelCommitment, commit_model, mlp_
 from securecompute.zk.params import Params, quantize
 from securecompute.zk.proof import ReluProof
 from securecompute.zk.relu import prove_relu, prove_relu_stack, relu_reference, verify_relu, verify_relu_stack
+from securecompute.zk.train import prove_train_step, train_step_reference, verify_train_step
+from securecompute.zk.train_proof import TrainStepProof
 
 __all__ = [
     "MlpModel",
@@ -33,15 +37,19 @@ __all__ = [
     "ModelCommitment",
     "Params",
     "ReluProof",
+    "TrainStepProof",
     "commit_model",
     "mlp_reference",
     "prove_mlp",
     "prove_relu",
     "prove_relu_stack",
+    "prove_train_step",
     "quantize",
     "quantize_input",
     "relu_reference",
+    "train_step_reference",
     "verify_mlp",
     "verify_relu",
     "verify_relu_stack",
+    "verify_train_step",
 ]

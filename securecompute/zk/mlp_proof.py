@@ -249,9 +249,7 @@ def parse_meta(data: bytes, fingerprint: bytes) -> tuple[Params, list[int], int]
         )
     a = log2_ceil(rows)
     cols = [log2_ceil(d) for d in dims]
-    if any(a + c > pp.max_log_n for c in cols) or any(
-        c + d > pp.max_log_n for c, d in itertools.pairwise(cols)
-    ):
+    if any(a + c > pp.max_log_n for c in cols) or any(c + d > pp.max_log_n for c, d in itertools.pairwise(cols)):
         raise CorruptPayloadError(f"proof meta declares tables over 2**{pp.max_log_n} entries")
     return pp, dims, rows
 
