@@ -349,26 +349,42 @@ def _verify(pp: Params, proof: TrainStepProof) -> bool:
     checks = BatchCheck()
     inputs = [proof.input, *proof.activations]
     model = proof.model
-    for i in range(depth):
-        shape = LinearShape(proof.rows, a, cols[i], cols[i + 1])
-        if not verify_linear(
-            transcript, shape, proof.forward[i], inputs[i], model.weights[i], model.biases[i],
-            proof.pre_activations[i], generators, checks,
-        ):  # fmt: skip
-            return False
-    for position, i in enumerate(reversed(range(1, depth))):
-        shape = LinearShape(proof.rows, a, cols[i + 1], cols[i], w_transposed=True)
-        if not verify_linear(
-            transcript, shape, proof.backward[position], proof.grad_outputs[i], model.weights[i],
-            _zero_commitment(cols[i]), proof.grad_inputs[i - 1], generators, checks,
-        ):  # fmt: skip
-            return False
-    for position, i in enumerate(reversed(range(depth))):
-        shape = LinearShape(1 << cols[i], cols[i], a, cols[i + 1], x_transposed=True)
-        if not verify_linear(
-            transcript, shape, proof.weight_gradient[position], inputs[i], proof.grad_outputs[i],
-            _zero_commitment(cols[i + 1]), proof.weight_grads[i], generators, checks,
-        ):  # fmt: skip
+    # (shape, proof, X, W, b, Z) of every linear relation, in transcript order
+    relations = [
+        (
+            LinearShape(proof.rows, a, cols[i], cols[i + 1]),
+            proof.forward[i],
+            inputs[i],
+            model.weights[i],
+            model.biases[i],
+            proof.pre_activations[i],
+        )
+        for i in range(depth)
+    ]
+    relations += [
+        (
+            LinearShape(proof.rows, a, cols[i + 1], cols[i], w_transposed=True),
+            proof.backward[n],
+            proof.grad_outputs[i],
+            model.weights[i],
+            _zero_commitment(cols[i]),
+            proof.grad_inputs[i - 1],
+        )
+        for n, i in enumerate(reversed(range(1, depth)))
+    ]
+    relations += [
+        (
+            LinearShape(1 << cols[i], cols[i], a, cols[i + 1], x_transposed=True),
+            proof.weight_gradient[n],
+            inputs[i],
+            proof.grad_outputs[i],
+            _zero_commitment(cols[i + 1]),
+            proof.weight_grads[i],
+        )
+        for n, i in enumerate(reversed(range(depth)))
+    ]
+    for shape, linear, x, w, b, z in relations:
+        if not verify_linear(transcript, shape, linear, x, w, b, z, generators, checks):
             return False
     for h, relu in enumerate(proof.relu):
         pinned = {
