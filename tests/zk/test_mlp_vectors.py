@@ -11,7 +11,19 @@ import pytest
 
 from securecompute.encoding import pack, unpack
 from securecompute.errors import CorruptPayloadError
-from securecompute.zk import MlpModel, MlpProof, Params, commit_model, mlp_reference, prove_mlp, verify_mlp
+from securecompute.zk import (
+    MlpModel,
+    MlpProof,
+    Params,
+    TrainStepProof,
+    commit_model,
+    mlp_reference,
+    prove_mlp,
+    prove_train_step,
+    train_step_reference,
+    verify_mlp,
+    verify_train_step,
+)
 
 VECTORS = Path(__file__).parents[2] / "protocols" / "vectors" / "zkmlp" / "mlp.json"
 CASES: list[dict[str, Any]] = json.loads(VECTORS.read_text())["vectors"]
@@ -69,3 +81,31 @@ def test_vector_tampered_variants_are_rejected(case: dict[str, Any]) -> None:
         except CorruptPayloadError:
             continue
         assert not verify_mlp(pp, proof), change
+
+
+TRAIN = json.loads((VECTORS.parent / "train.json").read_text())["vectors"]
+
+
+@pytest.mark.parametrize("case", TRAIN, ids=[case["name"] for case in TRAIN])
+def test_training_vector_tensors_reproduce_and_tampering_fails(case: dict[str, Any]) -> None:
+    pp, model, x = _setup(case)
+    grad = np.array(case["grad_logits"], dtype=np.int64)
+    tensors = train_step_reference(pp, model, x, grad)
+    for name in ("grad_z", "grad_a", "grad_w", "update", "new_weights"):
+        assert [t.tolist() for t in tensors[name]] == case[name], name
+    assert any(any(row) for update in case["update"] for row in update)  # the step changes some weight
+    owner = commit_model(pp, model, seed=case["model_seed"])
+    data = bytes.fromhex(case["proof"])
+    assert verify_train_step(pp, TrainStepProof.from_bytes(data), weight_commitments=owner.commitment)
+    assert prove_train_step(pp, owner, x, grad, seed=case["seed"])[0].to_bytes() == data
+    envelope = unpack(data)
+    for change in case["tampered"]:
+        sections = dict(envelope.sections)
+        body = bytearray(sections[change["section"]])
+        body[change["offset"]] ^= change["xor"]
+        sections[change["section"]] = bytes(body)
+        try:
+            proof = TrainStepProof.from_bytes(pack(envelope.kind, sections, fingerprint=envelope.fingerprint))
+        except CorruptPayloadError:
+            continue
+        assert not verify_train_step(pp, proof), change
