@@ -174,21 +174,11 @@ def verify_mlp(
     """
     if not isinstance(pp, Params) or not isinstance(proof, MlpProof):
         raise ParameterError("verify_mlp(pp, proof) needs a Params and an MlpProof")
-    if weight_commitments is not None and not isinstance(weight_commitments, ModelCommitment):
-        raise ParameterError("weight_commitments must be a ModelCommitment (from commit_model(...).commitment)")
-    for name, value in (("input_commitment", input_commitment), ("output_commitment", output_commitment)):
-        if value is not None and not isinstance(value, Commitment):
-            raise ParameterError(f"{name} must be a Commitment or None")
-    if rows is not None and (not isinstance(rows, (int, np.integer)) or isinstance(rows, bool) or rows < 1):
-        raise ParameterError(f"rows must be a positive int or None, got {rows!r}")
-    if weight_commitments is not None and not weight_commitments.same_as(proof.model):
-        _log.debug("zkMLP proof rejected: its model commitment is not the pinned one")
+    if not pins_match(proof, weight_commitments, input_commitment, rows):
         return False
-    if input_commitment is not None and not same_commitment(input_commitment, proof.input):
-        return False
+    if output_commitment is not None and not isinstance(output_commitment, Commitment):
+        raise ParameterError("output_commitment must be a Commitment or None")
     if output_commitment is not None and not same_commitment(output_commitment, proof.output):
-        return False
-    if rows is not None and proof.rows != int(rows):
         return False
     try:
         return _verify(pp, proof)
@@ -197,14 +187,38 @@ def verify_mlp(
         return False
 
 
-def _verify(pp: Params, proof: MlpProof) -> bool:
-    if proof.params_digest != pp.digest() or (proof.q_bits, proof.frac_bits, proof.max_log_n) != (
-        pp.q_bits,
-        pp.frac_bits,
-        pp.max_log_n,
-    ):
+def pins_match(
+    proof: Any, weight_commitments: ModelCommitment | None, input_commitment: Commitment | None, rows: int | None
+) -> bool:
+    """Whether a proof (``MlpProof`` or ``TrainStepProof``) carries the pinned model, input and batch size.
+
+    Raises:
+        ParameterError: a pinned value of the wrong type.
+    """
+    if weight_commitments is not None and not isinstance(weight_commitments, ModelCommitment):
+        raise ParameterError("weight_commitments must be a ModelCommitment (from commit_model(...).commitment)")
+    if input_commitment is not None and not isinstance(input_commitment, Commitment):
+        raise ParameterError("input_commitment must be a Commitment or None")
+    if rows is not None and (not isinstance(rows, (int, np.integer)) or isinstance(rows, bool) or rows < 1):
+        raise ParameterError(f"rows must be a positive int or None, got {rows!r}")
+    if weight_commitments is not None and not weight_commitments.same_as(proof.model):
+        _log.debug("proof rejected: its model commitment is not the pinned one")
         return False
-    if not proof.shapes_consistent():
+    if input_commitment is not None and not same_commitment(input_commitment, proof.input):
+        return False
+    return rows is None or proof.rows == int(rows)
+
+
+def same_params(pp: Params, proof: Any) -> bool:
+    """The proof names exactly these parameters (digest, Q, R, max_log_n)."""
+    return bool(
+        proof.params_digest == pp.digest()
+        and (proof.q_bits, proof.frac_bits, proof.max_log_n) == (pp.q_bits, pp.frac_bits, pp.max_log_n)
+    )
+
+
+def _verify(pp: Params, proof: MlpProof) -> bool:
+    if not same_params(pp, proof) or not proof.shapes_consistent():
         return False
     dims = proof.model.dims
     a = log2_ceil(proof.rows)
@@ -238,6 +252,20 @@ def _verify(pp: Params, proof: MlpProof) -> bool:
     return checks.verify()
 
 
+def statement_transcript(domain: bytes, prefix: bytes, pp: Params, rows: int, model: ModelCommitment) -> Transcript:
+    """A transcript under ``domain`` that has absorbed the parameters, rows, dimensions and the model's commitments."""
+    transcript = Transcript(domain)
+    transcript.append_message(prefix + b"/params", pp.digest())
+    transcript.append_int(prefix + b"/rows", rows)
+    transcript.append_int(prefix + b"/layers", len(model.weights))
+    for dim in model.dims:
+        transcript.append_int(prefix + b"/dim", dim)
+    for weight, bias in zip(model.weights, model.biases, strict=True):
+        transcript.append_points(prefix + b"/com/w", weight.rows)
+        transcript.append_points(prefix + b"/com/b", bias.rows)
+    return transcript
+
+
 def _start_transcript(
     pp: Params,
     rows: int,
@@ -247,15 +275,7 @@ def _start_transcript(
     activations: list[Commitment],
 ) -> Transcript:
     """Absorb the statement and every commitment, in a fixed order (``protocols/zkmlp.md`` section 4)."""
-    transcript = Transcript(b"securecompute/zkmlp/v1")
-    transcript.append_message(b"mlp/params", pp.digest())
-    transcript.append_int(b"mlp/rows", rows)
-    transcript.append_int(b"mlp/layers", len(model.weights))
-    for dim in model.dims:
-        transcript.append_int(b"mlp/dim", dim)
-    for weight, bias in zip(model.weights, model.biases, strict=True):
-        transcript.append_points(b"mlp/com/w", weight.rows)
-        transcript.append_points(b"mlp/com/b", bias.rows)
+    transcript = statement_transcript(b"securecompute/zkmlp/v1", b"mlp", pp, rows, model)
     transcript.append_points(b"mlp/com/x", input_commitment.rows)
     for commitment in pre_activations:
         transcript.append_points(b"mlp/com/z", commitment.rows)

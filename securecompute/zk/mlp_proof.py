@@ -23,7 +23,7 @@ from __future__ import annotations
 import html
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from securecompute.encoding import decode_json, encode_json, pack, unpack
 from securecompute.errors import CorruptPayloadError, ParameterError
@@ -39,7 +39,7 @@ from securecompute.zk.sumcheck import ZkSumcheckProof
 if TYPE_CHECKING:
     from securecompute.zk.params import Params
 
-__all__ = ["KIND", "MlpProof", "parse_meta"]
+__all__ = ["KIND", "MlpProof", "header_sections", "parse_meta"]
 
 KIND = "zk/mlp"
 _META_KEYS = {"dims", "frac_bits", "max_log_n", "q_bits", "rows"}
@@ -111,18 +111,7 @@ class MlpProof:
 
     def to_bytes(self) -> bytes:
         """Serialise into the package envelope (see the module docstring)."""
-        meta = {
-            "dims": list(self.model.dims),
-            "frac_bits": self.frac_bits,
-            "max_log_n": self.max_log_n,
-            "q_bits": self.q_bits,
-            "rows": self.rows,
-        }
-        sections: dict[str, bytes] = {"meta": encode_json(meta)}
-        for index, (weight, bias) in enumerate(zip(self.model.weights, self.model.biases, strict=True)):
-            sections[f"com.w.{index + 1}"] = _points(list(weight.rows))
-            sections[f"com.b.{index + 1}"] = _points(list(bias.rows))
-        sections["com.x"] = _points(list(self.input.rows))
+        sections = header_sections(self)
         for index, commitment in enumerate(self.pre_activations):
             sections[f"com.z.{index + 1}"] = _points(list(commitment.rows))
         for index, commitment in enumerate(self.activations):
@@ -217,41 +206,58 @@ def _read_linear(data: bytes, rounds: int, opening_columns: list[int], name: str
     )
 
 
-def parse_meta(data: bytes, fingerprint: bytes) -> tuple[Params, list[int], int]:
-    """Validate the ``meta`` section shared by ``zk/mlp`` and ``zk/train`` proofs: ``(pp, dims, rows)``.
+def parse_meta(data: bytes, fingerprint: bytes, *, with_rows: bool = True) -> tuple[Params, list[int], int]:
+    """Validate the ``meta`` section of ``zk/mlp``, ``zk/train`` and model files: ``(pp, dims, rows)``.
 
-    Checks the exact key set, int types, canonical JSON, the parameters and the fingerprint, 1..16 layers, every
-    dimension and the batch in ``1..2**L``, and every padded table within ``2**L`` entries.
+    Checks the exact key set (``rows`` only ``with_rows``; 0 is returned without), int types, canonical JSON, the
+    parameters and the fingerprint, 1..16 layers, every dimension and the batch in ``1..2**L``, and every padded
+    table within ``2**L`` entries.
     """
     from securecompute.zk.params import Params
 
+    keys = _META_KEYS if with_rows else _META_KEYS - {"rows"}
     meta = decode_json(data)
-    if not isinstance(meta, dict) or set(meta) != _META_KEYS:
-        raise CorruptPayloadError(f"proof meta must have exactly the keys {sorted(_META_KEYS)}")
+    if not isinstance(meta, dict) or set(meta) != keys:
+        raise CorruptPayloadError(f"meta must have exactly the keys {sorted(keys)}")
     dims = meta["dims"]
-    if any(type(meta[key]) is not int for key in ("q_bits", "frac_bits", "max_log_n", "rows")) or not (
+    if any(type(meta[key]) is not int for key in keys - {"dims"}) or not (
         isinstance(dims, list) and all(type(d) is int for d in dims)
     ):
-        raise CorruptPayloadError("proof meta has a value of the wrong type")
+        raise CorruptPayloadError("meta has a value of the wrong type")
     if encode_json(meta) != data:
-        raise CorruptPayloadError("proof meta is not in canonical JSON form")
+        raise CorruptPayloadError("meta is not in canonical JSON form")
     try:
         pp = Params.setup(meta["q_bits"], meta["frac_bits"], meta["max_log_n"])
     except ParameterError as error:
-        raise CorruptPayloadError(f"proof meta holds invalid parameters: {error}") from None
+        raise CorruptPayloadError(f"meta holds invalid parameters: {error}") from None
     if fingerprint != pp.digest():
-        raise CorruptPayloadError("proof fingerprint does not match the parameters in its meta")
+        raise CorruptPayloadError("fingerprint does not match the parameters in the meta")
     limit = 1 << pp.max_log_n
-    rows = meta["rows"]
+    rows = meta.get("rows", 1)
     if not 2 <= len(dims) <= MAX_LAYERS + 1 or not all(1 <= d <= limit for d in dims) or not 1 <= rows <= limit:
-        raise CorruptPayloadError(
-            f"proof meta declares dims {dims} and {rows} rows outside the bounds of 2**{pp.max_log_n}"
-        )
+        raise CorruptPayloadError(f"meta declares dims {dims} and {rows} rows outside the bounds of 2**{pp.max_log_n}")
     a = log2_ceil(rows)
     cols = [log2_ceil(d) for d in dims]
     if any(a + c > pp.max_log_n for c in cols) or any(c + d > pp.max_log_n for c, d in itertools.pairwise(cols)):
-        raise CorruptPayloadError(f"proof meta declares tables over 2**{pp.max_log_n} entries")
-    return pp, dims, rows
+        raise CorruptPayloadError(f"meta declares tables over 2**{pp.max_log_n} entries")
+    return pp, dims, rows if with_rows else 0
+
+
+def header_sections(proof: Any) -> dict[str, bytes]:
+    """``meta``, ``com.w.l``, ``com.b.l`` and ``com.x`` of an ``MlpProof`` or a ``TrainStepProof``."""
+    meta = {
+        "dims": list(proof.model.dims),
+        "frac_bits": proof.frac_bits,
+        "max_log_n": proof.max_log_n,
+        "q_bits": proof.q_bits,
+        "rows": proof.rows,
+    }
+    sections: dict[str, bytes] = {"meta": encode_json(meta)}
+    for index, (weight, bias) in enumerate(zip(proof.model.weights, proof.model.biases, strict=True)):
+        sections[f"com.w.{index + 1}"] = _points(list(weight.rows))
+        sections[f"com.b.{index + 1}"] = _points(list(bias.rows))
+    sections["com.x"] = _points(list(proof.input.rows))
+    return sections
 
 
 def _parse(data: bytes) -> MlpProof:

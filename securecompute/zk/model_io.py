@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from securecompute.encoding import decode_array, decode_json, encode_array, encode_json, pack, unpack
+from securecompute.encoding import decode_array, encode_array, encode_json, pack, unpack
 from securecompute.errors import CorruptPayloadError, ParameterError
 from securecompute.zk.commit import Commitment, column_vars, commit
-from securecompute.zk.model import MAX_LAYERS, CommittedModel, MlpModel, ModelCommitment, log2_ceil, pad_matrix
+from securecompute.zk.mlp_proof import parse_meta
+from securecompute.zk.model import CommittedModel, MlpModel, ModelCommitment, log2_ceil, pad_matrix
 from securecompute.zk.params import Params
 from securecompute.zk.proof import _points, _read_points, _read_scalars, _scalars
 
@@ -136,28 +137,7 @@ def _meta(pp: Params, dims: tuple[int, ...]) -> bytes:
 
 
 def _parse_meta(data: bytes, fingerprint: bytes) -> tuple[Params, list[int]]:
-    meta = decode_json(data)
-    if not isinstance(meta, dict) or set(meta) != _META_KEYS:
-        raise CorruptPayloadError(f"model meta must have exactly the keys {sorted(_META_KEYS)}")
-    dims = meta["dims"]
-    if any(type(meta[key]) is not int for key in ("q_bits", "frac_bits", "max_log_n")) or not (
-        isinstance(dims, list) and all(type(d) is int for d in dims)
-    ):
-        raise CorruptPayloadError("model meta has a value of the wrong type")
-    if encode_json(meta) != data:
-        raise CorruptPayloadError("model meta is not in canonical JSON form")
-    try:
-        pp = Params.setup(meta["q_bits"], meta["frac_bits"], meta["max_log_n"])
-    except ParameterError as error:
-        raise CorruptPayloadError(f"model meta holds invalid parameters: {error}") from None
-    if fingerprint != pp.digest():
-        raise CorruptPayloadError("model fingerprint does not match the parameters in its meta")
-    limit = 1 << pp.max_log_n
-    if not 2 <= len(dims) <= MAX_LAYERS + 1 or not all(1 <= d <= limit for d in dims):
-        raise CorruptPayloadError(f"model meta declares dims {dims} outside the bounds of 2**{pp.max_log_n}")
-    cols = [log2_ceil(d) for d in dims]
-    if any(cols[i] + cols[i + 1] > pp.max_log_n for i in range(len(dims) - 1)):
-        raise CorruptPayloadError(f"model meta declares a weight table over 2**{pp.max_log_n} entries")
+    pp, dims, _ = parse_meta(data, fingerprint, with_rows=False)
     return pp, dims
 
 

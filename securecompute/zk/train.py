@@ -31,6 +31,7 @@ from securecompute.zk.commit import BlindSource, Commitment, column_vars, commit
 from securecompute.zk.field import MODULUS
 from securecompute.zk.group import BatchCheck
 from securecompute.zk.linear import LinearShape, Opened, prove_linear, verify_linear
+from securecompute.zk.mlp import pins_match, same_params, statement_transcript
 from securecompute.zk.model import (
     CommittedModel,
     MlpModel,
@@ -283,15 +284,9 @@ def verify_train_step(
     Raises:
         ParameterError: arguments of the wrong type.
     """
-    from securecompute.zk.model import same_commitment
-
     if not isinstance(pp, Params) or not isinstance(proof, TrainStepProof):
         raise ParameterError("verify_train_step(pp, proof) needs a Params and a TrainStepProof")
-    if weight_commitments is not None and not weight_commitments.same_as(proof.model):
-        return False
-    if input_commitment is not None and not same_commitment(input_commitment, proof.input):
-        return False
-    if rows is not None and proof.rows != rows:
+    if not pins_match(proof, weight_commitments, input_commitment, rows):
         return False
     try:
         return _verify(pp, proof)
@@ -301,11 +296,7 @@ def verify_train_step(
 
 
 def _verify(pp: Params, proof: TrainStepProof) -> bool:
-    if proof.params_digest != pp.digest() or (proof.q_bits, proof.frac_bits, proof.max_log_n) != (
-        pp.q_bits,
-        pp.frac_bits,
-        pp.max_log_n,
-    ):
+    if not same_params(pp, proof):
         return False
     dims = proof.model.dims
     depth = len(dims) - 1
@@ -443,15 +434,7 @@ def _ints(values: np.ndarray) -> list[int]:
 def _start_transcript(
     pp: Params, rows: int, model: ModelCommitment, forward: list[Commitment], backward: list[Commitment]
 ) -> Transcript:
-    transcript = Transcript(b"securecompute/zktrain/v1")
-    transcript.append_message(b"train/params", pp.digest())
-    transcript.append_int(b"train/rows", rows)
-    transcript.append_int(b"train/layers", len(model.weights))
-    for dim in model.dims:
-        transcript.append_int(b"train/dim", dim)
-    for weight, bias in zip(model.weights, model.biases, strict=True):
-        transcript.append_points(b"train/com/w", weight.rows)
-        transcript.append_points(b"train/com/b", bias.rows)
+    transcript = statement_transcript(b"securecompute/zktrain/v1", b"train", pp, rows, model)
     for commitment in [*forward, *backward]:
         transcript.append_points(b"train/com", commitment.rows)
     return transcript

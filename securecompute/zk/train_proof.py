@@ -22,7 +22,7 @@ from securecompute.encoding import pack, unpack
 from securecompute.errors import CorruptPayloadError
 from securecompute.zk.commit import Commitment, column_vars
 from securecompute.zk.linear import LinearProof
-from securecompute.zk.mlp_proof import _linear_bytes, _read_linear, parse_meta
+from securecompute.zk.mlp_proof import _linear_bytes, _read_linear, header_sections, parse_meta
 from securecompute.zk.model import ModelCommitment, log2_ceil
 from securecompute.zk.proof import ReluProof, _points, _read_points
 
@@ -68,20 +68,7 @@ class TrainStepProof:
 
     def to_bytes(self) -> bytes:
         """Serialise into the package envelope (see the module docstring)."""
-        from securecompute.encoding import encode_json
-
-        meta = {
-            "dims": list(self.model.dims),
-            "frac_bits": self.frac_bits,
-            "max_log_n": self.max_log_n,
-            "q_bits": self.q_bits,
-            "rows": self.rows,
-        }
-        sections: dict[str, bytes] = {"meta": encode_json(meta)}
-        for index, (weight, bias) in enumerate(zip(self.model.weights, self.model.biases, strict=True)):
-            sections[f"com.w.{index + 1}"] = _points(list(weight.rows))
-            sections[f"com.b.{index + 1}"] = _points(list(bias.rows))
-        sections["com.x"] = _points(list(self.input.rows))
+        sections = header_sections(self)
         for prefix, commitments in self._tensor_groups():
             for index, commitment in enumerate(commitments):
                 sections[f"com.{prefix}.{index + 1}"] = _points(list(commitment.rows))
