@@ -16,6 +16,7 @@ from securecompute.zk.linear import below_sum
 from securecompute.zk.mlp import prove_from_tensors, prove_mlp, verify_mlp
 from securecompute.zk.mlp_proof import MlpProof
 from securecompute.zk.model import CommittedModel, MlpModel, commit_model, mlp_reference, quantize_input
+from securecompute.zk.relu import verify_relu
 from securecompute.zk.witness import relu_reference
 
 
@@ -230,3 +231,30 @@ def test_bad_meta_is_refused(proof: MlpProof, meta: bytes) -> None:
     sections["meta"] = meta
     with pytest.raises(CorruptPayloadError):
         MlpProof.from_bytes(pack(envelope.kind, sections, fingerprint=envelope.fingerprint))
+
+
+def test_relu_proofs_over_other_commitments_fail(pp: Params, committed: CommittedModel, batch: np.ndarray) -> None:
+    # A cheating prover keeps the linear proofs over its committed Z_1, A_1 and attaches a valid zkReLU proof over
+    # another pair that shares one of them (a seeded prover's blinds depend only on the model and the input, so the
+    # shared table has the same commitment).  The verifier must check that the zkReLU proof's z AND a are Z_1 and A_1.
+    zs, activations = mlp_reference(pp, committed.model, batch)
+    w2, b2 = committed.model.weights[1], committed.model.biases[1][None, :]
+    shifted = zs[0].copy()
+    shifted[0, 1] = abs(int(shifted[0, 1])) + (5 << pp.frac_bits)  # a positive entry: its activation changes
+    wrong_a = relu_reference(shifted, pp)[0]
+    assert (wrong_a != activations[0]).any()
+    consistent = [zs[0], wrong_a @ w2 + b2]  # Z_1 = X W_1 + b_1 and Z_2 = A_1 W_2 + b_2 both hold
+    cheat = prove_from_tensors(pp, committed, batch, consistent, [wrong_a], seed=8)
+    assert not verify_mlp(pp, cheat)  # its own zkReLU proof is over (Z_1, wrong A_1): false
+    # a: a valid proof over (Z_1, the true A_1), sharing Z_1's commitment
+    honest = prove_from_tensors(pp, committed, batch, [zs[0], zs[1]], activations, seed=8)
+    assert honest.pre_activations[0] == cheat.pre_activations[0]
+    assert honest.activations != cheat.activations
+    assert verify_relu(pp, honest.relu[0])
+    assert not verify_mlp(pp, dataclasses.replace(cheat, relu=honest.relu))
+    # z: a valid proof over (another Z, the wrong A_1), sharing A_1's commitment
+    other = prove_from_tensors(pp, committed, batch, [shifted, consistent[1]], [wrong_a], seed=8)
+    assert other.activations == cheat.activations
+    assert other.pre_activations[0] != cheat.pre_activations[0]
+    assert verify_relu(pp, other.relu[0])
+    assert not verify_mlp(pp, dataclasses.replace(cheat, relu=other.relu))

@@ -13,6 +13,7 @@ from securecompute.errors import CorruptPayloadError, ParameterError
 from securecompute.zk import MlpModel, Params, commit_model, quantize_input
 from securecompute.zk.model import CommittedModel
 from securecompute.zk.model_io import owner_from_bytes, owner_to_bytes
+from securecompute.zk.relu import verify_relu
 from securecompute.zk.train import prove_from_tensors, prove_train_step, train_step_reference, verify_train_step
 from securecompute.zk.train_proof import TrainStepProof
 
@@ -157,3 +158,76 @@ def test_section_byte_changes_are_detected(pp: Params, step: tuple[TrainStepProo
             except CorruptPayloadError:
                 continue
             assert not verify_train_step(pp, proof), (name, offset)
+
+
+def _rescaled(pp: Params, values: np.ndarray) -> np.ndarray:
+    return ((values + (1 << (pp.frac_bits - 1))) >> pp.frac_bits).astype(np.int64)
+
+
+def _copy(tensors: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    return {key: [t.copy() for t in values] for key, values in tensors.items()}
+
+
+def _downstream(pp: Params, x: np.ndarray, tensors: dict[str, list[np.ndarray]]) -> None:
+    """Recompute G_W and U from G_Z and the activations (the weight-gradient relations then hold)."""
+    inputs = [x, *tensors["a"]]
+    tensors["grad_w"] = [i.T @ gz for i, gz in zip(inputs, tensors["grad_z"], strict=True)]
+    tensors["update"] = [_rescaled(pp, gw) for gw in tensors["grad_w"]]
+
+
+@pytest.mark.parametrize(
+    ("proofs", "name"),
+    [
+        ("rescale", "grad_z"),
+        ("rescale", "grad_a"),
+        ("relu", "grad_z"),
+        ("relu", "grad_a"),
+        ("relu", "a"),
+        ("relu", "z"),
+    ],
+)
+def test_zkrelu_proofs_over_other_commitments_fail(
+    pp: Params, owner: CommittedModel, batch: tuple[np.ndarray, np.ndarray], proofs: str, name: str
+) -> None:
+    # A false step whose linear proofs all hold over its commitments, with the zkReLU proofs (``relu`` of the hidden
+    # layer or ``rescale`` of layer 2's update) taken from a seeded step over other tensors that share every
+    # commitment of that zkReLU proof but ``name`` (a seeded prover's blinds depend only on the model, the batch and
+    # the output gradient).  Only the verifier's equality check on ``name`` stands between it and a false update.
+    x, g = batch
+    honest = train_step_reference(pp, owner.model, x, g)
+    cheat, donor = _copy(honest), honest
+    bump = 3 << pp.frac_bits  # changes a rescaled value
+    if (proofs, name) == ("rescale", "grad_z"):  # U_2 doubled
+        cheat["update"][1] = 2 * cheat["update"][1]
+    elif proofs == "rescale":  # U_2 = rescale(another G_W2) while the committed G_W2 is right
+        donor = _copy(honest)
+        donor["grad_w"][1][0, 0] += bump
+        donor["update"][1] = _rescaled(pp, donor["grad_w"][1])
+        cheat["update"][1] = donor["update"][1]
+    elif name == "grad_z":  # G_Z1 without the ReLU mask
+        cheat["grad_z"][0] = _rescaled(pp, cheat["grad_a"][0])
+        _downstream(pp, x, cheat)
+    elif name == "grad_a":  # G_Z1 from another G_A1 while the committed G_A1 is right
+        donor = _copy(honest)
+        donor["grad_a"][0] += bump
+        donor["grad_z"][0] = np.where(donor["z"][0] >= 0, _rescaled(pp, donor["grad_a"][0]), 0)
+        _downstream(pp, x, donor)
+        cheat["grad_z"][0] = donor["grad_z"][0]
+        _downstream(pp, x, cheat)
+    else:  # A_1 = ReLU(rescale(another Z_1)) while the committed Z_1 is right (the mask is unchanged)
+        shifted = cheat["z"][0].copy()
+        shifted[shifted >= 0] += bump
+        cheat["a"][0] = np.maximum(_rescaled(pp, shifted), 0)
+        cheat["z"][1] = cheat["a"][0] @ owner.model.weights[1] + owner.model.biases[1][None, :]
+        _downstream(pp, x, cheat)
+        if name == "z":
+            donor = _copy(cheat)
+            donor["z"][0] = shifted
+    false_step = prove_from_tensors(pp, owner, x, g, cheat, seed=7)[0]
+    assert not verify_train_step(pp, false_step)
+    other = prove_from_tensors(pp, owner, x, g, donor, seed=7)[0]
+    index = 1 if proofs == "rescale" else 0
+    own, theirs = getattr(false_step, proofs)[index].commitments, getattr(other, proofs)[index].commitments
+    assert [key for key in own if key != "bits" and own[key] != theirs[key]] == [name]
+    assert verify_relu(pp, getattr(other, proofs)[index])
+    assert not verify_train_step(pp, dataclasses.replace(false_step, **{proofs: getattr(other, proofs)}))
