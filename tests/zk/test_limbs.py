@@ -115,3 +115,89 @@ def test_limb_sumcheck_sends_the_python_provers_messages(num_vars: int, binary_s
     )
     assert _messages(python[0]) == _messages(fast[0])
     assert python[1:] == fast[1:]
+
+
+# values a caller can hand the converters: int64 extremes, the +-2**62 switch between the two paths, multiples
+# of r and values far above it (object arrays), and their negatives
+wide = st.one_of(
+    st.sampled_from(
+        [
+            0,
+            -1,
+            (1 << 62) - 1,
+            1 << 62,
+            -(1 << 62) + 1,
+            -(1 << 62),
+            (1 << 63) - 1,
+            -(1 << 63),
+            MODULUS,
+            MODULUS - 1,
+            MODULUS + 1,
+            2 * MODULUS,
+            -MODULUS,
+            (1 << 261) - 1,
+            1 << 300,
+        ]
+    ),
+    st.integers(min_value=-(1 << 300), max_value=1 << 300),
+)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(st.lists(wide, min_size=1, max_size=12))
+def test_conversions_reduce_any_integer_mod_r(values: list[int]) -> None:
+    expected = [v % MODULUS for v in values]
+    assert limbs.to_field(limbs.from_field(values)) == expected
+    assert limbs.to_field(limbs.from_ints(np.array(values, dtype=object))) == expected
+    in_int64 = [v for v in values if -(1 << 63) <= v < 1 << 63]
+    if in_int64:
+        assert limbs.to_field(limbs.from_ints(np.array(in_int64, dtype=np.int64))) == [v % MODULUS for v in in_int64]
+        assert limbs.to_field(limbs.from_small(np.array(in_int64, dtype=np.int64))) == [v % MODULUS for v in in_int64]
+
+
+def _line(table: Sequence[int], pair: int, x: int) -> int:
+    low, high = table[2 * pair], table[2 * pair + 1]
+    return (low + x * (high - low)) % MODULUS
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(st.integers(min_value=1, max_value=4), st.data())
+def test_round_sums_equal_the_python_sums_on_edge_values(num_vars: int, data: st.DataObject) -> None:
+    size = 1 << num_vars
+    first = data.draw(st.lists(elements, min_size=size, max_size=size))
+    second = data.draw(st.lists(elements, min_size=size, max_size=size))
+    suffix = data.draw(st.lists(elements, min_size=size // 2, max_size=size // 2))
+    for kind in (limbs.ROUND_MASKED, limbs.ROUND_BOOLEANITY, limbs.ROUND_PRODUCT):
+        inner, outer = limbs.round_sums(
+            kind,
+            None if kind == limbs.ROUND_PRODUCT else limbs.from_field(suffix),
+            limbs.from_field(first),
+            limbs.from_field(second),
+        )
+        for slot, x in enumerate((0, 2, 3)):
+            f = [_line(first, i, x) for i in range(size // 2)]
+            s = [_line(second, i, x) for i in range(size // 2)]
+            if kind == limbs.ROUND_MASKED:
+                want = (sum(e * (1 - u) * v for e, u, v in zip(suffix, f, s, strict=True)) % MODULUS, 0)
+            elif kind == limbs.ROUND_BOOLEANITY:
+                want = (
+                    sum(e * v * (v - 1) for e, v in zip(suffix, s, strict=True)) % MODULUS,
+                    sum(u * v for u, v in zip(f, s, strict=True)) % MODULUS,
+                )
+            else:
+                want = (0, sum(u * v for u, v in zip(f, s, strict=True)) % MODULUS)
+            assert (inner[slot], outer[slot]) == want
+    bits = data.draw(st.lists(st.integers(min_value=0, max_value=1), min_size=size, max_size=size))
+    flags = limbs.binary_flags(limbs.from_bits(np.array(bits)))
+    assert flags is not None
+    assert limbs.binary_booleanity_sums(limbs.from_field(suffix), limbs.from_field(first), flags) == limbs.round_sums(
+        limbs.ROUND_BOOLEANITY, limbs.from_field(suffix), limbs.from_field(first), limbs.from_bits(np.array(bits))
+    )
+
+
+@settings(derandomize=True, max_examples=30, deadline=None)
+@given(st.lists(elements, min_size=0, max_size=5), st.data())
+def test_eq_table_and_mle_equal_the_python_versions_on_edge_points(point: list[int], data: st.DataObject) -> None:
+    table = data.draw(st.lists(elements, min_size=1 << len(point), max_size=1 << len(point)))
+    assert limbs.to_field(limbs.eq_table(point)) == field.eq_table(point)
+    assert limbs.mle(limbs.from_field(table), point) == field.mle_eval(table, point)
