@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
 
 from securecompute.encoding import pack, unpack
 from securecompute.errors import CorruptPayloadError, ParameterError
-from securecompute.zk import MlpModel, Params, commit_model, quantize_input
+from securecompute.zk import MlpModel, Params, commit_model, quantize_input, train
 from securecompute.zk.model import CommittedModel
 from securecompute.zk.model_io import owner_from_bytes, owner_to_bytes
 from securecompute.zk.relu import verify_relu
 from securecompute.zk.train import prove_from_tensors, prove_train_step, train_step_reference, verify_train_step
 from securecompute.zk.train_proof import TrainStepProof
+from securecompute.zk.witness import Witness, build_witness
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +233,30 @@ def test_zkrelu_proofs_over_other_commitments_fail(
     assert [key for key in own if key != "bits" and own[key] != theirs[key]] == [name]
     assert verify_relu(pp, getattr(other, proofs)[index])
     assert not verify_train_step(pp, dataclasses.replace(false_step, **{proofs: getattr(other, proofs)}))
+
+
+def test_an_update_masked_by_a_nonzero_z_fails(
+    pp: Params, owner: CommittedModel, batch: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rescale proof of U_2 run over a negative z where the prover wants no update: 1[z >= 0] rescale(G_W) is 0
+    # there and a = ReLU(rescale(z)) is still the zero table, so only the verifier's pin of z to the zero
+    # commitment rejects this update (U_2[3, 1] dropped, everything else honest).
+    x, g = batch
+    tensors = _copy(train_step_reference(pp, owner.model, x, g))
+    assert tensors["update"][1][3, 1] != 0
+    tensors["update"][1][3, 1] = 0
+    size = 1 << (2 + 2)  # layer 2's padded 4 x 4 table (entry [3, 1] is index 13)
+    masked_z = np.zeros(size, dtype=np.int64)
+    masked_z[13] = -(1 << pp.frac_bits)
+    original = train.prove_from_witness
+
+    def masking_prover(pp_: Params, witness: Witness, blinds: Any, shared: Any = None) -> Any:
+        if shared is not None and witness.n == size and not any(witness.z):  # the rescale proof of layer 2
+            witness = build_witness(pp_, masked_z, np.asarray(witness.grad_a, dtype=np.int64))
+            shared = {name: value for name, value in shared.items() if name != "z"}  # z committed afresh
+        return original(pp_, witness, blinds, shared)
+
+    monkeypatch.setattr(train, "prove_from_witness", masking_prover)
+    false_step = prove_from_tensors(pp, owner, x, g, tensors, seed=9)[0]
+    assert verify_relu(pp, false_step.rescale[1])
+    assert not verify_train_step(pp, false_step)
