@@ -57,7 +57,8 @@ def train_step_reference(pp: Params, model: MlpModel, x: Any, grad_logits: Any) 
     """The integers of one step: ``z``, ``a`` (forward), ``grad_z``, ``grad_a``, ``grad_w``, ``update``, ``new_weights``.
 
     Raises:
-        ParameterError: bad shapes, or a tensor that zkReLU must decompose outside the B-bit range (named).
+        ParameterError: bad shapes, or a tensor that zkReLU must decompose or an updated weight ``W'_l`` outside
+            the B-bit range (named).
     """
     zs, activations = mlp_reference(pp, model, x)
     grad = np.asarray(grad_logits)
@@ -76,7 +77,14 @@ def train_step_reference(pp: Params, model: MlpModel, x: Any, grad_logits: Any) 
             product = grad_z[index].astype(object) @ model.weights[index].T.astype(object)
             grad_a[index - 1] = _checked(product, pp, f"G_A{index}")
             grad_z[index - 1] = relu_reference(zs[index - 1], pp, grad_a[index - 1])[1]  # type: ignore[assignment]
+    # W' must stay a B-bit integer like every weight (the next step, inference and the owner's file require it)
     new_weights = [w - u for w, u in zip(model.weights, updates, strict=True)]
+    for index, weights in enumerate(new_weights):
+        if int(weights.min()) < pp.min_value or int(weights.max()) > pp.max_value:
+            raise ParameterError(
+                f"the updated W'{index + 1} leaves [{pp.min_value}, {pp.max_value}], the {pp.bits}-bit range of "
+                f"Q={pp.q_bits}, R={pp.frac_bits}; use a larger q_bits or a smaller output gradient"
+            )
     return {
         "z": zs,
         "a": activations,

@@ -145,6 +145,15 @@ def test_bad_gradient_shape_is_refused(pp: Params, owner: CommittedModel, batch:
         prove_train_step(pp, owner, batch[0], np.full((3, 3), 1 << 20, dtype=np.int64))
 
 
+def test_an_update_that_leaves_the_weight_range_is_refused(pp: Params) -> None:
+    # W = max_value, U = rescale(1 * (-5 * 2**R)) = -5: W' = max_value + 5 would not load as a model again
+    top = MlpModel.from_integers(pp, [np.array([[pp.max_value, 0], [0, 0]])], [np.zeros(2, dtype=np.int64)])
+    with pytest.raises(ParameterError, match="W'1"):
+        prove_train_step(pp, top, np.array([[1, 0]]), np.array([[-5 << pp.frac_bits, 0]]))
+    _, updated = prove_train_step(pp, top, np.array([[1, 0]]), np.array([[5 << pp.frac_bits, 0]]))
+    assert int(updated.model.weights[0][0, 0]) == pp.max_value - 5
+
+
 def test_section_byte_changes_are_detected(pp: Params, step: tuple[TrainStepProof, CommittedModel]) -> None:
     data = step[0].to_bytes()
     envelope = unpack(data)
