@@ -107,8 +107,11 @@ def _run_verify(options: argparse.Namespace) -> int:
         data = Path(options.proof).read_bytes()
     except OSError as error:
         raise ParameterError(f"cannot read proof file {options.proof!r}: {error.strerror}") from None
-    if unpack(data).kind == "zk/mlp":
+    kind = unpack(data).kind
+    if kind == "zk/mlp":
         return run_verify_mlp(options, data)
+    if options.model_commitment is not None:  # never ignore a pin the user asked for
+        raise ParameterError(f"--model-commitment pins zk/mlp proofs; {options.proof!r} holds a {kind!r} payload")
     proof = ReluProof.from_bytes(data)
     pinned = options.q_bits is not None
     if pinned:

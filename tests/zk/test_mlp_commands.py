@@ -122,3 +122,13 @@ def test_bad_model_file_is_one_error(
     )
     assert code != 0
     assert "b1" in capsys.readouterr().err
+
+
+def test_a_model_commitment_for_a_relu_proof_is_an_error(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    relu = tmp_path / "relu.bin"
+    assert cli.main(["prove", "relu", "--n", "16", "--out", str(relu), *SMALL]) == 0
+    capsys.readouterr()
+    assert cli.main(["verify", str(relu), "--model-commitment", str(files["model.pub"])]) != 0
+    assert "--model-commitment" in capsys.readouterr().err
