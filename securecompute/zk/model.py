@@ -127,7 +127,9 @@ class ModelCommitment:
 
     def same_as(self, other: ModelCommitment) -> bool:
         """Same dimensions and the same points (by canonical encoding)."""
-        if self.dims != other.dims or len(self.weights) != len(other.weights):
+        if self.dims != other.dims or len(self.weights) != len(other.weights) or len(self.biases) != len(other.biases):
+            return False
+        if len(self.weights) != len(self.biases):  # a hand-built object; parsed ones always match
             return False
         pairs = [*zip(self.weights, other.weights, strict=True), *zip(self.biases, other.biases, strict=True)]
         return all(same_commitment(left, right) for left, right in pairs)

@@ -115,6 +115,16 @@ def test_other_weights_pinned_fail(pp: Params, committed: CommittedModel, proof:
     assert not verify_mlp(pp, proof, weight_commitments=other.commitment)
 
 
+def test_a_model_with_a_missing_bias_commitment_verifies_false(
+    pp: Params, committed: CommittedModel, proof: MlpProof
+) -> None:
+    # a hand-built proof object: False, not a ValueError from comparing it with the pinned commitment
+    short = dataclasses.replace(proof, model=dataclasses.replace(proof.model, biases=proof.model.biases[:1]))
+    assert not verify_mlp(pp, short, weight_commitments=committed.commitment)
+    assert not committed.commitment.same_as(short.model)
+    assert not short.model.same_as(committed.commitment)
+
+
 def test_a_weight_changed_after_commitment_fails(pp: Params, committed: CommittedModel, batch: np.ndarray) -> None:
     # the prover computes layer 2 with a changed weight but keeps the published commitment
     weights = [w.copy() for w in committed.model.weights]
