@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from securecompute.errors import ParameterError
+from securecompute.zk.cli_files import MAX_FILE_BYTES, UsageOrInputError
+from securecompute.zk.cli_files import read_file as _read_file
+from securecompute.zk.mlp_commands import add_prove_mlp, add_verify_mlp_options, run_verify_mlp
 
 if TYPE_CHECKING:
     from securecompute.demo import TourReport
 
-__all__ = ["register_commands", "tour_step"]
+__all__ = ["MAX_FILE_BYTES", "UsageOrInputError", "register_commands", "tour_step"]
 
 TOUR_ELEMENTS = 256
 """Elements of the ReLU proved in the demo tour (well under a second)."""
@@ -34,6 +37,7 @@ def register_commands(commands: Any) -> None:
     )
     statements = prove.add_subparsers(dest="statement", metavar="STATEMENT", title="statements")
     statements.required = True
+    add_prove_mlp(statements)
     relu = statements.add_parser(
         "relu",
         help="A = ReLU(rescale(Z)) over committed pre-activations (and the backward pass with --backward or --grad)",
@@ -93,13 +97,8 @@ def register_commands(commands: Any) -> None:
         metavar="FILE",
         help="expected commitments (written by 'prove relu --commitments-out'): the proof must be about them",
     )
+    add_verify_mlp_options(verify)
     verify.set_defaults(handler=_run_verify)
-
-
-class UsageOrInputError(ParameterError):
-    """A verify flag or input file that cannot be used: exit status 2 (not 1, which means an invalid proof)."""
-
-    exit_status = 2
 
 
 def _run_prove_relu(options: argparse.Namespace) -> int:
@@ -150,6 +149,7 @@ def _run_prove_relu(options: argparse.Namespace) -> int:
 
 def _run_verify(options: argparse.Namespace) -> int:
     from securecompute.zk import Params, verify_relu
+    from securecompute.zk.mlp_proof import KIND as MLP_KIND
 
     given = [options.q_bits, options.frac_bits, options.max_log_n]
     if any(value is not None for value in given) and any(value is None for value in given):
@@ -163,6 +163,10 @@ def _run_verify(options: argparse.Namespace) -> int:
         if len(expected_digest) != 32:
             raise UsageOrInputError(f"--expect-digest must be 64 hex digits, got {options.expect_digest!r}")
     data = _read_file(options.proof, "proof")
+    if _envelope_kind(data) == MLP_KIND:
+        return run_verify_mlp(options, data)
+    if options.model_commitment is not None:  # never ignore a pin the user asked for
+        raise UsageOrInputError(f"--model-commitment pins zk/mlp proofs; {options.proof!r} is not one")
     expected_commitments, commitments_digest = None, b""
     if options.commitments is not None:
         expected_commitments, commitments_digest = commitments_from_bytes(
@@ -278,30 +282,6 @@ def commitments_from_bytes(data: bytes, path: str) -> tuple[dict[str, Any], byte
     except (CorruptPayloadError, ValueError) as error:
         raise UsageOrInputError(f"{path!r} is not a zkReLU commitments file: {error}") from None
     return commitments, envelope.fingerprint
-
-
-MAX_FILE_BYTES = 16 << 20
-"""Largest proof or commitments file read (16 MiB): the largest proof the format allows (max_log_n = 24, with
-the backward pass) is under 8 MiB, so nothing valid is refused, and ``verify /dev/zero`` stops at 16 MiB."""
-
-
-def _read_file(path: str, what: str) -> bytes:
-    """At most :data:`MAX_FILE_BYTES` of ``path``, read before anything is parsed.
-
-    Raises:
-        UsageOrInputError: unreadable, or larger than :data:`MAX_FILE_BYTES` (the message names the file).
-    """
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise UsageOrInputError(f"cannot read {what} file {path!r}: {error.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise UsageOrInputError(
-            f"{what} file {path!r} is larger than {MAX_FILE_BYTES:,} bytes, more than any zkReLU proof or "
-            "commitments file takes"
-        )
-    return data
 
 
 def _parse_proof(data: bytes, path: str) -> Any:
@@ -459,3 +439,14 @@ def _size_figure(report: TourReport) -> None:
     figure.suptitle("zkReLU forward proofs on BLS12-381, Q = R = 16", fontsize=10)
     figure.tight_layout()
     save_figure(figure, report.figure_path("zk_scaling.png", "zkReLU proof size and prove/verify time against n"))
+
+
+def _envelope_kind(data: bytes) -> str | None:
+    """The envelope kind of ``data``, or None when it is no envelope (:func:`_parse_proof` then says why)."""
+    from securecompute.encoding import unpack
+    from securecompute.errors import CorruptPayloadError
+
+    try:
+        return unpack(data).kind
+    except CorruptPayloadError:
+        return None

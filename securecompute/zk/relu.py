@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from securecompute.errors import ParameterError, SecureComputeError
-from securecompute.zk import group
+from securecompute.zk import group, limbs
 from securecompute.zk.commit import (
     BlindSource,
     Commitment,
@@ -56,7 +56,7 @@ from securecompute.zk.group import BatchCheck, Combination, Point
 from securecompute.zk.params import Params
 from securecompute.zk.proof import ReluProof, Shapes
 from securecompute.zk.sigma import commit_scalar, prove_product, verify_product
-from securecompute.zk.sumcheck import prove_eq_sumcheck_zk, verify_sumcheck_zk
+from securecompute.zk.sumcheck import prove_eq_sumcheck_limbs, verify_sumcheck_zk
 from securecompute.zk.transcript import Transcript
 from securecompute.zk.witness import Witness, build_stack_witness, build_witness, relu_reference
 
@@ -305,8 +305,19 @@ def _slot_weights(pp: Params, alphas: Sequence[int], backward: bool) -> list[int
 # --- prover -----------------------------------------------------------------------------------
 
 
-def prove_from_witness(pp: Params, witness: Witness, blinds: BlindSource) -> ReluProof:
-    """Prove from an explicit witness (internal; an inconsistent witness yields a proof that fails)."""
+def prove_from_witness(
+    pp: Params,
+    witness: Witness,
+    blinds: BlindSource,
+    shared: Mapping[str, tuple[Commitment, list[int]]] | None = None,
+) -> ReluProof:
+    """Prove from an explicit witness (internal; an inconsistent witness yields a proof that fails).
+
+    ``shared`` maps table names (``z``, ``a``, ...) to a commitment made elsewhere and its row blinds, e.g. by
+    the linear layer that produced Z or consumes A (:mod:`securecompute.zk.mlp`); those tables are not
+    committed again, so the proof is about the very same commitments.  The caller guarantees that each
+    shared commitment is to this witness's table with the default column split.
+    """
     p = MODULUS
     m = witness.log_size
     backward = witness.backward
@@ -325,6 +336,9 @@ def prove_from_witness(pp: Params, witness: Witness, blinds: BlindSource) -> Rel
     row_blinds: dict[str, list[int]] = {}
     for name, table in tables.items():
         is_bits = name == "bits"
+        if shared is not None and name in shared:
+            commitments[name], row_blinds[name] = shared[name]
+            continue
         commitments[name], row_blinds[name] = commit(
             table, bit_vars if is_bits else m, blinds, generators, layout.explicit(is_bits)
         )
@@ -341,7 +355,7 @@ def prove_from_witness(pp: Params, witness: Witness, blinds: BlindSource) -> Rel
     u = transcript.challenges(b"relu/u", m)
     lam = transcript.challenge(b"relu/lambda") if backward else 0
     out_table = _combine(field["a"], field.get("grad_z"), lam)
-    claim_u = mle_eval(out_table, u)
+    claim_u = limbs.mle(_to_limbs(out_table), u)
     (claim_u_point,), (claim_u_blind,) = hide(b"relu/claim-u", [claim_u])
 
     slots = 1 << pp.slot_vars
@@ -353,13 +367,20 @@ def prove_from_witness(pp: Params, witness: Witness, blinds: BlindSource) -> Rel
     rescaled_z = to_field((advice[:, 0, :] @ weights).tolist())
     rescaled_g = to_field((advice[:, 1, :] @ weights).tolist()) if backward else None
     y = _combine(rescaled_z, rescaled_g, lam)
-    forward, r, _, final1 = prove_eq_sumcheck_zk(
-        transcript, b"relu/sc1", u, [sign, y], _masked_product, 3, (claim_u, claim_u_blind), blinds, generators
+    forward, r, _, final1 = prove_eq_sumcheck_limbs(
+        transcript,
+        b"relu/sc1",
+        u,
+        (_to_limbs(sign), _to_limbs(y)),
+        limbs.ROUND_MASKED,
+        (claim_u, claim_u_blind),
+        blinds,
+        generators,
     )
-    claims = [mle_eval(sign, r), mle_eval(rescaled_z, r), mle_eval(field["z"], r)]
+    claims = [limbs.mle(_to_limbs(table), r) for table in (sign, rescaled_z, field["z"])]
     if backward:
         assert rescaled_g is not None
-        claims += [mle_eval(rescaled_g, r), mle_eval(field["grad_a"], r)]
+        claims += [limbs.mle(_to_limbs(table), r) for table in (rescaled_g, field["grad_a"])]
     claim_points, claim_blinds = hide(b"relu/claims-r", claims)
     claim_blinds += [0] * (5 - len(claim_blinds))
     values = claims + [0] * (5 - len(claims))
@@ -379,18 +400,16 @@ def prove_from_witness(pp: Params, witness: Witness, blinds: BlindSource) -> Rel
     order = (2, 1, 0, 4, 3)  # alpha_1..5 weigh Z(r), Z'(r), S, G_A(r), G'(r)
     claim2 = sum(a * values[k] for a, k in zip(alphas, order, strict=True)) % p
     claim2_blind = sum(a * claim_blinds[k] for a, k in zip(alphas, order, strict=True)) % p
-    h = _recomposition_table(pp, alphas, alpha_pad, backward, r, layout, witness.n, witness.instances)
-    bits_sc, rho, finals, final2 = prove_eq_sumcheck_zk(
+    h = _recomposition_limbs(pp, alphas, alpha_pad, backward, r, layout, witness.n, witness.instances)
+    bits_sc, rho, finals, final2 = prove_eq_sumcheck_limbs(
         transcript,
         b"relu/sc2",
         w,
-        [h, field["bits"]],
-        _booleanity,
-        3,
+        (h, _to_limbs(witness.bits)),
+        limbs.ROUND_BOOLEANITY,
         (claim2, claim2_blind),
         blinds,
         generators,
-        first_round=_booleanity_first_round,
     )
     bit = finals[1]
     (bit_point,), (bit_blind,) = hide(b"relu/claim-rho", [bit])
@@ -498,6 +517,15 @@ def _padding_weights(pp: Params, alpha_pad: int, backward: bool) -> list[int]:
     return weights
 
 
+def _real_and_padded_weights(
+    pp: Params, alphas: Sequence[int], alpha_pad: int, backward: bool
+) -> tuple[list[int], list[int]]:
+    """Slot weights ``c`` of a real element and ``c + alpha_pad c_pad`` of a padded one."""
+    weights = _slot_weights(pp, alphas, backward)
+    padded = [(c + d) % MODULUS for c, d in zip(weights, _padding_weights(pp, alpha_pad, backward), strict=True)]
+    return weights, padded
+
+
 def _recomposition_table(
     pp: Params,
     alphas: Sequence[int],
@@ -510,16 +538,48 @@ def _recomposition_table(
 ) -> list[int]:
     """``h(x) = eq(r, x_hi) (c(x_lo) + [x_hi padded] alpha_pad c_pad(x_lo))`` over the advice cube (slots fastest).
 
-    Element ``I = inst * 2**m + i`` (``x_hi``) is padded when ``i >= n`` or ``inst >= k``.
+    Python-int reference (the prover uses :func:`_recomposition_limbs`; tests compare the two and the verifier's
+    :func:`_recomposition_at`).  Element ``I = inst * 2**m + i`` (``x_hi``) is padded when ``i >= n`` or ``inst >= k``.
     """
-    weights = _slot_weights(pp, alphas, backward)
-    padded = [(c + d) % MODULUS for c, d in zip(weights, _padding_weights(pp, alpha_pad, backward), strict=True)]
+    weights, padded = _real_and_padded_weights(pp, alphas, alpha_pad, backward)
     low_mask = (1 << layout.m) - 1
 
     def is_real(index: int) -> bool:
         return (index & low_mask) < n and (index >> layout.m) < instances
 
     return [e * c % MODULUS for i, e in enumerate(eq_table(r)) for c in (weights if is_real(i) else padded)]
+
+
+def _recomposition_limbs(
+    pp: Params,
+    alphas: Sequence[int],
+    alpha_pad: int,
+    backward: bool,
+    r: Sequence[int],
+    layout: Shapes,
+    n: int,
+    instances: int = 1,
+) -> np.ndarray:
+    """:func:`_recomposition_table` as Montgomery limbs: ``eq(r) (x) c`` with the padded elements' rows replaced."""
+    weights, padded = _real_and_padded_weights(pp, alphas, alpha_pad, backward)
+    eq_r = limbs.eq_table(r)
+    table = limbs.outer(eq_r, limbs.from_field(weights)).reshape(eq_r.shape[0], len(weights), limbs.LIMBS)
+    index = np.arange(eq_r.shape[0])
+    pad_rows = np.flatnonzero(((index & ((1 << layout.m) - 1)) >= n) | ((index >> layout.m) >= instances))
+    if pad_rows.size:
+        pad_part = limbs.outer(np.ascontiguousarray(eq_r[pad_rows]), limbs.from_field(padded))
+        table[pad_rows] = pad_part.reshape(pad_rows.size, len(padded), limbs.LIMBS)
+    return np.ascontiguousarray(table.reshape(-1, limbs.LIMBS))
+
+
+def _to_limbs(values: Sequence[int]) -> np.ndarray:
+    """A witness table (small signed ints, or field elements in a cheating test) as Montgomery limbs."""
+    low, high = min(values), max(values)
+    if low >= 0 and high <= 1:
+        return limbs.from_bits(np.asarray(values, dtype=np.uint64))
+    if low > -(1 << 62) and high < 1 << 62:
+        return limbs.from_small(np.asarray(values, dtype=np.int64))
+    return limbs.from_field(values)
 
 
 def _recomposition_at(
@@ -590,13 +650,13 @@ def _too_wide(values: Sequence[int]) -> bool:
 
 
 def _masked_product(columns: Sequence[list[int]], suffix: list[int]) -> tuple[int, int]:
-    """Sumcheck 1, ``sum eq(u,x) (1 - s(x)) y(x)``: inner ``(1 - s) y``, no outer term."""
+    """Sumcheck 1, ``sum eq(u,x) (1 - s(x)) y(x)``: inner ``(1 - s) y``, no outer term (Python reference of ``ROUND_MASKED``)."""
     sign, y = columns
     return sum(e * (1 - s) * v for e, s, v in zip(suffix, sign, y, strict=True)) % MODULUS, 0
 
 
 def _booleanity(columns: Sequence[list[int]], suffix: list[int]) -> tuple[int, int]:
-    """Sumcheck 2, ``sum eq(w,x) b(x)(b(x) - 1) + h(x) b(x)``: inner ``b(b - 1)``, outer ``h b``."""
+    """Sumcheck 2, ``sum eq(w,x) b(x)(b(x) - 1) + h(x) b(x)``: inner ``b(b - 1)``, outer ``h b`` (Python reference of ``ROUND_BOOLEANITY``)."""
     h, bits = columns
     inner = sum(e * b * (b - 1) for e, b in zip(suffix, bits, strict=True))
     outer = sum(g * b for g, b in zip(h, bits, strict=True))
@@ -605,6 +665,8 @@ def _booleanity(columns: Sequence[list[int]], suffix: list[int]) -> tuple[int, i
 
 def _booleanity_first_round(tables: Sequence[Sequence[int]], suffix: list[int]) -> tuple[list[int], list[int]] | None:
     """Round 1 of sumcheck 2 by additions only, when every advice entry is 0 or 1 (else None: generic path).
+
+    Python reference of :func:`securecompute.zk.limbs.binary_booleanity_sums` (tests compare them).
 
     With ``b0, b1`` in {0, 1} on a pair, ``b(X) = b0 + X (b1 - b0)`` and ``b(X)(b(X) - 1)`` is 0 at X = 0 and
     ``X (X - 1)`` where ``b0 != b1``; ``h(X) b(X)`` sums ``h`` over the four cases (b0, b1) with small weights.

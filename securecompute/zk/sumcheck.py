@@ -26,6 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from securecompute.zk import limbs
 from securecompute.zk.commit import BlindSource
 from securecompute.zk.field import MODULUS, eq_table, fold, fold_bits, interpolate_eval, lagrange_coefficients
 from securecompute.zk.group import Combination, Generators, Point
@@ -38,6 +41,7 @@ __all__ = [
     "FirstRound",
     "SumcheckProof",
     "ZkSumcheckProof",
+    "prove_eq_sumcheck_limbs",
     "prove_eq_sumcheck_zk",
     "prove_sumcheck",
     "prove_sumcheck_zk",
@@ -180,8 +184,9 @@ def prove_sumcheck_zk(
 ) -> tuple[ZkSumcheckProof, list[int], list[int], tuple[int, int]]:
     """Prover with committed rounds; ``claim`` is the (value, blind) of the commitment the verifier holds.
 
-    zkReLU uses :func:`prove_eq_sumcheck_zk`; this generic prover (eq table materialised) is kept as the test
-    oracle that the split prover must match message for message (``tests/zk/test_sumcheck.py``).
+    zkReLU and the linear layers use :func:`prove_eq_sumcheck_limbs`; this generic prover (eq table materialised)
+    is kept as the test oracle that the split provers must match message for message (``tests/zk/test_sumcheck.py``,
+    ``tests/zk/test_limbs.py``).
 
     Returns:
         the proof, the challenges, the tables' final values, and the (value, blind) opening of the final
@@ -212,6 +217,8 @@ def prove_eq_sumcheck_zk(
     first_round: FirstRound | None = None,
 ) -> tuple[ZkSumcheckProof, list[int], list[int], tuple[int, int]]:
     """Committed-round prover for ``sum_x eq(eq_point, x) inner(T(x)) + outer(T(x))`` (messages as in :func:`prove_sumcheck_zk`).
+
+    Python-int reference of :func:`prove_eq_sumcheck_limbs` (tests compare their messages).
 
     The eq factor is never materialised at full size (Gruen's split): in round j,
     ``s_j(X) = P_j eq(w_j, X) sum_x' E_j(x') inner(T(X, x')) + sum_x' outer(T(X, x'))`` with
@@ -253,6 +260,63 @@ def prove_eq_sumcheck_zk(
         if index + 1 < len(eq_point):
             suffix = [(low + high) % p for low, high in zip(suffix[0::2], suffix[1::2], strict=True)]
     finals = [table[0] % p for table in current]
+    return ZkSumcheckProof(tuple(rounds.commitments)), challenges, finals, (rounds.value, rounds.blind)
+
+
+def prove_eq_sumcheck_limbs(
+    transcript: Transcript,
+    label: bytes,
+    eq_point: Sequence[int] | None,
+    tables: tuple[np.ndarray, np.ndarray],
+    kind: int,
+    claim: tuple[int, int],
+    blinds: BlindSource,
+    generators: Generators,
+) -> tuple[ZkSumcheckProof, list[int], list[int], tuple[int, int]]:
+    """:func:`prove_eq_sumcheck_zk` on Montgomery limb tables (:mod:`securecompute.zk.limbs`): the same messages.
+
+    ``kind`` selects the summand (:func:`securecompute.zk.limbs.round_sums`): ``ROUND_MASKED``
+    (``eq(w, x) (1 - T_0) T_1``, degree 3), ``ROUND_BOOLEANITY`` (``eq(w, x) T_1 (T_1 - 1) + T_0 T_1``, degree 3)
+    or ``ROUND_PRODUCT`` (``T_0 T_1`` without eq, degree 2, ``eq_point`` None).  The eq factor is split as in
+    :func:`prove_eq_sumcheck_zk`.
+
+    Returns:
+        as :func:`prove_eq_sumcheck_zk`.
+    """
+    p = MODULUS
+    degree = 2 if kind == limbs.ROUND_PRODUCT else 3
+    rounds = _CommittedRounds(transcript, label, degree, claim, blinds, generators)
+    first, second = tables
+    num_vars = first.shape[0].bit_length() - 1
+    point = [] if eq_point is None else list(eq_point)
+    suffix = limbs.eq_table(point[1:]) if point else None
+    prefix = 1
+    challenges: list[int] = []
+    nodes = [0, *range(2, degree + 1)]
+    # round 1 of booleanity on 0/1 advice needs additions only (the rounds after it see folded values)
+    flags = limbs.binary_flags(second) if kind == limbs.ROUND_BOOLEANITY and num_vars else None
+    for index in range(num_vars):
+        if index == 0 and flags is not None and suffix is not None:
+            inner, outer = limbs.binary_booleanity_sums(suffix, first, flags)
+        else:
+            inner, outer = limbs.round_sums(kind, suffix, first, second)
+        if point:
+            coordinate = point[index]
+            message = tuple(
+                (prefix * ((1 - coordinate) * (1 - x) + coordinate * x) * inner[k] + outer[k]) % p
+                for k, x in enumerate(nodes)
+            )
+        else:
+            message = tuple(outer[k] for k in range(degree))
+        challenge = rounds.send(message)
+        challenges.append(challenge)
+        if point:
+            coordinate = point[index]
+            prefix = prefix * ((1 - coordinate) * (1 - challenge) + coordinate * challenge) % p
+            if index + 1 < num_vars and suffix is not None:
+                suffix = limbs.pair_sums(suffix)
+        first, second = limbs.fold(first, challenge), limbs.fold(second, challenge)
+    finals = [limbs.to_field(first)[0], limbs.to_field(second)[0]]
     return ZkSumcheckProof(tuple(rounds.commitments)), challenges, finals, (rounds.value, rounds.blind)
 
 
