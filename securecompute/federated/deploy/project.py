@@ -1,0 +1,55 @@
+"""The Flower app project of the FRAG deployment: a ``pyproject.toml`` with ``[tool.flwr.app]``.
+
+``flwr run <dir> <connection>`` builds a FAB (Flower app bundle) from a directory holding this file.
+Its components point at :mod:`.frag_app` in the installed package, so the bundle carries no code and
+every SuperNode runs the code installed on its own machine (``securecompute[flower]``); runtime
+dependency installation stays off (``FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1``).  The same
+file is checked in as ``examples/flower_deploy/pyproject.toml`` for users with their own SuperLink.
+Never add ``[tool.flwr.federations]`` here: ``flwr run`` would rewrite the file in place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["APP_PYPROJECT", "write_app_project"]
+
+APP_PYPROJECT = """\
+# FRAG (federated encrypted k-NN) as a Flower app: run it with `flwr run . <connection>`.
+# The querier is the ServerApp; each party's ClientApp relays to its party host (protocols/deploy.md).
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "securecompute-frag"
+version = "1.0.0"
+description = "FRAG encrypted nearest-neighbour search over Flower"
+license = "Apache-2.0"
+dependencies = ["securecompute[flower]"]
+
+[tool.flwr.app]
+publisher = "securecompute"
+
+[tool.flwr.app.components]
+serverapp = "securecompute.federated.deploy.frag_app:server_app"
+clientapp = "securecompute.federated.deploy.frag_app:client_app"
+
+[tool.flwr.app.config]
+manifest = ""     # JSON: metric; per party its name, node id and pinned channel public key (hex)
+queries = ""      # (m, d) float .npy of query vectors
+out = ""          # result JSON, written when every query is done
+trace = ""        # JSON lines, one per exchange through the SuperLink
+k = 10
+timeout = 60.0    # seconds per exchange before a party counts as failed
+fetch = true      # also fetch the hits' vectors
+node-wait = 30.0  # seconds to wait for the parties' nodes to be online
+"""
+
+
+def write_app_project(directory: str | Path) -> Path:
+    """Write the app's ``pyproject.toml`` into ``directory`` (created) and return the directory."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "pyproject.toml").write_text(APP_PYPROJECT)
+    return path
