@@ -216,6 +216,9 @@ class LocalDeployment:
             logger.warning("killing leftover deployment process %d", pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + self.stop_timeout
+        while leftover_processes(self.marker) and time.monotonic() < deadline:
+            time.sleep(0.05)  # SIGKILL is delivered asynchronously; the orphan's new parent reaps it
 
     # --- runs ----------------------------------------------------------------------------------
     def run_app(self, app_dir: str | Path, run_config: Mapping[str, str | int | float | bool]) -> int:

@@ -1,0 +1,93 @@
+"""The process manager: ports, option strings, process groups, the leftover sweep, bounded start-up."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from securecompute.errors import ParameterError
+from securecompute.federated.deploy.processes import (
+    DeploymentError,
+    LocalDeployment,
+    NodeSpec,
+    free_ports,
+    leftover_processes,
+    toml_value,
+)
+
+# a child that starts a DETACHED grandchild (its own session, like the SuperLink's flower-superexec), then sleeps
+TREE = (
+    "import subprocess, sys, time; "
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], start_new_session=True); "
+    "time.sleep(120)"
+)
+
+
+def test_free_ports_are_distinct_and_bindable() -> None:
+    ports = free_ports(4)
+    assert len(set(ports)) == 4
+    for port in ports:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"), [("a b", '"a b"'), (3, "3"), (2.5, "2.5"), (True, "true"), (False, "false")]
+)
+def test_toml_values(value: str | int | float | bool, literal: str) -> None:
+    assert toml_value(value) == literal
+
+
+@pytest.mark.parametrize("value", ['say "hi"', "it's", "back\\slash", "two\nlines"])
+def test_toml_refuses_strings_flower_cannot_carry(value: str) -> None:
+    with pytest.raises(ParameterError, match="quotes"):
+        toml_value(value)
+
+
+def test_bad_deployments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="distinct"):
+        LocalDeployment([NodeSpec("a"), NodeSpec("a")], tmp_path)
+    with pytest.raises(ParameterError, match="non-empty"):
+        LocalDeployment([], tmp_path)
+    with pytest.raises(ParameterError, match="startup_timeout"):
+        LocalDeployment([NodeSpec("a")], tmp_path, startup_timeout=0)
+
+
+def test_stop_ends_process_groups_and_detached_descendants(tmp_path: Path) -> None:
+    deployment = LocalDeployment([NodeSpec("a")], tmp_path, stop_timeout=2.0)
+    deployment.spawn("tree", [sys.executable, "-c", TREE])
+    deadline = time.monotonic() + 10
+    while len(leftover_processes(deployment.marker)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(leftover_processes(deployment.marker)) == 2  # the child and its detached grandchild
+    deployment.stop()
+    assert leftover_processes(deployment.marker) == []
+    assert all(process.popen.returncode is not None for process in deployment._processes)
+
+
+def test_kill_names_an_unknown_process(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="no process named"):
+        LocalDeployment([NodeSpec("a")], tmp_path).kill("nobody")
+
+
+@pytest.mark.deploy
+def test_a_start_that_times_out_raises_and_leaves_nothing(tmp_path: Path) -> None:
+    pytest.importorskip("flwr")
+    deployment = LocalDeployment([NodeSpec("a")], tmp_path, startup_timeout=0.05)
+    with pytest.raises(DeploymentError, match="not healthy within"), deployment:
+        pass
+    assert leftover_processes(deployment.marker) == []
+
+
+def test_a_process_that_died_is_reported_with_its_log(tmp_path: Path) -> None:
+    deployment = LocalDeployment([NodeSpec("a")], tmp_path)
+    deployment.spawn("bad", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
+    time.sleep(0.5)
+    with pytest.raises(DeploymentError, match="bad exited with code 3: 'boom"):
+        deployment.check_alive("bad")
+    deployment.stop()
+    assert leftover_processes(deployment.marker) == []
