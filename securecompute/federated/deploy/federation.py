@@ -50,6 +50,7 @@ class FragFederation:
         stores: party name -> (n_i, d) float vectors (all the same d).
         workdir: folder for the parties' files, logs, the app project and results (created).
         metric: "cosine", "ip" or "l2".
+        nlist: IVF lists per party (k-means, seeded by ``seed``), or None for full scans only.
         startup_timeout: seconds for the SuperLink, the nodes and the party hosts to come up.
 
     Raises:
@@ -63,6 +64,8 @@ class FragFederation:
         workdir: str | Path,
         *,
         metric: str = "cosine",
+        nlist: int | None = None,
+        seed: int = 0,
         startup_timeout: float = 60.0,
     ) -> None:
         dims = {np.asarray(vectors).shape[1:] for vectors in stores.values()}
@@ -71,6 +74,7 @@ class FragFederation:
         self.stores = {name: np.asarray(vectors, dtype=np.float64) for name, vectors in stores.items()}
         self.workdir = Path(workdir).absolute()
         self.metric = metric
+        self.nlist, self.seed = nlist, seed
         self.startup_timeout = startup_timeout
         self._socket_dir = Path(tempfile.mkdtemp(prefix="scfrag-"))  # short: Unix socket paths max 107 bytes
         self.sockets = {name: self._socket_dir / f"{index}.sock" for index, name in enumerate(self.stores)}
@@ -114,6 +118,8 @@ class FragFederation:
             argv = [sys.executable, "-m", "securecompute.federated.deploy.partyhost", "--name", name]
             argv += ["--vectors", str(folder / "vectors.npy"), "--key-file", str(key_file)]
             argv += ["--socket", str(self.sockets[name])]
+            if self.nlist is not None:
+                argv += ["--nlist", str(min(self.nlist, len(vectors))), "--seed", str(self.seed)]
             self.deployment.spawn(f"party-{name}", argv)
         deadline = time.monotonic() + self.startup_timeout
         for name, path in self.sockets.items():
@@ -133,8 +139,19 @@ class FragFederation:
         self.deployment.stop()
         shutil.rmtree(self._socket_dir, ignore_errors=True)
 
-    def submit(self, queries: np.ndarray, *, k: int = 10, timeout: float = 60.0, fetch: bool = True) -> FragRun:
+    def submit(
+        self,
+        queries: np.ndarray,
+        *,
+        k: int = 10,
+        nprobe: int | None = None,
+        timeout: float = 60.0,
+        fetch: bool = True,
+    ) -> FragRun:
         """Start a Flower run of the FRAG ServerApp on (m, d) ``queries``; returns at once.
+
+        ``nprobe``: IVF lists probed per party (None: full scan); ``timeout``: seconds per exchange
+        before a party counts as failed; ``fetch``: also fetch the hits' vectors.
 
         Raises:
             ParameterError: ``queries`` not (m, d) with the stores' d.
@@ -155,6 +172,7 @@ class FragFederation:
             "out": str(out),
             "trace": str(trace),
             "k": int(k),
+            "nprobe": 0 if nprobe is None else int(nprobe),
             "timeout": float(timeout),
             "fetch": bool(fetch),
         }
@@ -172,9 +190,18 @@ class FragFederation:
         result["wall_seconds"] = time.monotonic() - run.submitted
         return result
 
-    def search(self, queries: np.ndarray, *, k: int = 10, timeout: float = 60.0, fetch: bool = True) -> dict[str, Any]:
-        """:meth:`submit` then :meth:`wait`."""
-        return self.wait(self.submit(queries, k=k, timeout=timeout, fetch=fetch))
+    def search(
+        self,
+        queries: np.ndarray,
+        *,
+        k: int = 10,
+        nprobe: int | None = None,
+        timeout: float = 60.0,
+        fetch: bool = True,
+        wait: float = 600.0,
+    ) -> dict[str, Any]:
+        """:meth:`submit` then :meth:`wait` (at most ``wait`` seconds)."""
+        return self.wait(self.submit(queries, k=k, nprobe=nprobe, timeout=timeout, fetch=fetch), wait)
 
     def trace_events(self, run: FragRun) -> list[dict[str, Any]]:
         """The events the run's ServerApp has written so far (one dict per line)."""

@@ -6,7 +6,7 @@ components (``[tool.flwr.app.components]``, see :mod:`.project`); importing it i
 ServerApp run config (``[tool.flwr.app.config]``, overridden by ``flwr run --run-config``):
 ``manifest`` (JSON: metric and, per party, name, node id and pinned channel public key in hex),
 ``queries`` ((m, d) float .npy), ``out`` (result JSON written at the end), ``trace`` (JSON lines
-written as exchanges happen), ``k``, ``timeout`` (seconds per exchange), ``fetch`` (also fetch the
+written as exchanges happen), ``k``, ``nprobe`` (IVF lists per party, 0 for a full scan), ``timeout`` (seconds per exchange), ``fetch`` (also fetch the
 hits' vectors), ``node-wait`` (seconds to wait for the parties' nodes to be online).
 
 ClientApp node config (``flower-supernode --node-config``): ``party-socket``, the Unix socket of the
@@ -60,6 +60,7 @@ def query_parties(grid: Grid, context: Context) -> None:
     metric, parties, node_ids = read_manifest(Path(str(config["manifest"])))
     queries = np.load(str(config["queries"]), allow_pickle=False)
     k, timeout = int(config["k"]), float(config["timeout"])
+    nprobe = int(config["nprobe"]) or None  # 0: full scan
     trace = trace_path.open("a")
 
     def record(event: dict[str, Any]) -> None:
@@ -77,15 +78,17 @@ def query_parties(grid: Grid, context: Context) -> None:
         record({"event": "setup", "failures": setup_failures})
         results = []
         for query in queries:
-            started = time.perf_counter()
-            result = querier.search(query, parties, k=k)
+            started, first = time.perf_counter(), len(transport.exchanges)
+            result = querier.search(query, parties, k=k, nprobe=nprobe)
             entry: dict[str, Any] = _result_json(result, time.perf_counter() - started)
+            entry["search_exchanges"] = [first, len(transport.exchanges)]  # indices into "exchanges"
             if bool(config["fetch"]) and result.hits:
                 live = [party for party in parties if party.name not in result.failures]
-                started = time.perf_counter()
+                started, first = time.perf_counter(), len(transport.exchanges)
                 vectors = querier.fetch(result, live)
                 entry["fetched"] = [np.asarray(vector, dtype=float).tolist() for vector in vectors]
                 entry["fetch_seconds"] = time.perf_counter() - started
+                entry["fetch_exchanges"] = [first, len(transport.exchanges)]
             results.append(entry)
             record({"event": "query", "partial": result.partial})
         summary = {
