@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["APP_PYPROJECT", "write_app_project"]
+__all__ = ["APP_PYPROJECT", "TRAIN_PYPROJECT", "write_app_project"]
 
 APP_PYPROJECT = """\
 # FRAG (federated encrypted k-NN) as a Flower app: run it with `flwr run . <connection>`.
@@ -48,9 +48,41 @@ node-wait = 30.0  # seconds to wait for the parties' nodes to be online
 """
 
 
-def write_app_project(directory: str | Path) -> Path:
-    """Write the app's ``pyproject.toml`` into ``directory`` (created) and return the directory."""
+TRAIN_PYPROJECT = """\
+# Robust federated training (RobustStrategy, one Byzantine client) as a Flower app.
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "securecompute-robust-training"
+version = "1.0.0"
+description = "RobustStrategy on a Flower deployment"
+license = "Apache-2.0"
+dependencies = ["securecompute[flower]"]
+
+[tool.flwr.app]
+publisher = "securecompute"
+
+[tool.flwr.app.components]
+serverapp = "securecompute.federated.deploy.train_app:server_app"
+clientapp = "securecompute.federated.deploy.train_app:client_app"
+
+[tool.flwr.app.config]
+rounds = 3
+aggregator = "median"
+steps = 5
+lr = 0.5
+seed = 0
+nodes = 3
+timeout = 120.0
+out = ""
+"""
+
+
+def write_app_project(directory: str | Path, text: str = APP_PYPROJECT) -> Path:
+    """Write an app's ``pyproject.toml`` (the FRAG app by default) into ``directory`` (created); return it."""
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    (path / "pyproject.toml").write_text(APP_PYPROJECT)
+    (path / "pyproject.toml").write_text(text)
     return path
