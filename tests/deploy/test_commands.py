@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from securecompute import cli
+from securecompute.federated.deploy import commands
+from securecompute.federated.deploy.commands import run_frag_deployment
+from securecompute.federated.deploy.processes import leftover_processes
 from securecompute.federated.deploy.project import APP_PYPROJECT
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flower_deploy" / "pyproject.toml"
@@ -27,12 +32,43 @@ def test_bad_arguments_are_one_line_errors(argv: list[str], message: str, capsys
 
 
 @pytest.mark.deploy
-def test_deploy_frag_runs_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_deploy_frag_recall_equals_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command's FRAG run on 3 SuperNodes finds the same rows as the in-process protocol on the same data."""
     pytest.importorskip("flwr")
-    argv = ["deploy", "frag", "--nodes", "2", "--n", "80", "--dim", "8", "--k", "4", "--queries", "1"]
-    assert cli.main([*argv, "--workdir", str(tmp_path)]) == 0
+    outcome = run_frag_deployment(
+        nodes=3, n=150, dim=16, k=5, queries=1, nprobe=None, timeout=60.0, seed=3, workdir=str(tmp_path), say=print
+    )
     out = capsys.readouterr().out
-    assert "deployed: recall@4 1.000 (in-process 1.000); 0 partial results" in out
-    assert "through the SuperLink per search" in out
+    assert outcome["rows"] == outcome["rows_in_process"]  # the same hits, found through their fetched vectors
+    assert outcome["recall"] == outcome["recall_in_process"] == 1.0  # vs the exact numpy top-k
+    assert len(set(outcome["rows"][0]) & set(outcome["exact"][0])) == 5
+    np.testing.assert_allclose(outcome["scores"], outcome["scores_in_process"], atol=1e-3)
+    assert outcome["partial"] == 0
+    # through the SuperLink: the FRAG envelopes plus, per party and direction, the querier's 32-byte
+    # channel key (up) and the channel frame's overhead: nothing else
+    extra = outcome["search_bytes_per_query"] - outcome["search_bytes_per_query_in_process"]
+    assert 0 < extra <= 3 * (32 + 2 * 64)
     assert "stopped every process" in out
+    assert leftover_processes(outcome["marker"]) == []
     assert (tmp_path / "logs" / "superlink.log").exists()
+
+
+def test_cli_runs_the_same_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(commands, "run_frag_deployment", lambda **options: seen.update(options))
+    assert cli.main(["deploy", "frag", "--nodes", "2", "--n", "80", "--k", "4", "--queries", "1"]) == 0
+    assert (seen["nodes"], seen["n"], seen["k"], seen["queries"], seen["nprobe"]) == (2, 80, 4, 1, None)
+
+
+def test_federation_refuses_bad_stores_and_queries(tmp_path: Path) -> None:
+    from securecompute.errors import ParameterError
+    from securecompute.federated.deploy.federation import FragFederation
+
+    with pytest.raises(ParameterError, match="one d"):
+        FragFederation({"a": np.ones((3, 2)), "b": np.ones((3, 4))}, tmp_path)
+    federation = FragFederation({"a": np.ones((3, 2))}, tmp_path)
+    try:
+        with pytest.raises(ParameterError, match="queries must be"):
+            federation.submit(np.ones((1, 3)))
+    finally:
+        federation.stop()

@@ -11,11 +11,14 @@ round's accuracy beside its in-process twin and beside a plain mean under the sa
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -55,7 +58,18 @@ def register_commands(commands: Any) -> None:
     robust.set_defaults(handler=_run_robust)
 
 
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so that a terminated command still stops its processes."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def _run(options: argparse.Namespace) -> int:
+    _stop_on_sigterm()
     for name in ("nodes", "n", "dim", "k", "queries"):
         if getattr(options, name) < 1:
             raise ParameterError(f"--{name} must be >= 1, got {getattr(options, name)}")
@@ -77,6 +91,7 @@ def _run(options: argparse.Namespace) -> int:
 
 
 def _run_robust(options: argparse.Namespace) -> int:
+    _stop_on_sigterm()
     if options.nodes < 3 or options.rounds < 1:
         raise ParameterError(f"--nodes must be >= 3 and --rounds >= 1, got {options.nodes} and {options.rounds}")
     run_robust_deployment(
@@ -160,7 +175,8 @@ def run_frag_deployment(
     """Run the in-process baseline and the deployment on the same data; ``say`` each outcome line.
 
     Returns:
-        the measurements (recalls, bytes per query, seconds), as printed.
+        the measurements as printed (recalls, bytes per search, seconds), and per query the global rows
+        found (deployed, in-process, exact top-k) and the hit scores (deployed, in-process).
     """
     from securecompute.federated.deploy.federation import FragFederation
     from securecompute.federated.frag.workload import exact_top_k, synthetic_vectors
@@ -192,9 +208,10 @@ def run_frag_deployment(
             result = federation.search(held_out, k=k, nprobe=nprobe, timeout=timeout)
             stopping = time.monotonic()
         down = time.monotonic() - stopping
-    recalls = []
+    recalls, found_rows = [], []
     for deployed, expected in zip(result["queries"], truth, strict=True):
         found = {rows.get(np.asarray(vector, dtype=np.float64).tobytes(), -1) for vector in deployed.get("fetched", [])}
+        found_rows.append(sorted(found))
         recalls.append(len(found & {int(row) for row in expected}) / len(expected))
     exchanges = result["exchanges"]
     searches = [exchanges[slice(*entry["search_exchanges"])] for entry in result["queries"]]
@@ -205,6 +222,11 @@ def run_frag_deployment(
     outcome = {
         "recall": float(np.mean(recalls)),
         "recall_in_process": baseline["recall"],
+        "rows": found_rows,
+        "rows_in_process": baseline["rows"],
+        "scores": [[hit[2] for hit in entry["hits"]] for entry in result["queries"]],
+        "scores_in_process": baseline["scores"],
+        "exact": [sorted(int(row) for row in expected) for expected in truth],
         "search_bytes_per_query": through,
         "search_bytes_per_query_in_process": baseline["bytes"],
         "setup_bytes": exchanges[0]["bytes_up"] + exchanges[0]["bytes_down"],
@@ -217,6 +239,7 @@ def run_frag_deployment(
         "startup_seconds": up,
         "stop_seconds": down,
         "partial": partial,
+        "marker": federation.marker,
     }
     say(
         f"deployed: recall@{k} {outcome['recall']:.3f} (in-process {baseline['recall']:.3f}); {partial} partial results"
@@ -245,8 +268,8 @@ def _in_process(
     nlist: int | None,
     seed: int,
     offsets: np.ndarray,
-) -> dict[str, float]:
-    """The same protocol with the parties in this process: recall, seconds and bytes per query."""
+) -> dict[str, Any]:
+    """The same protocol with the parties in this process: recall, seconds and bytes per query, rows, scores."""
     from securecompute.federated.frag.party import Party
     from securecompute.federated.frag.querier import Querier
 
@@ -256,12 +279,20 @@ def _in_process(
     ]
     querier = Querier(queries.shape[1])
     querier.connect(parties)
-    recalls, seconds, sizes = [], [], []
+    recalls, seconds, sizes, found_rows, scores = [], [], [], [], []
     for query, expected in zip(queries, truth, strict=True):
         started = time.perf_counter()
         result = querier.search(query, parties, k=k, nprobe=nprobe)
         seconds.append(time.perf_counter() - started)
         sizes.append(result.stats.bytes_up + result.stats.bytes_down)  # the search's envelopes, both ways
         found = {int(item.decode()) for item in querier.fetch(result, parties) if isinstance(item, bytes)}
+        found_rows.append(sorted(found))
+        scores.append([hit.score for hit in result.hits])
         recalls.append(len(found & {int(row) for row in expected}) / len(expected))
-    return {"recall": float(np.mean(recalls)), "seconds": float(np.mean(seconds)), "bytes": float(np.mean(sizes))}
+    return {
+        "recall": float(np.mean(recalls)),
+        "seconds": float(np.mean(seconds)),
+        "bytes": float(np.mean(sizes)),
+        "rows": found_rows,
+        "scores": scores,
+    }

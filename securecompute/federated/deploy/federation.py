@@ -21,13 +21,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
 from securecompute.errors import ParameterError
-from securecompute.federated.deploy.processes import DeploymentError, LocalDeployment, NodeSpec
+from securecompute.federated.deploy.processes import DeploymentError, LocalDeployment, NodeSpec, StartStop
 from securecompute.federated.deploy.project import write_app_project
 
 __all__ = ["FragFederation", "FragRun"]
@@ -43,7 +42,7 @@ class FragRun:
     submitted: float
 
 
-class FragFederation:
+class FragFederation(StartStop):
     """FRAG parties on a local Flower deployment (context manager; every process stopped on exit).
 
     Args:
@@ -86,19 +85,6 @@ class FragFederation:
         self.app_dir = write_app_project(self.workdir / "app")
         self.manifest = self.workdir / "manifest.json"
         self._runs = 0
-
-    def __enter__(self) -> FragFederation:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Write the parties' files, start the deployment and the party hosts, write the manifest."""

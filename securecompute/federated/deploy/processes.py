@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from securecompute.errors import DependencyMissingError, ParameterError, SecureComputeError
 
@@ -52,6 +52,7 @@ __all__ = [
     "DeploymentError",
     "LocalDeployment",
     "NodeSpec",
+    "StartStop",
     "free_ports",
     "leftover_processes",
     "toml_value",
@@ -87,7 +88,30 @@ class _Process:
     log_path: Path
 
 
-class LocalDeployment:
+class StartStop:
+    """A context manager over ``start()`` and ``stop()``: stopped on exit, and on a failed start too."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:  # Ctrl-C during start-up included: stop what did start
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class LocalDeployment(StartStop):
     """A SuperLink and N SuperNodes on loopback, started on ``__enter__`` and stopped on ``__exit__``.
 
     Args:
@@ -131,19 +155,6 @@ class LocalDeployment:
         self.env = self._environment()
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> LocalDeployment:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
     def start(self) -> None:
         """Start the SuperLink, wait for its health, start the SuperNodes, wait for their node ids."""
         flwr_home = Path(self.env["FLWR_HOME"])

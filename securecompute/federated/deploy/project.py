@@ -12,19 +12,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["APP_PYPROJECT", "TRAIN_PYPROJECT", "write_app_project"]
+__all__ = ["APP_PYPROJECT", "TRAIN_PYPROJECT", "app_pyproject", "write_app_project"]
 
-APP_PYPROJECT = """\
-# FRAG (federated encrypted k-NN) as a Flower app: run it with `flwr run . <connection>`.
-# The querier is the ServerApp; each party's ClientApp relays to its party host (protocols/deploy.md).
+
+def app_pyproject(name: str, comment: str, module: str, config: str) -> str:
+    """The ``pyproject.toml`` text of a Flower app whose ServerApp and ClientApp live in ``module``."""
+    return f"""\
+# {comment}
 [build-system]
 requires = ["hatchling"]
 build-backend = "hatchling.build"
 
 [project]
-name = "securecompute-frag"
+name = "{name}"
 version = "1.0.0"
-description = "FRAG encrypted nearest-neighbour search over Flower"
 license = "Apache-2.0"
 dependencies = ["securecompute[flower]"]
 
@@ -32,10 +33,19 @@ dependencies = ["securecompute[flower]"]
 publisher = "securecompute"
 
 [tool.flwr.app.components]
-serverapp = "securecompute.federated.deploy.frag_app:server_app"
-clientapp = "securecompute.federated.deploy.frag_app:client_app"
+serverapp = "{module}:server_app"
+clientapp = "{module}:client_app"
 
 [tool.flwr.app.config]
+{config}"""
+
+
+APP_PYPROJECT = app_pyproject(
+    "securecompute-frag",
+    "FRAG (federated encrypted k-NN) as a Flower app: run it with `flwr run . <connection>`.\n"
+    "# The querier is the ServerApp; each party's ClientApp relays to its party host (protocols/deploy.md).",
+    "securecompute.federated.deploy.frag_app",
+    """\
 manifest = ""     # JSON: metric; per party its name, node id and pinned channel public key (hex)
 queries = ""      # (m, d) float .npy of query vectors
 out = ""          # result JSON, written when every query is done
@@ -45,39 +55,24 @@ nprobe = 0        # IVF lists probed per party with an index (0: full scan)
 timeout = 60.0    # seconds per exchange before a party counts as failed
 fetch = true      # also fetch the hits' vectors
 node-wait = 30.0  # seconds to wait for the parties' nodes to be online
-"""
+""",
+)
 
-
-TRAIN_PYPROJECT = """\
-# Robust federated training (RobustStrategy, one Byzantine client) as a Flower app.
-[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
-
-[project]
-name = "securecompute-robust-training"
-version = "1.0.0"
-description = "RobustStrategy on a Flower deployment"
-license = "Apache-2.0"
-dependencies = ["securecompute[flower]"]
-
-[tool.flwr.app]
-publisher = "securecompute"
-
-[tool.flwr.app.components]
-serverapp = "securecompute.federated.deploy.train_app:server_app"
-clientapp = "securecompute.federated.deploy.train_app:client_app"
-
-[tool.flwr.app.config]
+TRAIN_PYPROJECT = app_pyproject(
+    "securecompute-robust-training",
+    "Robust federated training (RobustStrategy, one Byzantine client) as a Flower app.",
+    "securecompute.federated.deploy.train_app",
+    """\
 rounds = 3
 aggregator = "median"
 steps = 5
 lr = 0.5
 seed = 0
 nodes = 3
-timeout = 120.0
-out = ""
-"""
+timeout = 120.0   # seconds per round
+out = ""          # result JSON
+""",
+)
 
 
 def write_app_project(directory: str | Path, text: str = APP_PYPROJECT) -> Path:
