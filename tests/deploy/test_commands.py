@@ -46,7 +46,7 @@ def test_deploy_frag_recall_equals_in_process(tmp_path: Path, capsys: pytest.Cap
     assert outcome["partial"] == 0
     # through the SuperLink: the FRAG envelopes plus, per party and direction, the querier's 32-byte
     # channel key (up) and the channel frame's overhead: nothing else
-    extra = outcome["search_bytes_per_query"] - outcome["search_bytes_per_query_in_process"]
+    extra = outcome["search_bytes_per_query"] - outcome["search_envelope_bytes_per_query"]
     assert 0 < extra <= 3 * (32 + 2 * 64)
     assert "stopped every process" in out
     assert leftover_processes(outcome["marker"]) == []

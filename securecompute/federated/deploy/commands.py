@@ -229,6 +229,12 @@ def run_frag_deployment(
         "exact": [sorted(int(row) for row in expected) for expected in truth],
         "search_bytes_per_query": through,
         "search_bytes_per_query_in_process": baseline["bytes"],
+        # the deployed querier's own count of its envelopes (SEAL's compressed ciphertexts vary in size
+        # from one encryption to the next, so only this count is comparable byte for byte with the relay's)
+        "search_envelope_bytes_per_query": sum(
+            up + down for entry in result["queries"] for up, down in entry["bytes"].values()
+        )
+        / queries,
         "setup_bytes": exchanges[0]["bytes_up"] + exchanges[0]["bytes_down"],
         "setup_seconds": result["setup_seconds"],
         "exchange_seconds_median": statistics.median(seconds),
