@@ -30,7 +30,6 @@ import os
 import signal
 import socket
 import struct
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -171,4 +170,4 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())  # the module run as a program (python -m ...)

@@ -242,7 +242,7 @@ class LocalDeployment(StartStop):
         argv = [_executable("flwr"), "run", str(app_dir), CONNECTION, "--format", "json"]
         if overrides:
             argv += ["--run-config", overrides]
-        completed = subprocess.run(argv, capture_output=True, env=self.env, cwd=self.workdir, timeout=120, check=False)
+        completed = self._flwr(argv, timeout=120.0)
         output = completed.stdout.decode(errors="replace")
         try:
             run_id = int(json.loads(output)["run-id"])
@@ -254,7 +254,7 @@ class LocalDeployment(StartStop):
     def run_status(self, run_id: int) -> str:
         """The run's status as ``flwr ls`` reports it (e.g. "running", "finished:completed"), "" if unknown."""
         argv = [_executable("flwr"), "ls", CONNECTION, "--run-id", str(run_id), "--format", "json"]
-        completed = subprocess.run(argv, capture_output=True, env=self.env, cwd=self.workdir, timeout=60, check=False)
+        completed = self._flwr(argv, timeout=60.0)
         try:
             runs: list[dict[str, Any]] = json.loads(completed.stdout)["runs"]
             return str(runs[0]["status"])
@@ -264,8 +264,7 @@ class LocalDeployment(StartStop):
     def run_log(self, run_id: int) -> str:
         """The ServerApp's log of run ``run_id`` (``flwr log --show``), "" if it cannot be read."""
         argv = [_executable("flwr"), "log", str(run_id), CONNECTION, "--show"]
-        completed = subprocess.run(argv, capture_output=True, env=self.env, cwd=self.workdir, timeout=60, check=False)
-        return completed.stdout.decode(errors="replace")
+        return self._flwr(argv, timeout=60.0).stdout.decode(errors="replace")
 
     def wait_for_file(self, path: Path, run_id: int, timeout: float) -> None:
         """Wait until the run wrote ``path`` (a run's result), bounded by ``timeout`` seconds.
@@ -300,6 +299,15 @@ class LocalDeployment(StartStop):
         return [process.popen.pid for process in self._processes]
 
     # --- internals -----------------------------------------------------------------------------
+    def _flwr(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+        """Run one ``flwr`` CLI command in this deployment's environment, bounded by ``timeout`` seconds."""
+        try:
+            return subprocess.run(
+                argv, capture_output=True, env=self.env, cwd=self.workdir, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired as error:
+            raise DeploymentError(f"{' '.join(argv[1:3])} did not finish within {timeout:.0f} s") from error
+
     def _environment(self) -> dict[str, str]:
         bin_dir = str(Path(sys.executable).parent)
         package_root = str(Path(__file__).resolve().parents[3])
