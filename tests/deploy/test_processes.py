@@ -91,3 +91,21 @@ def test_a_process_that_died_is_reported_with_its_log(tmp_path: Path) -> None:
         deployment.check_alive("bad")
     deployment.stop()
     assert leftover_processes(deployment.marker) == []
+
+
+@pytest.mark.deploy
+def test_flower_processes_run_with_telemetry_and_update_checks_off(tmp_path: Path) -> None:
+    """Flower's own switches, as a process started here reads them: nothing may leave loopback."""
+    pytest.importorskip("flwr")
+    deployment = LocalDeployment([NodeSpec("a")], tmp_path)
+    probe = (
+        "import os; from flwr.supercore import telemetry; "
+        "print(telemetry.FLWR_TELEMETRY_ENABLED, os.environ['FLWR_DISABLE_UPDATE_CHECK'], "
+        "os.environ['FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION'])"
+    )
+    process = deployment.spawn("probe", [sys.executable, "-c", probe])
+    try:
+        assert process.popen.wait(60) == 0
+    finally:
+        deployment.stop()
+    assert process.log_path.read_text().split()[-3:] == ["0", "1", "1"]

@@ -14,8 +14,9 @@ them) and kills the stragglers by pid.
 Environment of every process: the running interpreter's ``bin`` first on PATH (the daemons start
 ``flower-superexec``, ``flwr-serverapp`` and ``flwr-clientapp`` by name), this package's root first on
 PYTHONPATH (Flower's app processes import ``securecompute``), ``FLWR_HOME`` in the work directory,
-``FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1`` (never ``uv sync`` an app at run time) and
-``FLWR_DISABLE_UPDATE_CHECK=1`` (no call to api.flower.ai).
+``FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1`` (never ``uv sync`` an app at run time),
+``FLWR_DISABLE_UPDATE_CHECK=1`` (no call to api.flower.ai) and ``FLWR_TELEMETRY_ENABLED=0`` (Flower's
+daemons and apps otherwise post usage events to telemetry.flower.ai: nothing may leave loopback).
 
 Facts this rests on (flwr 1.42, measured: ``shared/research/flower-deploy.md``): the SuperLink
 serves its Fleet, Control and Runtime APIs on one HTTP port and answers ``GET /health``; a SuperNode
@@ -319,6 +320,7 @@ class LocalDeployment(StartStop):
             "FLWR_HOME": str(self.workdir / "flwr-home"),
             "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
             "FLWR_DISABLE_UPDATE_CHECK": "1",
+            "FLWR_TELEMETRY_ENABLED": "0",
             MARKER_VARIABLE: self.marker,
         }
 
