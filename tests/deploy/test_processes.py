@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -10,14 +13,20 @@ from pathlib import Path
 import pytest
 
 from securecompute.errors import ParameterError
+from securecompute.federated.deploy import processes
 from securecompute.federated.deploy.processes import (
+    MARKER_VARIABLE,
+    SWEEP_SUPPORTED,
     DeploymentError,
     LocalDeployment,
     NodeSpec,
+    StartStop,
     free_ports,
     leftover_processes,
     toml_value,
 )
+
+needs_proc = pytest.mark.skipif(not SWEEP_SUPPORTED, reason="the leftover sweep reads /proc/<pid>/environ (Linux)")
 
 # a child that starts a DETACHED grandchild (its own session, like the SuperLink's flower-superexec), then sleeps
 TREE = (
@@ -57,6 +66,7 @@ def test_bad_deployments_are_refused(tmp_path: Path) -> None:
         LocalDeployment([NodeSpec("a")], tmp_path, startup_timeout=0)
 
 
+@needs_proc
 def test_stop_ends_process_groups_and_detached_descendants(tmp_path: Path) -> None:
     deployment = LocalDeployment([NodeSpec("a")], tmp_path, stop_timeout=2.0)
     deployment.spawn("tree", [sys.executable, "-c", TREE])
@@ -109,3 +119,47 @@ def test_flower_processes_run_with_telemetry_and_update_checks_off(tmp_path: Pat
     finally:
         deployment.stop()
     assert process.log_path.read_text().split()[-3:] == ["0", "1", "1"]
+
+
+class _StopsSlowly(StartStop):
+    """stop() receives a second Ctrl-C half way (the user presses it again while processes are stopped)."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        self.steps.append("first half")
+        signal.raise_signal(signal.SIGINT)
+        self.steps.append("second half")
+
+
+def test_a_ctrl_c_while_stopping_is_held_until_every_process_is_stopped() -> None:
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), _StopsSlowly() as manager:
+        pass
+    assert manager.steps == ["first half", "second half"]  # stop() ran to its end, then the Ctrl-C came
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+@needs_proc
+def test_the_sweep_kills_only_processes_with_the_marker(tmp_path: Path) -> None:
+    marker = "0" * 32
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    unrelated = subprocess.Popen(sleeper, env={k: v for k, v in os.environ.items() if k != MARKER_VARIABLE})
+    marked = subprocess.Popen(sleeper, env={**os.environ, MARKER_VARIABLE: marker})
+    try:
+        deadline = time.monotonic() + 10
+        while leftover_processes(marker) != [marked.pid] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the environment is readable once the child has exec'd
+        assert leftover_processes(marker) == [marked.pid]
+        processes._kill_if_marked(unrelated.pid, marker)
+        processes._kill_if_marked(marked.pid, marker)
+        assert marked.wait(10) == -signal.SIGKILL
+        assert unrelated.poll() is None  # the same call on a process without the marker does nothing
+    finally:
+        for child in (unrelated, marked):
+            child.kill()
+            child.wait()

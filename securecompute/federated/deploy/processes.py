@@ -36,6 +36,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -50,6 +51,7 @@ from securecompute.errors import DependencyMissingError, ParameterError, SecureC
 
 __all__ = [
     "MARKER_VARIABLE",
+    "SWEEP_SUPPORTED",
     "DeploymentError",
     "LocalDeployment",
     "NodeSpec",
@@ -68,6 +70,7 @@ CONNECTION = "local"
 FLOWER_INSTALL_HINT = "pip install 'securecompute[flower]'"
 _NODE_ID = re.compile(rb"SuperNode ID: (\d+)")
 _LOG_TAIL = 600
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class DeploymentError(SecureComputeError, RuntimeError):
@@ -102,14 +105,34 @@ class StartStop:
         try:
             self.start()
         except BaseException:  # Ctrl-C during start-up included: stop what did start
-            self.stop()
+            self.stop_uninterrupted()
             raise
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        self.stop()
+        self.stop_uninterrupted()
+
+    def stop_uninterrupted(self) -> None:
+        """``stop()`` with Ctrl-C and SIGTERM held until it returns, then delivered.
+
+        A user who presses Ctrl-C again while the first one is stopping the processes would otherwise
+        abort ``stop()`` half way and leave daemons (each in its own session) running.  Held only in
+        the main thread (where Python runs signal handlers); elsewhere ``stop()`` runs as is.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            self.stop()
+            return
+        held: list[int] = []
+        previous = {number: signal.signal(number, lambda n, _: held.append(n)) for number in _HELD_SIGNALS}
+        try:
+            self.stop()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+            if held:
+                signal.raise_signal(held[0])  # now handled as it would have been (KeyboardInterrupt for Ctrl-C)
 
 
 class LocalDeployment(StartStop):
@@ -220,14 +243,16 @@ class LocalDeployment(StartStop):
     def stop(self) -> None:
         """Stop every process (SuperNodes and helpers first, the SuperLink last), then sweep descendants."""
         for process in reversed(self._processes):
-            _stop(process.popen, self.stop_timeout)
+            try:
+                _stop(process.popen, self.stop_timeout)
+            except subprocess.TimeoutExpired:  # not reaped even after SIGKILL: go on with the others
+                logger.warning("%s (pid %d) did not exit after SIGKILL", process.name, process.popen.pid)
         deadline = time.monotonic() + self.stop_timeout
         while leftover_processes(self.marker) and time.monotonic() < deadline:
             time.sleep(0.2)  # detached children exit through Flower's parent-pid watchdog
         for pid in leftover_processes(self.marker):
             logger.warning("killing leftover deployment process %d", pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            _kill_if_marked(pid, self.marker)
         deadline = time.monotonic() + self.stop_timeout
         while leftover_processes(self.marker) and time.monotonic() < deadline:
             time.sleep(0.05)  # SIGKILL is delivered asynchronously; the orphan's new parent reaps it
@@ -373,22 +398,62 @@ def free_ports(count: int) -> list[int]:
             probe.close()
 
 
+SWEEP_SUPPORTED = Path("/proc/self/environ").exists()
+"""Whether :func:`leftover_processes` can see other processes' environments (Linux ``/proc``)."""
+
+
 def leftover_processes(marker: str) -> list[int]:
-    """Pids of live processes whose environment carries ``MARKER_VARIABLE=marker`` (zombies excluded)."""
-    needle = f"{MARKER_VARIABLE}={marker}".encode()
+    """Pids of live processes whose environment carries ``MARKER_VARIABLE=marker`` (zombies excluded).
+
+    Only the exact entry ``MARKER_VARIABLE=<random 128-bit id>`` matches, and only processes this
+    account may read, so an unrelated process is never listed.  Linux only: without ``/proc``
+    (:data:`SWEEP_SUPPORTED` false) it returns [] and detached descendants are left to Flower's
+    parent-pid watchdog.
+    """
+    if not SWEEP_SUPPORTED:
+        return []
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:  # gone, or not ours
-            continue
-        if state != "Z":
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and _carries_marker(int(entry.name), marker):
             found.append(int(entry.name))
     return found
+
+
+def _carries_marker(pid: int, marker: str) -> bool:
+    """Whether ``pid`` is a live, non-zombie process whose environment holds this deployment's marker."""
+    entry = Path("/proc") / str(pid)
+    try:
+        if f"{MARKER_VARIABLE}={marker}".encode() not in (entry / "environ").read_bytes().split(b"\0"):
+            return False
+        state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:  # gone, or not ours
+        return False
+    return state != "Z"
+
+
+def _kill_if_marked(pid: int, marker: str) -> None:
+    """SIGKILL ``pid`` if it still carries ``marker``, through a pidfd so that a reused pid is never hit.
+
+    The pidfd is opened first and the marker checked after: if ``pid`` was reused between the scan and
+    now, the check reads the new process (no marker: not signalled); if it exits after the check, the
+    signal goes to the dead process's pidfd, never to a newcomer.  Without pidfds (Linux < 5.3) the
+    check and ``kill`` leave that small window open.
+    """
+    handle = None
+    try:
+        with contextlib.suppress(OSError, AttributeError):  # no pidfd_open here: fall back to the pid
+            handle = os.pidfd_open(pid)
+        if not _carries_marker(pid, marker):
+            return
+        if handle is None:
+            os.kill(pid, signal.SIGKILL)
+        else:
+            signal.pidfd_send_signal(handle, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        if handle is not None:
+            os.close(handle)
 
 
 def toml_value(value: str | int | float | bool) -> str:
