@@ -81,3 +81,29 @@ def test_relay_refuses_a_bad_mode_or_sender() -> None:
 def test_relay_to_a_missing_host_raises_oserror() -> None:
     with pytest.raises(FileNotFoundError):
         partyhost.relay("/nonexistent/p.sock", 0, b"", b"x", 1.0)
+
+
+def test_a_stalled_peer_is_dropped_and_the_next_request_served(
+    hosted: tuple[Party, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(partyhost, "CONNECTION_TIMEOUT", 0.3)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stalled:
+        stalled.connect(str(hosted[1]))
+        stalled.sendall(struct.pack(">I", 100))  # announces 100 bytes, never sends them
+        reply = partyhost.relay(hosted[1], 0, b"", b"not an envelope", 5.0)
+        assert unpack(reply).kind == wire.ERROR
+
+
+def test_an_unexpected_error_drops_one_request_not_the_host(
+    hosted: tuple[Party, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    party, path = hosted
+
+    def broken(message: bytes) -> bytes:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(party, "handle", broken)
+    with pytest.raises(CorruptPayloadError, match="closed"):
+        partyhost.relay(path, 0, b"", b"anything", 5.0)
+    monkeypatch.undo()
+    assert unpack(partyhost.relay(path, 0, b"", b"not an envelope", 5.0)).kind == wire.ERROR

@@ -13,8 +13,9 @@ Socket framing (both directions): a 4-byte big-endian length L, then L bytes.  A
 one mode byte, then either (mode 1) the querier's 32-byte channel public key and a channel frame,
 answered by :meth:`Party.handle_frame`, or (mode 0) a bare envelope, answered by :meth:`Party.handle`
 (an unauthenticated querier); a reply's body is the party's reply bytes.  L above :data:`MAX_MESSAGE` is refused before any
-allocation; a malformed request closes that connection without an answer (the querier's transport
-then reports the party as failed).
+allocation; a malformed request, a peer silent for :data:`CONNECTION_TIMEOUT` seconds, or a request the
+party fails on with an unexpected error closes that connection without an answer (the querier's
+transport then reports the party as failed) and the host serves the next one.
 
 Run: ``python -m securecompute.federated.deploy.partyhost --name NAME --vectors X.npy --key-file KEY
 --socket PATH [--nlist L --seed S]``; the key file holds the party's 32-byte X25519 channel private key
@@ -42,13 +43,24 @@ from securecompute.errors import CorruptPayloadError
 if TYPE_CHECKING:
     from securecompute.federated.frag.party import Party
 
-__all__ = ["MAX_MESSAGE", "SENDER_BYTES", "main", "read_message", "relay", "serve", "write_message"]
+__all__ = [
+    "CONNECTION_TIMEOUT",
+    "MAX_MESSAGE",
+    "SENDER_BYTES",
+    "main",
+    "read_message",
+    "relay",
+    "serve",
+    "write_message",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE = 1 << 30
 """Largest request or reply body on the socket, in bytes (1 GiB)."""
 SENDER_BYTES = 32
+CONNECTION_TIMEOUT = 60.0
+"""Seconds the host waits on each receive and send of one relay connection before dropping it."""
 _LENGTH = struct.Struct(">I")
 
 
@@ -109,6 +121,8 @@ def serve(party: Party, socket_path: str | Path) -> None:
             while True:
                 connection, _ = server.accept()
                 with connection:
+                    # one connection at a time: a peer that stalls may hold the host only this long
+                    connection.settimeout(CONNECTION_TIMEOUT)
                     _answer(party, connection)
         finally:
             path.unlink(missing_ok=True)
@@ -142,12 +156,16 @@ def _answer(party: Party, connection: socket.socket) -> None:
     except (CorruptPayloadError, OSError, struct.error) as error:
         logger.warning("dropped a malformed relay request: %s", error)
         return
-    if body[:1] == b"\x01" and len(body) >= 1 + SENDER_BYTES:
-        reply = party.handle_frame(body[1 : 1 + SENDER_BYTES], body[1 + SENDER_BYTES :])
-    elif body[:1] == b"\x00":
-        reply = party.handle(body[1:])
-    else:
-        logger.warning("dropped a relay request with a bad mode or sender key")
+    try:
+        if body[:1] == b"\x01" and len(body) >= 1 + SENDER_BYTES:
+            reply = party.handle_frame(body[1 : 1 + SENDER_BYTES], body[1 + SENDER_BYTES :])
+        elif body[:1] == b"\x00":
+            reply = party.handle(body[1:])
+        else:
+            logger.warning("dropped a relay request with a bad mode or sender key")
+            return
+    except Exception:  # a bug on one request must not take the party down for every querier
+        logger.exception("party %s failed on a relayed request; no answer sent", party.name)
         return
     try:
         write_message(connection, reply)
