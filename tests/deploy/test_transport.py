@@ -195,3 +195,42 @@ def test_malformed_replies_are_refused() -> None:
     with pytest.raises(CorruptPayloadError):
         reply_frame(RecordDict({RECORD: ConfigRecord({"frame": 3})}))
     assert reply_frame(RecordDict({RECORD: ConfigRecord({"frame": b"ok"})})) == b"ok"
+
+
+class _MeddlingGrid(FakeGrid):
+    """A SuperLink that meddles with replies after the setup: swaps two parties' or replays an old one."""
+
+    def __init__(self, parties: dict[int, Party], how: str) -> None:
+        super().__init__(parties)
+        self.how, self.exchanges, self.first_p0_reply = how, 0, None
+
+    def push_messages(self, messages: Iterable[Any]) -> list[str]:
+        ids = super().push_messages(messages)
+        self.exchanges += 1
+        fresh = self.ready[-len(ids) :]  # this exchange's replies, in party order p0, p1, p2
+        if self.exchanges == 2 and self.how == "swap":  # the first query (exchange 1 is the setup)
+            fresh[0].content, fresh[1].content = fresh[1].content, fresh[0].content
+        if self.exchanges == 2:
+            self.first_p0_reply = fresh[0].content
+        elif self.exchanges == 3 and self.how == "replay":
+            fresh[0].content = self.first_p0_reply  # p0's answer to the previous query, valid when it was sent
+        return ids
+
+
+@pytest.mark.parametrize("how", ["swap", "replay"])
+def test_a_superlink_that_swaps_or_replays_frames_is_caught(how: str) -> None:
+    """Frames stay inside each party's channel end to end: the relay cannot move them undetected."""
+    stores = _stores()
+    parties = {100 + index: Party(name, vectors) for index, (name, vectors) in enumerate(stores.items())}
+    grid = _MeddlingGrid(parties, how)
+    remote = [RemoteParty(party.name, party.channel_public_key) for party in parties.values()]
+    transport = FlowerTransport(grid, {p.name: node for node, p in parties.items()}, timeout=5.0, poll_interval=0.01)
+    querier = Querier(DIM, executor=transport)
+    first = querier.search(np.ones(DIM), remote, k=3)
+    result = first if how == "swap" else querier.search(np.random.default_rng(2).normal(size=DIM), remote, k=3)
+    assert grid.exchanges == (2 if how == "swap" else 3)  # setup, query (, query): the meddling happened
+    meddled = {"p0", "p1"} if how == "swap" else {"p0"}
+    assert result.partial
+    assert set(result.failures) == meddled
+    assert all("TamperedMessageError" in message for message in result.failures.values())
+    assert {hit.party for hit in result.hits} <= {"p0", "p1", "p2"} - meddled
