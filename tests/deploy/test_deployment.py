@@ -64,3 +64,7 @@ def test_a_node_killed_mid_search_gives_a_partial_result(federation: FragFederat
     local = Querier(DIM).search(query[0], [Party(n, v) for n, v in survivors.items()], k=K)
     assert [h[0] for h in deployed["hits"]] == [h.party for h in local.hits]
     np.testing.assert_allclose([h[2] for h in deployed["hits"]], [h.score for h in local.hits], atol=1e-3)
+    # and against numpy alone: the K largest cosine similarities over the survivors' rows
+    rows = np.concatenate(list(survivors.values()))
+    exact = np.sort((rows / np.linalg.norm(rows, axis=1, keepdims=True)) @ (query[0] / np.linalg.norm(query[0])))
+    np.testing.assert_allclose([h[2] for h in deployed["hits"]], exact[::-1][:K], atol=1e-3)

@@ -34,7 +34,8 @@ def register_commands(commands: Any) -> None:
         "deploy",
         help="run a protocol on a local Flower deployment (SuperLink + SuperNodes)",
         description="Start flower-superlink and N flower-supernode processes on loopback (insecure: loopback "
-        "only), run the protocol as a Flower app, print what it measured, stop every process. "
+        "only; any local account can submit runs to it, so use a single-user machine), run the protocol as a "
+        "Flower app, print what it measured, stop every process. "
         "Example: securecompute deploy frag --nodes 3",
     )
     protocols = deploy.add_subparsers(dest="protocol", metavar="PROTOCOL", title="protocols")
