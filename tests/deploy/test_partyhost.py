@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from securecompute.encoding import unpack
-from securecompute.errors import CorruptPayloadError
+from securecompute.errors import CorruptPayloadError, ParameterError
 from securecompute.federated.deploy import partyhost
 from securecompute.federated.frag import Party, Querier
 from securecompute.federated.frag import messages as wire
@@ -107,3 +107,35 @@ def test_an_unexpected_error_drops_one_request_not_the_host(
         partyhost.relay(path, 0, b"", b"anything", 5.0)
     monkeypatch.undo()
     assert unpack(partyhost.relay(path, 0, b"", b"not an envelope", 5.0)).kind == wire.ERROR
+
+
+def test_the_host_never_deletes_a_file_that_is_not_its_socket(tmp_path: Path) -> None:
+    data = tmp_path / "vectors.npy"
+    data.write_bytes(b"the party's data")
+    party = Party("p0", np.zeros((2, DIM)) + 1.0)
+    with pytest.raises(ParameterError, match="not a socket"):
+        partyhost.serve(party, data)
+    assert data.read_bytes() == b"the party's data"
+
+
+def test_a_second_host_on_a_live_socket_is_refused(hosted: tuple[Party, Path]) -> None:
+    with pytest.raises(ParameterError, match="another party host"):
+        partyhost.serve(hosted[0], hosted[1])
+    assert partyhost.relay(hosted[1], 0, b"", b"x", 5.0)  # the first host still serves
+
+
+def test_a_stale_socket_is_replaced() -> None:
+    party = Party("p0", np.random.default_rng(5).normal(size=(10, DIM)))
+    with tempfile.TemporaryDirectory(prefix="scph-") as folder:
+        path = Path(folder) / "p.sock"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
+            gone.bind(str(path))  # bound, never listening, then closed: what a killed host leaves
+        threading.Thread(target=partyhost.serve, args=(party, path), daemon=True).start()
+        for _ in range(250):
+            try:
+                assert unpack(partyhost.relay(path, 0, b"", b"x", 5.0)).kind == wire.ERROR
+                break
+            except OSError:  # not listening yet
+                threading.Event().wait(0.02)
+        else:
+            pytest.fail("the host did not take over the stale socket")

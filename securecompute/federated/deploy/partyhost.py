@@ -30,6 +30,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from securecompute.errors import CorruptPayloadError
+from securecompute.errors import CorruptPayloadError, ParameterError
 
 if TYPE_CHECKING:
     from securecompute.federated.frag.party import Party
@@ -105,9 +106,13 @@ def relay(socket_path: str | Path, mode: int, sender: bytes, frame: bytes, timeo
 
 
 def serve(party: Party, socket_path: str | Path) -> None:
-    """Answer relayed requests for ``party`` one connection at a time, until SIGTERM/SIGINT."""
+    """Answer relayed requests for ``party`` one connection at a time, until SIGTERM/SIGINT.
+
+    Raises:
+        ParameterError: ``socket_path`` holds a file that is not a socket, or a live host's socket.
+    """
     path = Path(socket_path)
-    path.unlink(missing_ok=True)
+    _remove_stale_socket(path)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
         old_mask = os.umask(0o177)  # the socket is created 0600: only the operator's account may relay
         try:
@@ -171,6 +176,26 @@ def _answer(party: Party, connection: socket.socket) -> None:
         write_message(connection, reply)
     except OSError as error:
         logger.warning("could not return a reply to the relay: %s", error)
+
+
+def _remove_stale_socket(path: Path) -> None:
+    """Remove a socket left at ``path`` by a host that is gone; refuse any other file or a live host.
+
+    Raises:
+        ParameterError: ``path`` is not a socket (a mistyped path must not delete the party's data),
+            or another party host is serving on it.
+    """
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not stat.S_ISSOCK(path.lstat().st_mode):
+        raise ParameterError(f"--socket {path} exists and is not a socket; accepted: a new path or a stale socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:  # nobody listening: a stale socket of a host that is gone
+            path.unlink()
+            return
+    raise ParameterError(f"--socket {path}: another party host is serving there")
 
 
 def _read_exactly(stream: socket.socket, count: int) -> bytes:
