@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +16,7 @@ import pytest
 from securecompute import cli
 from securecompute.federated.deploy import commands
 from securecompute.federated.deploy.commands import run_frag_deployment
-from securecompute.federated.deploy.processes import leftover_processes
+from securecompute.federated.deploy.processes import SWEEP_SUPPORTED, leftover_processes, processes_with
 from securecompute.federated.deploy.project import APP_PYPROJECT
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flower_deploy" / "pyproject.toml"
@@ -72,3 +77,30 @@ def test_federation_refuses_bad_stores_and_queries(tmp_path: Path) -> None:
             federation.submit(np.ones((1, 3)))
     finally:
         federation.stop()
+
+
+@pytest.mark.deploy
+@pytest.mark.skipif(not SWEEP_SUPPORTED, reason="finds the processes through /proc (Linux)")
+def test_ctrl_c_during_a_run_stops_every_process(tmp_path: Path) -> None:
+    """Ctrl-C while the FRAG run is in flight: the command exits 130 and nothing it started survives."""
+    pytest.importorskip("flwr")
+    argv = [sys.executable, "-m", "securecompute", "deploy", "frag", "--nodes", "2", "--n", "60", "--dim", "8"]
+    argv += ["--queries", "1", "--workdir", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    command = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    try:
+        assert command.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in command.stdout:  # each line is flushed; the run is submitted right after this one
+            if line.startswith(b"deployment: SuperLink") or time.monotonic() > deadline:
+                break
+        started = processes_with(f"FLWR_HOME={tmp_path / 'flwr-home'}".encode())
+        assert len(started) >= 5  # SuperLink, 2 SuperNodes, 2 party hosts (and their helpers)
+        os.kill(command.pid, signal.SIGINT)
+        assert command.wait(90) == 130
+        assert b"interrupted" in command.stderr.read()  # type: ignore[union-attr]
+        assert processes_with(f"FLWR_HOME={tmp_path / 'flwr-home'}".encode()) == []
+    finally:
+        if command.poll() is None:
+            os.killpg(command.pid, signal.SIGKILL)
+            command.wait()

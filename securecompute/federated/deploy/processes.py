@@ -58,6 +58,7 @@ __all__ = [
     "StartStop",
     "free_ports",
     "leftover_processes",
+    "processes_with",
     "toml_value",
 ]
 
@@ -410,22 +411,31 @@ def leftover_processes(marker: str) -> list[int]:
     (:data:`SWEEP_SUPPORTED` false) it returns [] and detached descendants are left to Flower's
     parent-pid watchdog.
     """
+    return processes_with(_marker_entry(marker))
+
+
+def processes_with(entry: bytes) -> list[int]:
+    """Pids of live, non-zombie processes (this one excluded) whose environment holds ``entry`` (b"NAME=value")."""
     if not SWEEP_SUPPORTED:
         return []
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid() and _carries_marker(int(entry.name), marker):
-            found.append(int(entry.name))
-    return found
+    return [
+        int(folder.name)
+        for folder in Path("/proc").iterdir()
+        if folder.name.isdigit() and int(folder.name) != os.getpid() and _carries(int(folder.name), entry)
+    ]
 
 
-def _carries_marker(pid: int, marker: str) -> bool:
-    """Whether ``pid`` is a live, non-zombie process whose environment holds this deployment's marker."""
-    entry = Path("/proc") / str(pid)
+def _marker_entry(marker: str) -> bytes:
+    return f"{MARKER_VARIABLE}={marker}".encode()
+
+
+def _carries(pid: int, entry: bytes) -> bool:
+    """Whether ``pid`` is a live, non-zombie process whose environment holds ``entry`` exactly."""
+    folder = Path("/proc") / str(pid)
     try:
-        if f"{MARKER_VARIABLE}={marker}".encode() not in (entry / "environ").read_bytes().split(b"\0"):
+        if entry not in (folder / "environ").read_bytes().split(b"\0"):
             return False
-        state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = (folder / "stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:  # gone, or not ours
         return False
     return state != "Z"
@@ -443,7 +453,7 @@ def _kill_if_marked(pid: int, marker: str) -> None:
     try:
         with contextlib.suppress(OSError, AttributeError):  # no pidfd_open here: fall back to the pid
             handle = os.pidfd_open(pid)
-        if not _carries_marker(pid, marker):
+        if not _carries(pid, _marker_entry(marker)):
             return
         if handle is None:
             os.kill(pid, signal.SIGKILL)
