@@ -69,12 +69,14 @@ def test_bad_deployments_are_refused(tmp_path: Path) -> None:
 @needs_proc
 def test_stop_ends_process_groups_and_detached_descendants(tmp_path: Path) -> None:
     deployment = LocalDeployment([NodeSpec("a")], tmp_path, stop_timeout=2.0)
-    deployment.spawn("tree", [sys.executable, "-c", TREE])
-    deadline = time.monotonic() + 10
-    while len(leftover_processes(deployment.marker)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(leftover_processes(deployment.marker)) == 2  # the child and its detached grandchild
-    deployment.stop()
+    try:
+        deployment.spawn("tree", [sys.executable, "-c", TREE])
+        deadline = time.monotonic() + 10
+        while len(leftover_processes(deployment.marker)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(leftover_processes(deployment.marker)) == 2  # the child and its detached grandchild
+    finally:
+        deployment.stop()  # also when the assertion fails: no sleeper outlives the test
     assert leftover_processes(deployment.marker) == []
     assert all(process.popen.returncode is not None for process in deployment._processes)
 
@@ -95,11 +97,13 @@ def test_a_start_that_times_out_raises_and_leaves_nothing(tmp_path: Path) -> Non
 
 def test_a_process_that_died_is_reported_with_its_log(tmp_path: Path) -> None:
     deployment = LocalDeployment([NodeSpec("a")], tmp_path)
-    deployment.spawn("bad", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
-    time.sleep(0.5)
-    with pytest.raises(DeploymentError, match="bad exited with code 3: 'boom"):
-        deployment.check_alive("bad")
-    deployment.stop()
+    try:
+        process = deployment.spawn("bad", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
+        process.popen.wait(30)
+        with pytest.raises(DeploymentError, match="bad exited with code 3: 'boom"):
+            deployment.check_alive("bad")
+    finally:
+        deployment.stop()
     assert leftover_processes(deployment.marker) == []
 
 
