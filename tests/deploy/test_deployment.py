@@ -44,6 +44,13 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FragFederat
     assert all(process.popen.returncode is not None for process in running.deployment._processes)
 
 
+def test_the_parties_files_are_private_to_the_operator(federation: FragFederation) -> None:
+    assert (federation.workdir / "parties").stat().st_mode & 0o777 == 0o700
+    assert all(
+        (folder / "channel.key").stat().st_mode & 0o077 == 0 for folder in (federation.workdir / "parties").iterdir()
+    )
+
+
 def test_a_node_killed_mid_search_gives_a_partial_result(federation: FragFederation) -> None:
     stores = _stores()
     query = _queries()[:1]

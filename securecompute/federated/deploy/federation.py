@@ -92,9 +92,12 @@ class FragFederation(StartStop):
 
         self.deployment.start()
         public_keys = {}
+        parties = self.workdir / "parties"
+        parties.mkdir(mode=0o700, exist_ok=True)
+        parties.chmod(0o700)  # the parties' vectors and channel keys: the operator's account only
         for name, vectors in self.stores.items():
-            folder = self.workdir / "parties" / name
-            folder.mkdir(parents=True, exist_ok=True)
+            folder = parties / name
+            folder.mkdir(exist_ok=True)
             np.save(folder / "vectors.npy", vectors)
             key = secrets.token_bytes(32)
             key_file = folder / "channel.key"
