@@ -16,7 +16,12 @@ import pytest
 from securecompute import cli
 from securecompute.federated.deploy import commands
 from securecompute.federated.deploy.commands import run_frag_deployment
-from securecompute.federated.deploy.processes import SWEEP_SUPPORTED, leftover_processes, processes_with
+from securecompute.federated.deploy.processes import (
+    SWEEP_SUPPORTED,
+    kill_if_carrying,
+    leftover_processes,
+    processes_with,
+)
 from securecompute.federated.deploy.project import APP_PYPROJECT
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flower_deploy" / "pyproject.toml"
@@ -87,20 +92,24 @@ def test_ctrl_c_during_a_run_stops_every_process(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "securecompute", "deploy", "frag", "--nodes", "2", "--n", "60", "--dim", "8"]
     argv += ["--queries", "1", "--workdir", str(tmp_path)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    command = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    log, entry = tmp_path / "command.log", f"FLWR_HOME={tmp_path / 'flwr-home'}".encode()
+    with open(log, "wb") as output:
+        command = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        assert command.stdout is not None
         deadline = time.monotonic() + 120
-        for line in command.stdout:  # each line is flushed; the run is submitted right after this one
-            if line.startswith(b"deployment: SuperLink") or time.monotonic() > deadline:
-                break
-        started = processes_with(f"FLWR_HOME={tmp_path / 'flwr-home'}".encode())
+        while b"deployment: SuperLink" not in log.read_bytes():  # the run is submitted right after this line
+            assert command.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the deployment never came up"
+            time.sleep(0.1)
+        started = processes_with(entry)
         assert len(started) >= 5  # SuperLink, 2 SuperNodes, 2 party hosts (and their helpers)
         os.kill(command.pid, signal.SIGINT)
         assert command.wait(90) == 130
-        assert b"interrupted" in command.stderr.read()  # type: ignore[union-attr]
-        assert processes_with(f"FLWR_HOME={tmp_path / 'flwr-home'}".encode()) == []
+        assert "interrupted" in log.read_text()
+        assert processes_with(entry) == []
     finally:
         if command.poll() is None:
             os.killpg(command.pid, signal.SIGKILL)
             command.wait()
+        for pid in processes_with(entry):  # a failed test still leaves nothing behind
+            kill_if_carrying(pid, entry)

@@ -159,8 +159,8 @@ def test_the_sweep_kills_only_processes_with_the_marker(tmp_path: Path) -> None:
         while leftover_processes(marker) != [marked.pid] and time.monotonic() < deadline:
             time.sleep(0.05)  # the environment is readable once the child has exec'd
         assert leftover_processes(marker) == [marked.pid]
-        processes._kill_if_marked(unrelated.pid, marker)
-        processes._kill_if_marked(marked.pid, marker)
+        processes.kill_if_carrying(unrelated.pid, f"{MARKER_VARIABLE}={marker}".encode())
+        processes.kill_if_carrying(marked.pid, f"{MARKER_VARIABLE}={marker}".encode())
         assert marked.wait(10) == -signal.SIGKILL
         assert unrelated.poll() is None  # the same call on a process without the marker does nothing
     finally:

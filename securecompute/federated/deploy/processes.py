@@ -57,6 +57,7 @@ __all__ = [
     "NodeSpec",
     "StartStop",
     "free_ports",
+    "kill_if_carrying",
     "leftover_processes",
     "processes_with",
     "toml_value",
@@ -253,7 +254,7 @@ class LocalDeployment(StartStop):
             time.sleep(0.2)  # detached children exit through Flower's parent-pid watchdog
         for pid in leftover_processes(self.marker):
             logger.warning("killing leftover deployment process %d", pid)
-            _kill_if_marked(pid, self.marker)
+            kill_if_carrying(pid, _marker_entry(self.marker))
         deadline = time.monotonic() + self.stop_timeout
         while leftover_processes(self.marker) and time.monotonic() < deadline:
             time.sleep(0.05)  # SIGKILL is delivered asynchronously; the orphan's new parent reaps it
@@ -441,11 +442,11 @@ def _carries(pid: int, entry: bytes) -> bool:
     return state != "Z"
 
 
-def _kill_if_marked(pid: int, marker: str) -> None:
-    """SIGKILL ``pid`` if it still carries ``marker``, through a pidfd so that a reused pid is never hit.
+def kill_if_carrying(pid: int, entry: bytes) -> None:
+    """SIGKILL ``pid`` if its environment still holds ``entry``, through a pidfd so a reused pid is never hit.
 
     The pidfd is opened first and the marker checked after: if ``pid`` was reused between the scan and
-    now, the check reads the new process (no marker: not signalled); if it exits after the check, the
+    now, the check reads the new process (no such entry: not signalled); if it exits after the check, the
     signal goes to the dead process's pidfd, never to a newcomer.  Without pidfds (Linux < 5.3) the
     check and ``kill`` leave that small window open.
     """
@@ -453,7 +454,7 @@ def _kill_if_marked(pid: int, marker: str) -> None:
     try:
         with contextlib.suppress(OSError, AttributeError):  # no pidfd_open here: fall back to the pid
             handle = os.pidfd_open(pid)
-        if not _carries(pid, _marker_entry(marker)):
+        if not _carries(pid, entry):
             return
         if handle is None:
             os.kill(pid, signal.SIGKILL)
