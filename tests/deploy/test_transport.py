@@ -66,8 +66,14 @@ class FakeGrid:
     ``silent`` nodes never answer (a node killed mid-search); ``failing`` nodes answer with a Flower error.
     """
 
-    def __init__(self, parties: dict[int, Party], silent: set[int] = frozenset(), failing: set[int] = frozenset()):
-        self.parties, self.silent, self.failing = parties, set(silent), set(failing)
+    def __init__(
+        self,
+        parties: dict[int, Party],
+        silent: set[int] = frozenset(),
+        failing: set[int] = frozenset(),
+        unknown: set[int] = frozenset(),
+    ):
+        self.parties, self.silent, self.failing, self.unknown = parties, set(silent), set(failing), set(unknown)
         self.ready: list[_Reply] = []
         self.pushed = 0
 
@@ -76,9 +82,12 @@ class FakeGrid:
         for message in messages:
             assert message.metadata.message_type == MESSAGE_TYPE
             self.pushed += 1
+            node = message.metadata.dst_node_id
+            if node in self.unknown:  # flwr 1.42's SuperLink answers "" for a node it does not know
+                ids.append("")
+                continue
             message_id = f"m{self.pushed}"
             ids.append(message_id)
-            node = message.metadata.dst_node_id
             if node in self.silent:
                 continue
             if node in self.failing:
@@ -92,6 +101,9 @@ class FakeGrid:
 
     def pull_messages(self, ids: Iterable[str]) -> list[_Reply]:
         wanted = set(ids)
+        # the real SuperLink fails the whole pull (KeyError in its link state) on an id it never issued
+        if "" in wanted:
+            raise KeyError("")
         out = [reply for reply in self.ready if reply.metadata.reply_to_message_id in wanted]
         self.ready = [reply for reply in self.ready if reply not in out]
         return out
@@ -147,6 +159,19 @@ def test_a_flower_error_reply_fails_that_party_only() -> None:
     assert result.partial
     assert set(result.failures) == {"p1"}
     assert "Flower error 5" in result.failures["p1"]
+
+
+def test_a_node_the_superlink_does_not_know_fails_that_party_only() -> None:
+    stores = _stores()
+    parties = {100 + index: Party(name, vectors) for index, (name, vectors) in enumerate(stores.items())}
+    grid = FakeGrid(parties, unknown={101})
+    remote = [RemoteParty(party.name, party.channel_public_key) for party in parties.values()]
+    transport = FlowerTransport(grid, {p.name: node for node, p in parties.items()}, timeout=30.0, poll_interval=0.01)
+    result = Querier(DIM, executor=transport).search(np.ones(DIM), remote, k=3)
+    assert result.partial
+    assert set(result.failures) == {"p1"}
+    assert "did not accept the request to party 'p1' (node 101)" in result.failures["p1"]
+    assert len(result.hits) == 3
 
 
 def test_unauthenticated_querier_sends_plain_envelopes() -> None:

@@ -12,7 +12,9 @@ in-process).
 Requests to all parties are pushed at once (``push_messages``, non-blocking) and replies pulled with
 a short poll (``pull_messages``; Flower's own ``send_and_receive`` polls every 3 s).  A party whose
 reply does not arrive within ``timeout`` seconds is reported as a ``TimeoutError``; an error reply
-(the ClientApp raised, the node went away) as a ``ConnectionError``; a malformed reply as
+(the ClientApp raised, the node went away) or a request the SuperLink did not accept (an unknown
+node id, a message over its size limit: never pulled, since the SuperLink fails a pull that names an
+id it did not issue) as a ``ConnectionError``; a malformed reply as
 ``CorruptPayloadError``: the querier flags that party and returns a partial result, as in-process.
 
 :class:`RemoteParty` is the querier's stand-in for a party that lives on another machine: its name
@@ -147,8 +149,17 @@ class FlowerTransport:
             )
         ids = list(self._grid.push_messages(messages))
         self._emit({"event": "push", "exchange": len(self.exchanges) + 1, "parties": len(requests)})
-        waiting = {message_id: index for index, message_id in enumerate(ids)}
         replies: list[bytes | Exception | None] = [None] * len(requests)
+        waiting = {}
+        for index, (party, _) in enumerate(requests):
+            message_id = ids[index] if index < len(ids) else None
+            if message_id:
+                waiting[message_id] = index
+            else:  # "" from the SuperLink (a node it does not know) or no id (the push was refused as too large)
+                replies[index] = ConnectionError(
+                    f"the SuperLink did not accept the request to party {party.name!r} "
+                    f"(node {self.node_ids[party.name]}): an unknown node or a message too large"
+                )
         deadline = time.monotonic() + self.timeout
         while waiting and time.monotonic() < deadline:
             for reply in self._grid.pull_messages(list(waiting)):
