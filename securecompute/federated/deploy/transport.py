@@ -150,7 +150,7 @@ class FlowerTransport:
         ids = list(self._grid.push_messages(messages))
         self._emit({"event": "push", "exchange": len(self.exchanges) + 1, "parties": len(requests)})
         replies: list[bytes | Exception | None] = [None] * len(requests)
-        waiting = {}
+        waiting: dict[str, int] = {}
         for index, (party, _) in enumerate(requests):
             message_id = ids[index] if index < len(ids) else None
             if message_id:
@@ -163,8 +163,8 @@ class FlowerTransport:
         deadline = time.monotonic() + self.timeout
         while waiting and time.monotonic() < deadline:
             for reply in self._grid.pull_messages(list(waiting)):
-                index = waiting.pop(reply.metadata.reply_to_message_id, None)
-                if index is not None:
+                index = waiting.pop(str(reply.metadata.reply_to_message_id), -1)
+                if index >= 0:
                     replies[index] = _read_reply(requests[index][0].name, reply)
             if waiting:
                 time.sleep(self.poll_interval)
