@@ -13,8 +13,8 @@ vectors, payloads and channel PRIVATE key, which Ray pickles and ships to the ac
 pickles every argument and return value (here: bytes) on the way.  Whoever runs the cluster therefore
 sees every party's data.  The protocol's privacy claims (``protocols/frag.md``) hold between
 separately operated machines that exchange these same bytes over a bytes-only transport (sockets,
-HTTP, a message queue), with each party constructed on its own machine; that transport is not part of
-this package.
+HTTP, a message queue), with each party constructed on its own machine: Flower is one, in
+:mod:`securecompute.federated.deploy.transport` (``protocols/deploy.md``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,504 @@
+"""A local Flower deployment as a context manager: one SuperLink, N SuperNodes, helpers, all stopped on exit.
+
+``LocalDeployment`` starts ``flower-superlink`` and one ``flower-supernode`` per node on loopback ports
+chosen free at run time, in insecure mode (loopback only: nothing leaves the machine; see
+``protocols/deploy.md`` for TLS and node authentication), waits for each with a bounded time-out, and
+on exit (normal, exception, Ctrl-C) stops every process it started: SIGTERM to each process group,
+``wait()``, SIGKILL to the group after ``stop_timeout``.  Flower's daemons start children of their own,
+one of them detached into its own session (the SuperLink's ``flower-superexec``), which a process
+group signal does not reach; so every process started here carries a per-deployment marker in its
+environment, which its descendants inherit, and :func:`leftover_processes` finds any that remain by
+reading ``/proc/<pid>/environ``.  ``stop()`` waits for those to exit (Flower's parent watchdog ends
+them) and kills the stragglers by pid.
+
+Environment of every process: the running interpreter's ``bin`` first on PATH (the daemons start
+``flower-superexec``, ``flwr-serverapp`` and ``flwr-clientapp`` by name), this package's root first on
+PYTHONPATH (Flower's app processes import ``securecompute``), ``FLWR_HOME`` in the work directory,
+``FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1`` (never ``uv sync`` an app at run time),
+``FLWR_DISABLE_UPDATE_CHECK=1`` (no call to api.flower.ai) and ``FLWR_TELEMETRY_ENABLED=0`` (Flower's
+daemons and apps otherwise post usage events to telemetry.flower.ai: nothing may leave loopback).
+
+Facts this rests on (flwr 1.42, measured: ``shared/research/flower-deploy.md``): the SuperLink
+serves its Fleet, Control and Runtime APIs on one HTTP port and answers ``GET /health``; a SuperNode
+logs ``SuperNode ID: <id>`` once registered; ``flwr run <app> <connection>`` reads the connection
+from ``$FLWR_HOME/config.toml``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from securecompute.errors import DependencyMissingError, ParameterError, SecureComputeError
+
+__all__ = [
+    "MARKER_VARIABLE",
+    "SWEEP_SUPPORTED",
+    "DeploymentError",
+    "LocalDeployment",
+    "NodeSpec",
+    "StartStop",
+    "free_ports",
+    "kill_if_carrying",
+    "leftover_processes",
+    "processes_with",
+    "toml_value",
+]
+
+logger = logging.getLogger(__name__)
+
+MARKER_VARIABLE = "SECURECOMPUTE_DEPLOYMENT"
+"""Environment variable holding the deployment's random id in every process it started (and their children)."""
+CONNECTION = "local"
+"""Name of the connection written to ``$FLWR_HOME/config.toml`` for ``flwr run``."""
+FLOWER_INSTALL_HINT = "pip install 'securecompute[flower]'"
+_NODE_ID = re.compile(rb"SuperNode ID: (\d+)")
+_LOG_TAIL = 600
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class DeploymentError(SecureComputeError, RuntimeError):
+    """A deployment process did not start, died, or a run failed; the message names it and quotes its log."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One SuperNode: its name (for logs and results) and its ``--node-config`` entries (TOML values)."""
+
+    name: str
+    node_config: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+
+
+@dataclass
+class _Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+
+class StartStop:
+    """A context manager over ``start()`` and ``stop()``: stopped on exit, and on a failed start too."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:  # Ctrl-C during start-up included: stop what did start
+            self.stop_uninterrupted()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop_uninterrupted()
+
+    def stop_uninterrupted(self) -> None:
+        """``stop()`` with Ctrl-C and SIGTERM held until it returns, then delivered.
+
+        A user who presses Ctrl-C again while the first one is stopping the processes would otherwise
+        abort ``stop()`` half way and leave daemons (each in its own session) running.  Held only in
+        the main thread (where Python runs signal handlers); elsewhere ``stop()`` runs as is.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            self.stop()
+            return
+        held: list[int] = []
+        previous = {number: signal.signal(number, lambda n, _: held.append(n)) for number in _HELD_SIGNALS}
+        try:
+            self.stop()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+            if held:
+                signal.raise_signal(held[0])  # now handled as it would have been (KeyboardInterrupt for Ctrl-C)
+
+
+class LocalDeployment(StartStop):
+    """A SuperLink and N SuperNodes on loopback, started on ``__enter__`` and stopped on ``__exit__``.
+
+    Args:
+        nodes: one spec per SuperNode (distinct names).
+        workdir: folder for logs, ``FLWR_HOME`` and run outputs (created).
+        startup_timeout: seconds to wait for the SuperLink's health and for every node's registration.
+        stop_timeout: seconds to wait for a process group after SIGTERM before SIGKILL.
+
+    Attributes (after start):
+        address: "127.0.0.1:PORT" of the SuperLink.
+        node_ids: node name -> Flower node id (parsed from each SuperNode's log).
+
+    Raises:
+        ParameterError: no nodes, duplicate names, non-positive time-outs.
+        DependencyMissingError: the Flower executables are not installed.
+        DeploymentError: a process died or did not become ready in time (its log tail quoted).
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[NodeSpec],
+        workdir: str | Path,
+        *,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 15.0,
+    ) -> None:
+        names = [node.name for node in nodes]
+        if not names or len(set(names)) != len(names):
+            raise ParameterError(f"nodes must be a non-empty list with distinct names, got {names}")
+        for label, value in (("startup_timeout", startup_timeout), ("stop_timeout", stop_timeout)):
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ParameterError(f"{label} must be a positive number of seconds, got {value!r}")
+        self.nodes = list(nodes)
+        self.workdir = Path(workdir).absolute()
+        self.startup_timeout = float(startup_timeout)
+        self.stop_timeout = float(stop_timeout)
+        self.marker = uuid.uuid4().hex
+        self.address = ""
+        self.node_ids: dict[str, int] = {}
+        self._processes: list[_Process] = []
+        self.env = self._environment()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the SuperLink, wait for its health, start the SuperNodes, wait for their node ids."""
+        flwr_home = Path(self.env["FLWR_HOME"])
+        flwr_home.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        link_port, *node_ports = free_ports(1 + len(self.nodes))
+        self.address = f"127.0.0.1:{link_port}"
+        (flwr_home / "config.toml").write_text(
+            f'[superlink]\ndefault = "{CONNECTION}"\n\n'
+            f'[superlink.{CONNECTION}]\naddress = "{self.address}"\ninsecure = true\n'
+        )
+        link = self.spawn(
+            "superlink",
+            [_executable("flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(link_port)],
+        )
+        self._wait_healthy(link, link_port)
+        started = []
+        for node, port in zip(self.nodes, node_ports, strict=True):
+            argv = [
+                _executable("flower-supernode"),
+                "--insecure",
+                "--superlink",
+                self.address,
+                "--port",
+                str(port),
+            ]
+            if node.node_config:
+                argv += ["--node-config", " ".join(f"{key}={toml_value(v)}" for key, v in node.node_config.items())]
+            started.append((node.name, self.spawn(f"supernode-{node.name}", argv)))
+        deadline = time.monotonic() + self.startup_timeout
+        for name, process in started:
+            self.node_ids[name] = self._wait_for_log(process, _NODE_ID, deadline, "register with the SuperLink")
+        logger.info("deployment up at %s with nodes %s", self.address, self.node_ids)
+
+    def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> _Process:
+        """Start ``argv`` in its own process group with this deployment's environment; stopped by :meth:`stop`."""
+        log_path = self.workdir / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "wb") as log:
+            popen = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**self.env, **(env or {})},
+                cwd=self.workdir,
+                start_new_session=True,  # its own process group: signalled as a whole
+            )
+        process = _Process(name, popen, log_path)
+        self._processes.append(process)
+        return process
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process group of the process started as ``name`` (e.g. "supernode-p2") and reap it."""
+        for process in self._processes:
+            if process.name == name:
+                _signal_group(process.popen, signal.SIGKILL)
+                process.popen.wait(self.stop_timeout)
+                return
+        raise ParameterError(f"no process named {name!r}; started: {[p.name for p in self._processes]}")
+
+    def stop(self) -> None:
+        """Stop every process (SuperNodes and helpers first, the SuperLink last), then sweep descendants."""
+        for process in reversed(self._processes):
+            try:
+                _stop(process.popen, self.stop_timeout)
+            except subprocess.TimeoutExpired:  # not reaped even after SIGKILL: go on with the others
+                logger.warning("%s (pid %d) did not exit after SIGKILL", process.name, process.popen.pid)
+        deadline = time.monotonic() + self.stop_timeout
+        while leftover_processes(self.marker) and time.monotonic() < deadline:
+            time.sleep(0.2)  # detached children exit through Flower's parent-pid watchdog
+        for pid in leftover_processes(self.marker):
+            logger.warning("killing leftover deployment process %d", pid)
+            kill_if_carrying(pid, _marker_entry(self.marker))
+        deadline = time.monotonic() + self.stop_timeout
+        while leftover_processes(self.marker) and time.monotonic() < deadline:
+            time.sleep(0.05)  # SIGKILL is delivered asynchronously; the orphan's new parent reaps it
+
+    # --- runs ----------------------------------------------------------------------------------
+    def run_app(self, app_dir: str | Path, run_config: Mapping[str, str | int | float | bool]) -> int:
+        """Submit the Flower app in ``app_dir`` with ``flwr run``; returns the run id (the run goes on).
+
+        Raises:
+            DeploymentError: ``flwr run`` failed (its output quoted).
+        """
+        overrides = " ".join(f"{key}={toml_value(value)}" for key, value in run_config.items())
+        argv = [_executable("flwr"), "run", str(app_dir), CONNECTION, "--format", "json"]
+        if overrides:
+            argv += ["--run-config", overrides]
+        completed = self._flwr(argv, timeout=120.0)
+        output = completed.stdout.decode(errors="replace")
+        try:
+            run_id = int(json.loads(output)["run-id"])
+        except (ValueError, KeyError, TypeError) as error:
+            tail = (output + completed.stderr.decode(errors="replace"))[-_LOG_TAIL:]
+            raise DeploymentError(f"flwr run failed (exit {completed.returncode}): {tail!r}") from error
+        return run_id
+
+    def run_status(self, run_id: int) -> str:
+        """The run's status as ``flwr ls`` reports it (e.g. "running", "finished:completed"), "" if unknown."""
+        argv = [_executable("flwr"), "ls", CONNECTION, "--run-id", str(run_id), "--format", "json"]
+        completed = self._flwr(argv, timeout=60.0)
+        try:
+            runs: list[dict[str, Any]] = json.loads(completed.stdout)["runs"]
+            return str(runs[0]["status"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            return ""
+
+    def run_log(self, run_id: int) -> str:
+        """The ServerApp's log of run ``run_id`` (``flwr log --show``), "" if it cannot be read."""
+        argv = [_executable("flwr"), "log", str(run_id), CONNECTION, "--show"]
+        return self._flwr(argv, timeout=60.0).stdout.decode(errors="replace")
+
+    def wait_for_file(self, path: Path, run_id: int, timeout: float) -> None:
+        """Wait until the run wrote ``path`` (a run's result), bounded by ``timeout`` seconds.
+
+        Raises:
+            DeploymentError: the run finished without writing it, a daemon died, or the time ran out.
+        """
+        deadline = time.monotonic() + timeout
+        next_status = time.monotonic() + 5.0
+        while not path.exists():
+            self.check_alive("superlink")
+            if time.monotonic() > deadline:
+                raise DeploymentError(f"run {run_id} wrote no {path.name} within {timeout:.0f} s")
+            if time.monotonic() > next_status:
+                status = self.run_status(run_id)
+                if status.startswith("finished") and not path.exists():
+                    tail = self.run_log(run_id)[-_LOG_TAIL:]
+                    raise DeploymentError(f"run {run_id} ended ({status}) without writing {path.name}: {tail!r}")
+                next_status = time.monotonic() + 5.0
+            time.sleep(0.1)
+
+    def log_tail(self, name: str) -> str:
+        """The last few hundred characters of the log of the process started as ``name``."""
+        for process in self._processes:
+            if process.name == name:
+                return process.log_path.read_bytes()[-_LOG_TAIL:].decode(errors="replace")
+        return ""
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the processes started directly (each leads its own group)."""
+        return [process.popen.pid for process in self._processes]
+
+    # --- internals -----------------------------------------------------------------------------
+    def _flwr(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+        """Run one ``flwr`` CLI command in this deployment's environment, bounded by ``timeout`` seconds."""
+        try:
+            return subprocess.run(
+                argv, capture_output=True, env=self.env, cwd=self.workdir, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired as error:
+            raise DeploymentError(f"{' '.join(argv[1:3])} did not finish within {timeout:.0f} s") from error
+
+    def _environment(self) -> dict[str, str]:
+        bin_dir = str(Path(sys.executable).parent)
+        package_root = str(Path(__file__).resolve().parents[3])
+        python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH", "")]))
+        return {
+            **os.environ,
+            "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+            "PYTHONPATH": python_path,
+            "FLWR_HOME": str(self.workdir / "flwr-home"),
+            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+            "FLWR_DISABLE_UPDATE_CHECK": "1",
+            "FLWR_TELEMETRY_ENABLED": "0",
+            MARKER_VARIABLE: self.marker,
+        }
+
+    def _wait_healthy(self, process: _Process, port: int) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            self.check_alive(process.name)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1.0) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise DeploymentError(
+                    f"the SuperLink was not healthy within {self.startup_timeout:.0f} s: {self.log_tail(process.name)!r}"
+                )
+            time.sleep(0.2)
+
+    def _wait_for_log(self, process: _Process, pattern: re.Pattern[bytes], deadline: float, what: str) -> int:
+        while True:
+            found = pattern.search(process.log_path.read_bytes())
+            if found:
+                return int(found.group(1))
+            self.check_alive(process.name)
+            if time.monotonic() > deadline:
+                raise DeploymentError(
+                    f"{process.name} did not {what} within {self.startup_timeout:.0f} s: {self.log_tail(process.name)!r}"
+                )
+            time.sleep(0.2)
+
+    def check_alive(self, name: str) -> None:
+        """Raise DeploymentError (with its log tail) if the process started as ``name`` has exited."""
+        for process in self._processes:
+            if process.name == name and process.popen.poll() is not None:
+                raise DeploymentError(f"{name} exited with code {process.popen.returncode}: {self.log_tail(name)!r}")
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 now (all bound at once, then released)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probe.bind(("127.0.0.1", 0))
+            sockets.append(probe)
+        return [int(probe.getsockname()[1]) for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+SWEEP_SUPPORTED = Path("/proc/self/environ").exists()
+"""Whether :func:`leftover_processes` can see other processes' environments (Linux ``/proc``)."""
+
+
+def leftover_processes(marker: str) -> list[int]:
+    """Pids of live processes whose environment carries ``MARKER_VARIABLE=marker`` (zombies excluded).
+
+    Only the exact entry ``MARKER_VARIABLE=<random 128-bit id>`` matches, and only processes this
+    account may read, so an unrelated process is never listed.  Linux only: without ``/proc``
+    (:data:`SWEEP_SUPPORTED` false) it returns [] and detached descendants are left to Flower's
+    parent-pid watchdog.
+    """
+    return processes_with(_marker_entry(marker))
+
+
+def processes_with(entry: bytes) -> list[int]:
+    """Pids of live, non-zombie processes (this one excluded) whose environment holds ``entry`` (b"NAME=value")."""
+    if not SWEEP_SUPPORTED:
+        return []
+    return [
+        int(folder.name)
+        for folder in Path("/proc").iterdir()
+        if folder.name.isdigit() and int(folder.name) != os.getpid() and _carries(int(folder.name), entry)
+    ]
+
+
+def _marker_entry(marker: str) -> bytes:
+    return f"{MARKER_VARIABLE}={marker}".encode()
+
+
+def _carries(pid: int, entry: bytes) -> bool:
+    """Whether ``pid`` is a live, non-zombie process whose environment holds ``entry`` exactly."""
+    folder = Path("/proc") / str(pid)
+    try:
+        if entry not in (folder / "environ").read_bytes().split(b"\0"):
+            return False
+        state = (folder / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:  # gone, or not ours
+        return False
+    return state != "Z"
+
+
+def kill_if_carrying(pid: int, entry: bytes) -> None:
+    """SIGKILL ``pid`` if its environment still holds ``entry``, through a pidfd so a reused pid is never hit.
+
+    The pidfd is opened first and the marker checked after: if ``pid`` was reused between the scan and
+    now, the check reads the new process (no such entry: not signalled); if it exits after the check, the
+    signal goes to the dead process's pidfd, never to a newcomer.  Without pidfds (Linux < 5.3) the
+    check and ``kill`` leave that small window open.
+    """
+    handle = None
+    try:
+        with contextlib.suppress(OSError, AttributeError):  # no pidfd_open here: fall back to the pid
+            handle = os.pidfd_open(pid)
+        if not _carries(pid, entry):
+            return
+        if handle is None:
+            os.kill(pid, signal.SIGKILL)
+        else:
+            signal.pidfd_send_signal(handle, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        if handle is not None:
+            os.close(handle)
+
+
+def toml_value(value: str | int | float | bool) -> str:
+    """``value`` as a TOML literal for Flower's ``k=v`` option strings (strings quoted, no quotes inside).
+
+    Raises:
+        ParameterError: a string with a quote, backslash or newline (Flower's parser cannot carry it).
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if any(character in value for character in "\"'\\\n"):
+        raise ParameterError(f"config string {value!r} may not contain quotes, backslashes or newlines")
+    return f'"{value}"'
+
+
+def _executable(name: str) -> str:
+    path = shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if path is None:
+        raise DependencyMissingError(f"{name} is not installed: {FLOWER_INSTALL_HINT}")
+    return path
+
+
+def _signal_group(popen: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(popen.pid, signum)  # the group id is the pid: started with start_new_session
+
+
+def _stop(popen: subprocess.Popen[bytes], timeout: float) -> None:
+    if popen.poll() is None:
+        _signal_group(popen, signal.SIGTERM)
+    try:
+        popen.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _signal_group(popen, signal.SIGKILL)
+        popen.wait(timeout)

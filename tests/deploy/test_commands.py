@@ -1,0 +1,115 @@
+"""``securecompute deploy frag`` end to end on a tiny federation, its argument checks, and the app project."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from securecompute import cli
+from securecompute.federated.deploy import commands
+from securecompute.federated.deploy.commands import run_frag_deployment
+from securecompute.federated.deploy.processes import (
+    SWEEP_SUPPORTED,
+    kill_if_carrying,
+    leftover_processes,
+    processes_with,
+)
+from securecompute.federated.deploy.project import APP_PYPROJECT
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flower_deploy" / "pyproject.toml"
+
+
+def test_the_example_project_is_the_one_the_command_runs() -> None:
+    assert EXAMPLE.read_text() == APP_PYPROJECT
+    assert "[tool.flwr.federations]" not in APP_PYPROJECT  # flwr run would rewrite the file in place
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--nodes", "0"], "--nodes must be >= 1"), (["--n", "2", "--nodes", "3"], "at least --nodes")],
+)
+def test_bad_arguments_are_one_line_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["deploy", "frag", *argv]) != 0
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.deploy
+def test_deploy_frag_recall_equals_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command's FRAG run on 3 SuperNodes finds the same rows as the in-process protocol on the same data."""
+    pytest.importorskip("flwr")
+    outcome = run_frag_deployment(
+        nodes=3, n=150, dim=16, k=5, queries=1, nprobe=None, timeout=60.0, seed=3, workdir=str(tmp_path), say=print
+    )
+    out = capsys.readouterr().out
+    assert outcome["rows"] == outcome["rows_in_process"]  # the same hits, found through their fetched vectors
+    assert outcome["recall"] == outcome["recall_in_process"] == 1.0  # vs the exact numpy top-k
+    assert len(set(outcome["rows"][0]) & set(outcome["exact"][0])) == 5
+    np.testing.assert_allclose(outcome["scores"], outcome["scores_in_process"], atol=1e-3)
+    assert outcome["partial"] == 0
+    # through the SuperLink: the FRAG envelopes plus, per party and direction, the querier's 32-byte
+    # channel key (up) and the channel frame's overhead: nothing else
+    extra = outcome["search_bytes_per_query"] - outcome["search_envelope_bytes_per_query"]
+    assert 0 < extra <= 3 * (32 + 2 * 64)
+    assert "stopped every process" in out
+    assert leftover_processes(outcome["marker"]) == []
+    assert (tmp_path / "logs" / "superlink.log").exists()
+
+
+def test_cli_runs_the_same_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(commands, "run_frag_deployment", lambda **options: seen.update(options))
+    assert cli.main(["deploy", "frag", "--nodes", "2", "--n", "80", "--k", "4", "--queries", "1"]) == 0
+    assert (seen["nodes"], seen["n"], seen["k"], seen["queries"], seen["nprobe"]) == (2, 80, 4, 1, None)
+
+
+def test_federation_refuses_bad_stores_and_queries(tmp_path: Path) -> None:
+    from securecompute.errors import ParameterError
+    from securecompute.federated.deploy.federation import FragFederation
+
+    with pytest.raises(ParameterError, match="one d"):
+        FragFederation({"a": np.ones((3, 2)), "b": np.ones((3, 4))}, tmp_path)
+    federation = FragFederation({"a": np.ones((3, 2))}, tmp_path)
+    try:
+        with pytest.raises(ParameterError, match="queries must be"):
+            federation.submit(np.ones((1, 3)))
+    finally:
+        federation.stop()
+
+
+@pytest.mark.deploy
+@pytest.mark.skipif(not SWEEP_SUPPORTED, reason="finds the processes through /proc (Linux)")
+def test_ctrl_c_during_a_run_stops_every_process(tmp_path: Path) -> None:
+    """Ctrl-C while the FRAG run is in flight: the command exits 130 and nothing it started survives."""
+    pytest.importorskip("flwr")
+    argv = [sys.executable, "-m", "securecompute", "deploy", "frag", "--nodes", "2", "--n", "60", "--dim", "8"]
+    argv += ["--queries", "1", "--workdir", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    log, entry = tmp_path / "command.log", f"FLWR_HOME={tmp_path / 'flwr-home'}".encode()
+    with open(log, "wb") as output:
+        command = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while b"deployment: SuperLink" not in log.read_bytes():  # the run is submitted right after this line
+            assert command.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the deployment never came up"
+            time.sleep(0.1)
+        started = processes_with(entry)
+        assert len(started) >= 5  # SuperLink, 2 SuperNodes, 2 party hosts (and their helpers)
+        os.kill(command.pid, signal.SIGINT)
+        assert command.wait(90) == 130
+        assert "interrupted" in log.read_text()
+        assert processes_with(entry) == []
+    finally:
+        if command.poll() is None:
+            os.killpg(command.pid, signal.SIGKILL)
+            command.wait()
+        for pid in processes_with(entry):  # a failed test still leaves nothing behind
+            kill_if_carrying(pid, entry)

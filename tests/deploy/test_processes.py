@@ -1,0 +1,169 @@
+"""The process manager: ports, option strings, process groups, the leftover sweep, bounded start-up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from securecompute.errors import ParameterError
+from securecompute.federated.deploy import processes
+from securecompute.federated.deploy.processes import (
+    MARKER_VARIABLE,
+    SWEEP_SUPPORTED,
+    DeploymentError,
+    LocalDeployment,
+    NodeSpec,
+    StartStop,
+    free_ports,
+    leftover_processes,
+    toml_value,
+)
+
+needs_proc = pytest.mark.skipif(not SWEEP_SUPPORTED, reason="the leftover sweep reads /proc/<pid>/environ (Linux)")
+
+# a child that starts a DETACHED grandchild (its own session, like the SuperLink's flower-superexec), then sleeps
+TREE = (
+    "import subprocess, sys, time; "
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], start_new_session=True); "
+    "time.sleep(120)"
+)
+
+
+def test_free_ports_are_distinct_and_bindable() -> None:
+    ports = free_ports(4)
+    assert len(set(ports)) == 4
+    for port in ports:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"), [("a b", '"a b"'), (3, "3"), (2.5, "2.5"), (True, "true"), (False, "false")]
+)
+def test_toml_values(value: str | int | float | bool, literal: str) -> None:
+    assert toml_value(value) == literal
+
+
+@pytest.mark.parametrize("value", ['say "hi"', "it's", "back\\slash", "two\nlines"])
+def test_toml_refuses_strings_flower_cannot_carry(value: str) -> None:
+    with pytest.raises(ParameterError, match="quotes"):
+        toml_value(value)
+
+
+def test_bad_deployments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="distinct"):
+        LocalDeployment([NodeSpec("a"), NodeSpec("a")], tmp_path)
+    with pytest.raises(ParameterError, match="non-empty"):
+        LocalDeployment([], tmp_path)
+    with pytest.raises(ParameterError, match="startup_timeout"):
+        LocalDeployment([NodeSpec("a")], tmp_path, startup_timeout=0)
+
+
+@needs_proc
+def test_stop_ends_process_groups_and_detached_descendants(tmp_path: Path) -> None:
+    deployment = LocalDeployment([NodeSpec("a")], tmp_path, stop_timeout=2.0)
+    try:
+        deployment.spawn("tree", [sys.executable, "-c", TREE])
+        deadline = time.monotonic() + 10
+        while len(leftover_processes(deployment.marker)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(leftover_processes(deployment.marker)) == 2  # the child and its detached grandchild
+    finally:
+        deployment.stop()  # also when the assertion fails: no sleeper outlives the test
+    assert leftover_processes(deployment.marker) == []
+    assert all(process.popen.returncode is not None for process in deployment._processes)
+
+
+def test_kill_names_an_unknown_process(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="no process named"):
+        LocalDeployment([NodeSpec("a")], tmp_path).kill("nobody")
+
+
+@pytest.mark.deploy
+def test_a_start_that_times_out_raises_and_leaves_nothing(tmp_path: Path) -> None:
+    pytest.importorskip("flwr")
+    deployment = LocalDeployment([NodeSpec("a")], tmp_path, startup_timeout=0.05)
+    with pytest.raises(DeploymentError, match="not healthy within"), deployment:
+        pass
+    assert leftover_processes(deployment.marker) == []
+
+
+def test_a_process_that_died_is_reported_with_its_log(tmp_path: Path) -> None:
+    deployment = LocalDeployment([NodeSpec("a")], tmp_path)
+    try:
+        process = deployment.spawn("bad", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
+        process.popen.wait(30)
+        with pytest.raises(DeploymentError, match="bad exited with code 3: 'boom"):
+            deployment.check_alive("bad")
+    finally:
+        deployment.stop()
+    assert leftover_processes(deployment.marker) == []
+
+
+@pytest.mark.deploy
+def test_flower_processes_run_with_telemetry_and_update_checks_off(tmp_path: Path) -> None:
+    """Flower's own switches, as a process started here reads them: nothing may leave loopback."""
+    pytest.importorskip("flwr")
+    deployment = LocalDeployment([NodeSpec("a")], tmp_path)
+    probe = (
+        "import os; from flwr.supercore import telemetry; "
+        "print(telemetry.FLWR_TELEMETRY_ENABLED, os.environ['FLWR_DISABLE_UPDATE_CHECK'], "
+        "os.environ['FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION'])"
+    )
+    process = deployment.spawn("probe", [sys.executable, "-c", probe])
+    try:
+        assert process.popen.wait(60) == 0
+    finally:
+        deployment.stop()
+    assert process.log_path.read_text().split()[-3:] == ["0", "1", "1"]
+
+
+class _StopsSlowly(StartStop):
+    """stop() receives a second Ctrl-C half way (the user presses it again while processes are stopped)."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        self.steps.append("first half")
+        signal.raise_signal(signal.SIGINT)
+        self.steps.append("second half")
+
+
+def test_a_ctrl_c_while_stopping_is_held_until_every_process_is_stopped() -> None:
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), _StopsSlowly() as manager:
+        pass
+    assert manager.steps == ["first half", "second half"]  # stop() ran to its end, then the Ctrl-C came
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+@needs_proc
+def test_the_sweep_kills_only_processes_with_the_marker(tmp_path: Path) -> None:
+    marker = "0" * 32
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    unrelated = subprocess.Popen(sleeper, env={k: v for k, v in os.environ.items() if k != MARKER_VARIABLE})
+    marked = subprocess.Popen(sleeper, env={**os.environ, MARKER_VARIABLE: marker})
+    try:
+        deadline = time.monotonic() + 10
+        while leftover_processes(marker) != [marked.pid] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the environment is readable once the child has exec'd
+        assert leftover_processes(marker) == [marked.pid]
+        processes.kill_if_carrying(unrelated.pid, f"{MARKER_VARIABLE}={marker}".encode())
+        processes.kill_if_carrying(marked.pid, f"{MARKER_VARIABLE}={marker}".encode())
+        assert marked.wait(10) == -signal.SIGKILL
+        assert unrelated.poll() is None  # the same call on a process without the marker does nothing
+    finally:
+        for child in (unrelated, marked):
+            child.kill()
+            child.wait()
