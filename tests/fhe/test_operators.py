@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
-from securecompute.errors import KeyMismatchError, ParameterError, ShapeError
+from securecompute.errors import DepthExhaustedError, KeyMismatchError, ParameterError, ShapeError
 from securecompute.fhe import CKKSContext, EncryptedTensor, plan_einsum
 from securecompute.fhe.operators import add
 
@@ -163,3 +163,56 @@ def test_operators_under_real_ckks(real_ctx: CKKSContext) -> None:
     result = ((x * y) @ w).sum(0) - 1.0
     np.testing.assert_allclose(real_ctx.decrypt(result), ((a * b) @ w).sum(0) - 1.0, atol=1e-3)
     np.testing.assert_allclose(real_ctx.decrypt(x.T + 2.0 * x.T), 3.0 * a.T, atol=1e-3)
+
+
+def test_transpose_takes_none_and_arrays_as_numpy(ctx: CKKSContext) -> None:
+    values = _values((2, 3, 4), 17)
+    tensor = ctx.encrypt(values)
+    np.testing.assert_allclose(ctx.decrypt(tensor.transpose(None)), values.transpose(None), atol=0)
+    order = np.array([2, 0, 1])
+    np.testing.assert_allclose(ctx.decrypt(tensor.transpose(order)), values.transpose(order), atol=0)
+    with pytest.raises(ShapeError, match="sequence"):
+        tensor.transpose(1.5)
+
+
+def test_module_operators_refuse_plain_only_operands() -> None:
+    from securecompute.fhe.operators import matmul, multiply
+
+    with pytest.raises(ParameterError, match="at least one EncryptedTensor"):
+        multiply(np.ones(2), 2.0)
+    with pytest.raises(ParameterError, match="at least one EncryptedTensor"):
+        matmul(np.ones(2), np.ones(2))
+
+
+def test_combine_checks_depth_of_both_operands_before_any_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A + or - whose second operand lacks the level to move refuses before moving or encrypting the first."""
+    import securecompute.fhe.execute as execute
+
+    small = CKKSContext.create(depth=1, simulate=True)
+    fresh = small.encrypt(_values((3, 4), 18)).sum(1)  # fillers, a level left: it would be moved
+    spent = (small.encrypt(_values((3, 4), 19)) * 1.0).sum(1)  # fillers, no level left
+    assert fresh.layout.has_fillers
+    assert fresh.level == 1
+    assert spent.level == 0
+    calls: list[object] = []
+    monkeypatch.setattr(execute, "execute_plan", lambda *args: calls.append(args))
+    monkeypatch.setattr(small, "encrypt", lambda *args: calls.append(args))
+    with pytest.raises(DepthExhaustedError):
+        _ = fresh + spent
+    with pytest.raises(DepthExhaustedError):
+        _ = np.ones(3) - spent
+    assert calls == []
+
+
+def test_cleaned_zeroes_the_partial_sums_a_plaintext_product_leaves(ctx: CKKSContext) -> None:
+    vector, weights = _values((4,), 20), _values((4, 3), 21)
+    product = ctx.encrypt(vector) @ weights
+    assert product.layout.has_fillers
+    mask = product.layout.pack(np.ones(product.shape))
+    assert any(np.any(chunk.values[used == 0] != 0) for chunk, used in zip(product.chunks, mask, strict=True))
+    cleaned = product.cleaned()
+    assert cleaned.level == product.level - 1
+    assert all(np.all(chunk.values[used == 0] == 0) for chunk, used in zip(cleaned.chunks, mask, strict=True))
+    np.testing.assert_allclose(ctx.decrypt(cleaned), vector @ weights, atol=1e-9)
+    fresh = ctx.encrypt(vector)
+    assert fresh.cleaned() is fresh  # no fillers: nothing to zero, no level spent
