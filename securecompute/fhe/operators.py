@@ -236,7 +236,8 @@ def _operand(value: Other) -> Any:
         array = np.asarray(None)
     if array.dtype.kind not in "biuf":
         raise ParameterError(
-            f"operand of type {type(value).__name__} is not accepted; accepted: EncryptedTensor, real arrays and scalars"
+            f"operand of type {type(value).__name__} (dtype {array.dtype}) is not accepted; "
+            "accepted: EncryptedTensor, real (float, int or bool) arrays and scalars within float64"
         )
     if not np.all(np.isfinite(array)):
         raise ParameterError("operand holds NaN or infinite values; accepted: finite reals")

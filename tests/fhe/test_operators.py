@@ -216,3 +216,47 @@ def test_cleaned_zeroes_the_partial_sums_a_plaintext_product_leaves(ctx: CKKSCon
     np.testing.assert_allclose(ctx.decrypt(cleaned), vector @ weights, atol=1e-9)
     fresh = ctx.encrypt(vector)
     assert fresh.cleaned() is fresh  # no fillers: nothing to zero, no level spent
+
+
+@SETTINGS
+@given(shape=array_shapes(min_dims=0, max_dims=4, max_side=3), data=st.data())
+def test_sum_takes_negative_and_tuple_axes_as_numpy(ctx: CKKSContext, shape: tuple[int, ...], data) -> None:
+    values = _values(shape, 22)
+    ndim = len(shape)
+    picked = data.draw(st.lists(st.integers(0, ndim - 1), unique=True) if ndim else st.just([]))
+    axes = tuple(axis - ndim if data.draw(st.booleans()) else axis for axis in picked)
+    np.testing.assert_allclose(ctx.decrypt(ctx.encrypt(values).sum(axes)), values.sum(axis=axes), atol=1e-9)
+
+
+def test_zero_dimensional_tensors_follow_numpy(ctx: CKKSContext) -> None:
+    scalar = ctx.encrypt(np.array(1.25))
+    assert scalar.shape == ()
+    for got, want in [
+        (scalar.sum(), 1.25),
+        (scalar.T, 1.25),
+        (scalar.transpose(), 1.25),
+        (scalar * np.ones((2, 1)), np.full((2, 1), 1.25)),
+        (np.ones(3) - scalar, np.full(3, -0.25)),
+    ]:
+        assert got.shape == np.shape(want)
+        np.testing.assert_allclose(ctx.decrypt(got), want, atol=1e-9)
+    with pytest.raises(ShapeError, match="out of range"):
+        scalar.sum(0)
+
+
+@pytest.mark.parametrize(
+    "operand", [np.arange(3), np.array([True, False, True]), 2, np.int64(-3)], ids=["ints", "bools", "int", "int64"]
+)
+def test_integer_and_boolean_operands_count_as_reals(ctx: CKKSContext, operand: object) -> None:
+    values = _values((2, 3), 23)
+    tensor = ctx.encrypt(values)
+    np.testing.assert_allclose(ctx.decrypt(tensor * operand), values * operand, atol=1e-9)
+    np.testing.assert_allclose(ctx.decrypt(operand - tensor), operand - values, atol=1e-9)
+
+
+@pytest.mark.parametrize("operand", [np.inf, -np.inf, np.array([1.0, np.nan, 0.0]), 1j, np.ones(3, dtype=complex)])
+def test_non_finite_and_complex_operands_are_refused(ctx: CKKSContext, operand: object) -> None:
+    tensor = ctx.encrypt(np.ones(3))
+    for apply in (lambda: tensor + operand, lambda: operand * tensor, lambda: tensor @ operand):
+        with pytest.raises(ParameterError, match=r"NaN|dtype complex"):
+            apply()
