@@ -286,6 +286,9 @@ def _combine(left: Other, right: Other, sign: float) -> EncryptedTensor:
     for tensor in tensors[1:]:
         tensor.check_context(tensors[0].context)
     context = tensors[0].context
+    same = _same_layout_combination(operands, output, sign)
+    if same is not None:
+        return same
     plans = [
         _alignment(operand, output, factor, context) for operand, factor in zip(operands, (1.0, sign), strict=True)
     ]
@@ -343,3 +346,28 @@ def _align(
     if plan is None:
         return operand
     return EncryptedTensor(context, plan.output_layout, execute_plan(plan, {0: operand.chunks}, context.backend))
+
+
+def _same_layout_combination(operands: list[Any], output: tuple[int, ...], sign: float) -> EncryptedTensor | None:
+    """``left + sign * right`` added as they lie when both tensors share one layout of ``output``; else None.
+
+    Results of the same operation (``x @ w + y @ w``, ``x.T + y.T``) share a layout, fillers and all:
+    adding them slot-wise needs no move (a ``-`` scales the right by -1 first, where that keeps its
+    layout).  Garbage in the fillers stays garbage; the result has the same layout.
+    """
+    from securecompute.fhe.frontend import einsum, plan_einsum
+    from securecompute.fhe.tensor import EncryptedTensor
+
+    left, right = operands
+    if not (isinstance(left, EncryptedTensor) and isinstance(right, EncryptedTensor)):
+        return None
+    if left.shape != output or right.shape != output or left.layout != right.layout:
+        return None
+    if sign != 1.0:
+        labels = _LETTERS[: len(output)]
+        expression = f"{labels},->{labels}"
+        if plan_einsum(expression, right, np.array(sign)).output_layout != left.layout:
+            return None
+        right = einsum(expression, right, np.array(sign))
+    chunks = [left.context.backend.add(a, b) for a, b in zip(left.chunks, right.chunks, strict=True)]
+    return EncryptedTensor(left.context, left.layout, chunks)

@@ -189,8 +189,8 @@ def test_combine_checks_depth_of_both_operands_before_any_work(monkeypatch: pyte
     import securecompute.fhe.execute as execute
 
     small = CKKSContext.create(depth=1, simulate=True)
-    fresh = small.encrypt(_values((3, 4), 18)).sum(1)  # fillers, a level left: it would be moved
-    spent = (small.encrypt(_values((3, 4), 19)) * 1.0).sum(1)  # fillers, no level left
+    fresh = small.encrypt(_values((2, 3, 4), 18)).sum(2)  # fillers, a level left: it would be moved
+    spent = (small.encrypt(_values((3, 4), 19)) * 1.0).sum(1)  # no level left to broadcast it to (2, 3)
     assert fresh.layout.has_fillers
     assert fresh.level == 1
     assert spent.level == 0
@@ -260,3 +260,19 @@ def test_non_finite_and_complex_operands_are_refused(ctx: CKKSContext, operand: 
     for apply in (lambda: tensor + operand, lambda: operand * tensor, lambda: tensor @ operand):
         with pytest.raises(ParameterError, match=r"NaN|dtype complex"):
             apply()
+
+
+def test_tensors_sharing_a_layout_add_as_they_lie(ctx: CKKSContext) -> None:
+    """x.T + y.T and x @ w + y @ w need no move (no level; the large transpose is never built)."""
+    a, b, w = _values((64, 256), 24), _values((64, 256), 25), _values((4, 4), 26)
+    x, y = ctx.encrypt(a), ctx.encrypt(b)
+    for got, want in [(x.T + y.T, a.T + b.T), (y.T - x.T, b.T - a.T)]:
+        assert got.layout == x.T.layout
+        np.testing.assert_allclose(ctx.decrypt(got), want, atol=1e-9)
+    assert (x.T + y.T).level == x.level
+    small = [ctx.encrypt(values) for values in (a[:4, :4], b[:4, :4])]
+    products = [tensor @ w for tensor in small]
+    assert products[0].layout.has_fillers
+    total = products[0] + products[1]
+    assert total.level == products[0].level
+    np.testing.assert_allclose(ctx.decrypt(total), (a[:4, :4] + b[:4, :4]) @ w, atol=1e-9)
