@@ -13,6 +13,8 @@ the planner says (``plan_einsum`` shows it) and follows numpy's semantics, which
   broadcast shape.  An operand already there costs nothing; any other is moved there by a planned
   einsum with the plaintext factor ``+-1`` broadcast to that shape (one level); plaintext operands
   are encrypted under the tensor's public key in that layout.  ``-x`` is ``x * -1``.
+* ``x.cleaned()``: zero the filler slots where ``@``, ``*`` and ``sum`` may leave partial sums (one
+  level), before the key holder decrypts a result that involved the evaluator's private plaintexts.
 
 ``__array_ufunc__ = None`` makes numpy hand ``ndarray + tensor`` to the tensor's reflected operator
 instead of building an object array.  This module is hand-written: it is the user-facing face of
@@ -29,6 +31,7 @@ import numpy as np
 from securecompute.errors import DepthExhaustedError, ParameterError, ShapeError
 
 if TYPE_CHECKING:
+    from securecompute.fhe.plan import EinsumPlan
     from securecompute.fhe.tensor import EncryptedTensor
 
 __all__ = ["TensorOperators", "add", "matmul", "multiply", "negative", "subtract", "tensor_sum", "transpose"]
@@ -78,11 +81,31 @@ class TensorOperators:
         """Axes reversed, as ``numpy.ndarray.T`` (free: only the layout changes)."""
         return transpose(_self(self))
 
-    def transpose(self, *axes: int | tuple[int, ...] | list[int]) -> EncryptedTensor:
-        """Permute axes as ``numpy.ndarray.transpose``: no argument reverses them."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            return transpose(_self(self), tuple(axes[0]))
-        return transpose(_self(self), tuple(axes) if axes else None)  # type: ignore[arg-type]
+    def transpose(self, *axes: Any) -> EncryptedTensor:
+        """Permute axes as ``numpy.ndarray.transpose``: no argument (or None) reverses them.
+
+        ``axes`` is ints (``t.transpose(1, 0)``) or one sequence of them (a tuple, list or array).
+        """
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+            return transpose(_self(self), None if axes[0] is None else _sequence(axes[0], "transpose"))
+        return transpose(_self(self), tuple(axes) if axes else None)
+
+    def cleaned(self) -> EncryptedTensor:
+        """This tensor with its filler slots zeroed (one level when it has any, else itself).
+
+        ``x @ w``, ``x * w`` and ``x.sum(...)`` may leave partial sums in slots the result does not
+        use (its layout's fillers); when a plaintext ``w`` belongs to the evaluator and must stay
+        private from the key holder, send back ``(x @ w).cleaned()``, as ``einsum(..., clean=True)``.
+        """
+        tensor = _self(self)
+        if not tensor.layout.has_fillers:
+            return tensor
+        labels = _LETTERS[: tensor.ndim]
+        from securecompute.fhe.frontend import einsum
+
+        result = einsum(f"{labels}->{labels}", tensor, clean=True)
+        assert not isinstance(result, np.ndarray)
+        return result
 
     @classmethod
     def checked(cls, value: object) -> EncryptedTensor:
@@ -183,10 +206,22 @@ def _self(value: object) -> EncryptedTensor:
 
 def _einsum(expression: str, *operands: Other) -> EncryptedTensor:
     from securecompute.fhe.frontend import einsum
+    from securecompute.fhe.tensor import EncryptedTensor
 
-    result = einsum(expression, *(_operand(value) for value in operands))
-    assert not isinstance(result, np.ndarray)
+    converted = [_operand(value) for value in operands]
+    if not any(isinstance(value, EncryptedTensor) for value in converted):
+        raise ParameterError("these operators need at least one EncryptedTensor operand; use numpy for plain arrays")
+    result = einsum(expression, *converted)
+    assert isinstance(result, EncryptedTensor)
     return result
+
+
+def _sequence(axes: Any, what: str) -> tuple[Any, ...]:
+    """``axes`` as a tuple (ShapeError if it is not a sequence)."""
+    try:
+        return tuple(axes)
+    except TypeError:
+        raise ShapeError(f"{what}: axes {axes!r} are not an int or a sequence of ints") from None
 
 
 def _operand(value: Other) -> Any:
@@ -201,7 +236,8 @@ def _operand(value: Other) -> Any:
         array = np.asarray(None)
     if array.dtype.kind not in "biuf":
         raise ParameterError(
-            f"operand of type {type(value).__name__} is not accepted; accepted: EncryptedTensor, real arrays and scalars"
+            f"operand of type {type(value).__name__} (dtype {array.dtype}) is not accepted; "
+            "accepted: EncryptedTensor, real (float, int or bool) arrays and scalars within float64"
         )
     if not np.all(np.isfinite(array)):
         raise ParameterError("operand holds NaN or infinite values; accepted: finite reals")
@@ -224,7 +260,7 @@ def _broadcast(shapes: list[tuple[int, ...]], operator: str) -> tuple[int, ...]:
 
 
 def _axes(axes: int | tuple[int, ...], ndim: int, what: str) -> tuple[int, ...]:
-    values = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    values = (axes,) if isinstance(axes, (int, np.integer)) else _sequence(axes, what)
     normalised = []
     for value in values:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not -ndim <= value < ndim:
@@ -236,7 +272,10 @@ def _axes(axes: int | tuple[int, ...], ndim: int, what: str) -> tuple[int, ...]:
 
 
 def _combine(left: Other, right: Other, sign: float) -> EncryptedTensor:
-    """``left + sign * right``, slot-wise once both sit in the row-major layout of the broadcast shape."""
+    """``left + sign * right``, slot-wise once both sit in the row-major layout of the broadcast shape.
+
+    Both operands are planned (their depth and rotation keys checked) before either is encrypted or moved.
+    """
     from securecompute.fhe.tensor import EncryptedTensor
 
     operands = [_operand(left), _operand(right)]
@@ -247,29 +286,38 @@ def _combine(left: Other, right: Other, sign: float) -> EncryptedTensor:
     for tensor in tensors[1:]:
         tensor.check_context(tensors[0].context)
     context = tensors[0].context
+    same = _same_layout_combination(operands, output, sign)
+    if same is not None:
+        return same
+    plans = [
+        _alignment(operand, output, factor, context) for operand, factor in zip(operands, (1.0, sign), strict=True)
+    ]
+    for plan in plans:
+        if plan is not None:
+            context.ensure_rotation_steps(plan.rotation_steps)  # MissingKeyError before any work too
     aligned = [
-        _aligned(operand, output, factor, context) for operand, factor in zip(operands, (1.0, sign), strict=True)
+        _align(operand, output, factor, plan, context)
+        for operand, factor, plan in zip(operands, (1.0, sign), plans, strict=True)
     ]
     chunks = [context.backend.add(a, b) for a, b in zip(aligned[0].chunks, aligned[1].chunks, strict=True)]
     return EncryptedTensor(context, aligned[0].layout, chunks)
 
 
-def _aligned(operand: Any, output: tuple[int, ...], factor: float, context: Any) -> EncryptedTensor:
-    """``factor * operand`` broadcast to ``output`` in the row-major layout (encrypted under ``context``).
+def _alignment(operand: Any, output: tuple[int, ...], factor: float, context: Any) -> EinsumPlan | None:
+    """The plan moving ``factor * operand`` to the row-major layout of ``output``; None when none is needed.
 
     Raises:
         DepthExhaustedError: moving the operand needs a level it does not have.
     """
-    from securecompute.fhe.execute import execute_plan
     from securecompute.fhe.layout import TensorLayout
     from securecompute.fhe.parser import parse_einsum
     from securecompute.fhe.plan import build_plan
     from securecompute.fhe.tensor import EncryptedTensor
 
     if not isinstance(operand, EncryptedTensor):
-        return context.encrypt(factor * np.broadcast_to(operand, output))  # type: ignore[no-any-return]
+        return None
     if operand.layout == TensorLayout.row_major(output, context.slots) and factor == 1.0:
-        return operand
+        return None
     labels = _LETTERS[: len(output)]
     spec = parse_einsum(f"{labels[len(output) - operand.ndim :]},{labels}->{labels}", operand.shape, output)
     scale = np.full(output, factor)
@@ -283,5 +331,43 @@ def _aligned(operand: Any, output: tuple[int, ...], factor: float, context: Any)
             needed=plan.depth,
             available=operand.level,
         )
-    context.ensure_rotation_steps(plan.rotation_steps)
+    return plan
+
+
+def _align(
+    operand: Any, output: tuple[int, ...], factor: float, plan: EinsumPlan | None, context: Any
+) -> EncryptedTensor:
+    """``factor * operand`` broadcast to ``output`` in the row-major layout (encrypted under ``context``)."""
+    from securecompute.fhe.execute import execute_plan
+    from securecompute.fhe.tensor import EncryptedTensor
+
+    if not isinstance(operand, EncryptedTensor):
+        return context.encrypt(factor * np.broadcast_to(operand, output))  # type: ignore[no-any-return]
+    if plan is None:
+        return operand
     return EncryptedTensor(context, plan.output_layout, execute_plan(plan, {0: operand.chunks}, context.backend))
+
+
+def _same_layout_combination(operands: list[Any], output: tuple[int, ...], sign: float) -> EncryptedTensor | None:
+    """``left + sign * right`` added as they lie when both tensors share one layout of ``output``; else None.
+
+    Results of the same operation (``x @ w + y @ w``, ``x.T + y.T``) share a layout, fillers and all:
+    adding them slot-wise needs no move (a ``-`` scales the right by -1 first, where that keeps its
+    layout).  Garbage in the fillers stays garbage; the result has the same layout.
+    """
+    from securecompute.fhe.frontend import einsum, plan_einsum
+    from securecompute.fhe.tensor import EncryptedTensor
+
+    left, right = operands
+    if not (isinstance(left, EncryptedTensor) and isinstance(right, EncryptedTensor)):
+        return None
+    if left.shape != output or right.shape != output or left.layout != right.layout:
+        return None
+    if sign != 1.0:
+        labels = _LETTERS[: len(output)]
+        expression = f"{labels},->{labels}"
+        if plan_einsum(expression, right, np.array(sign)).output_layout != left.layout:
+            return None
+        right = einsum(expression, right, np.array(sign))
+    chunks = [left.context.backend.add(a, b) for a, b in zip(left.chunks, right.chunks, strict=True)]
+    return EncryptedTensor(left.context, left.layout, chunks)

@@ -225,8 +225,14 @@ def _build_plan(
         leaves.append(_Partial(node, 0, 0.0, (operand,)))
     penalty = 1 if clean else 0
     # Trees whose contractions stay near the operands' size first; the full limit only if none fits.
+    # A joint plaintext can cost a level where separate ones sit in parallel branches ('ab,ab,cd,cd->'
+    # with both ab and both cd split): with few operands the tree over the separate leaves competes.
+    joint = _plain_first(leaves, spec, sizes)
+    variants = [joint, leaves] if joint is not leaves and len(leaves) <= EXHAUSTIVE_OPERANDS else [joint]
     for grid_limit in (PROPORTIONATE_GRID, MAX_GRID):
-        root = _contract_all(_plain_first(leaves, spec, sizes), spec, sizes, slots, penalty, grid_limit)
+        roots = [_contract_all(variant, spec, sizes, slots, penalty, grid_limit) for variant in variants]
+        built = [candidate for candidate in roots if candidate.choice is not None]
+        root = min(built, key=lambda candidate: candidate.cost) if built else roots[0]
         if root.choice is not None or len(leaves) == 1:
             break
     if root.choice is None and len(leaves) > 1:

@@ -404,3 +404,25 @@ def test_suite_sample_under_real_ckks(real_ctx: CKKSContext, expression: str, pa
     ]
     result = real_ctx.decrypt(einsum(expression, *operands))
     np.testing.assert_allclose(result, np.einsum(expression, *arrays), atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("expression", "pattern"),
+    [("ab,ab,cd,cd->", (False, True, False, True)), ("ab,ab,cd,cd->cd", (True, False, False, True))],
+)
+def test_separate_plaintexts_in_parallel_branches_keep_their_depth(
+    suite_ctx: CKKSContext, expression: str, pattern: tuple[bool, ...]
+) -> None:
+    """Two levels by hand: each ciphertext meets its own plaintext (in parallel), then the two meet.
+
+    Contracting the plaintexts first would join them into one outer product and cost a third level.
+    """
+    shapes = _table_shapes(expression)
+    arrays = _operands(shapes, 11)
+    operands = [
+        suite_ctx.encrypt(array) if encrypted else array for array, encrypted in zip(arrays, pattern, strict=True)
+    ]
+    assert plan_einsum(expression, *operands).depth == 2
+    np.testing.assert_allclose(
+        suite_ctx.decrypt(einsum(expression, *operands)), np.einsum(expression, *arrays), atol=1e-9
+    )

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
-from securecompute.errors import KeyMismatchError, ParameterError, ShapeError
+from securecompute.errors import DepthExhaustedError, KeyMismatchError, ParameterError, ShapeError
 from securecompute.fhe import CKKSContext, EncryptedTensor, plan_einsum
 from securecompute.fhe.operators import add
 
@@ -163,3 +163,116 @@ def test_operators_under_real_ckks(real_ctx: CKKSContext) -> None:
     result = ((x * y) @ w).sum(0) - 1.0
     np.testing.assert_allclose(real_ctx.decrypt(result), ((a * b) @ w).sum(0) - 1.0, atol=1e-3)
     np.testing.assert_allclose(real_ctx.decrypt(x.T + 2.0 * x.T), 3.0 * a.T, atol=1e-3)
+
+
+def test_transpose_takes_none_and_arrays_as_numpy(ctx: CKKSContext) -> None:
+    values = _values((2, 3, 4), 17)
+    tensor = ctx.encrypt(values)
+    np.testing.assert_allclose(ctx.decrypt(tensor.transpose(None)), values.transpose(None), atol=0)
+    order = np.array([2, 0, 1])
+    np.testing.assert_allclose(ctx.decrypt(tensor.transpose(order)), values.transpose(order), atol=0)
+    with pytest.raises(ShapeError, match="sequence"):
+        tensor.transpose(1.5)
+
+
+def test_module_operators_refuse_plain_only_operands() -> None:
+    from securecompute.fhe.operators import matmul, multiply
+
+    with pytest.raises(ParameterError, match="at least one EncryptedTensor"):
+        multiply(np.ones(2), 2.0)
+    with pytest.raises(ParameterError, match="at least one EncryptedTensor"):
+        matmul(np.ones(2), np.ones(2))
+
+
+def test_combine_checks_depth_of_both_operands_before_any_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A + or - whose second operand lacks the level to move refuses before moving or encrypting the first."""
+    import securecompute.fhe.execute as execute
+
+    small = CKKSContext.create(depth=1, simulate=True)
+    fresh = small.encrypt(_values((2, 3, 4), 18)).sum(2)  # fillers, a level left: it would be moved
+    spent = (small.encrypt(_values((3, 4), 19)) * 1.0).sum(1)  # no level left to broadcast it to (2, 3)
+    assert fresh.layout.has_fillers
+    assert fresh.level == 1
+    assert spent.level == 0
+    calls: list[object] = []
+    monkeypatch.setattr(execute, "execute_plan", lambda *args: calls.append(args))
+    monkeypatch.setattr(small, "encrypt", lambda *args: calls.append(args))
+    with pytest.raises(DepthExhaustedError):
+        _ = fresh + spent
+    with pytest.raises(DepthExhaustedError):
+        _ = np.ones(3) - spent
+    assert calls == []
+
+
+def test_cleaned_zeroes_the_partial_sums_a_plaintext_product_leaves(ctx: CKKSContext) -> None:
+    vector, weights = _values((4,), 20), _values((4, 3), 21)
+    product = ctx.encrypt(vector) @ weights
+    assert product.layout.has_fillers
+    mask = product.layout.pack(np.ones(product.shape))
+    assert any(np.any(chunk.values[used == 0] != 0) for chunk, used in zip(product.chunks, mask, strict=True))
+    cleaned = product.cleaned()
+    assert cleaned.level == product.level - 1
+    assert all(np.all(chunk.values[used == 0] == 0) for chunk, used in zip(cleaned.chunks, mask, strict=True))
+    np.testing.assert_allclose(ctx.decrypt(cleaned), vector @ weights, atol=1e-9)
+    fresh = ctx.encrypt(vector)
+    assert fresh.cleaned() is fresh  # no fillers: nothing to zero, no level spent
+
+
+@SETTINGS
+@given(shape=array_shapes(min_dims=0, max_dims=4, max_side=3), data=st.data())
+def test_sum_takes_negative_and_tuple_axes_as_numpy(ctx: CKKSContext, shape: tuple[int, ...], data) -> None:
+    values = _values(shape, 22)
+    ndim = len(shape)
+    picked = data.draw(st.lists(st.integers(0, ndim - 1), unique=True) if ndim else st.just([]))
+    axes = tuple(axis - ndim if data.draw(st.booleans()) else axis for axis in picked)
+    np.testing.assert_allclose(ctx.decrypt(ctx.encrypt(values).sum(axes)), values.sum(axis=axes), atol=1e-9)
+
+
+def test_zero_dimensional_tensors_follow_numpy(ctx: CKKSContext) -> None:
+    scalar = ctx.encrypt(np.array(1.25))
+    assert scalar.shape == ()
+    for got, want in [
+        (scalar.sum(), 1.25),
+        (scalar.T, 1.25),
+        (scalar.transpose(), 1.25),
+        (scalar * np.ones((2, 1)), np.full((2, 1), 1.25)),
+        (np.ones(3) - scalar, np.full(3, -0.25)),
+    ]:
+        assert got.shape == np.shape(want)
+        np.testing.assert_allclose(ctx.decrypt(got), want, atol=1e-9)
+    with pytest.raises(ShapeError, match="out of range"):
+        scalar.sum(0)
+
+
+@pytest.mark.parametrize(
+    "operand", [np.arange(3), np.array([True, False, True]), 2, np.int64(-3)], ids=["ints", "bools", "int", "int64"]
+)
+def test_integer_and_boolean_operands_count_as_reals(ctx: CKKSContext, operand: object) -> None:
+    values = _values((2, 3), 23)
+    tensor = ctx.encrypt(values)
+    np.testing.assert_allclose(ctx.decrypt(tensor * operand), values * operand, atol=1e-9)
+    np.testing.assert_allclose(ctx.decrypt(operand - tensor), operand - values, atol=1e-9)
+
+
+@pytest.mark.parametrize("operand", [np.inf, -np.inf, np.array([1.0, np.nan, 0.0]), 1j, np.ones(3, dtype=complex)])
+def test_non_finite_and_complex_operands_are_refused(ctx: CKKSContext, operand: object) -> None:
+    tensor = ctx.encrypt(np.ones(3))
+    for apply in (lambda: tensor + operand, lambda: operand * tensor, lambda: tensor @ operand):
+        with pytest.raises(ParameterError, match=r"NaN|dtype complex"):
+            apply()
+
+
+def test_tensors_sharing_a_layout_add_as_they_lie(ctx: CKKSContext) -> None:
+    """x.T + y.T and x @ w + y @ w need no move (no level; the large transpose is never built)."""
+    a, b, w = _values((64, 256), 24), _values((64, 256), 25), _values((4, 4), 26)
+    x, y = ctx.encrypt(a), ctx.encrypt(b)
+    for got, want in [(x.T + y.T, a.T + b.T), (y.T - x.T, b.T - a.T)]:
+        assert got.layout == x.T.layout
+        np.testing.assert_allclose(ctx.decrypt(got), want, atol=1e-9)
+    assert (x.T + y.T).level == x.level
+    small = [ctx.encrypt(values) for values in (a[:4, :4], b[:4, :4])]
+    products = [tensor @ w for tensor in small]
+    assert products[0].layout.has_fillers
+    total = products[0] + products[1]
+    assert total.level == products[0].level
+    np.testing.assert_allclose(ctx.decrypt(total), (a[:4, :4] + b[:4, :4]) @ w, atol=1e-9)
