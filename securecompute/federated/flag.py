@@ -29,7 +29,7 @@ where B B^T = diag(w_i^2) + 2 (D - W) (W_ij = w_ij^2, D its row sums: a weighted
 projections Y^T g~_i are then Z^T a_i, so the objective and the next weights cost O(p^2 m), and the output is
 (1/m) U Z Z^T A 1 = sum_i c_i g_i with c = V_r diag(s_r)^(-1/2) Z Z^T A 1 / (m ||g_i||).  The random Y_0 is
 only needed through Y_0^T G~ = R^(-T) X^T G~ (X the d x m uniform matrix, X^T X = R^T R), which is
-accumulated over row blocks of X.  Cost per call: O(p^2 d) for K, O(m p d) for the random start, O(p d) for
+accumulated over row blocks of X (the column blocks of the input, 32,768 at a time).  Cost per call: O(p^2 d) for K, O(m p d) for the random start, O(p d) for
 the output, and O(p^3) per IRLS step; memory O(p^2 + block m) beyond the input.  When m exceeds the rank r,
 the extra directions of Y are orthogonal to every g~_i and change nothing, so Z keeps min(m, r) columns.
 
@@ -48,13 +48,23 @@ Deviations from the authors' code (documented on purpose):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from securecompute.errors import ParameterError
 from securecompute.federated._base import Aggregator
-from securecompute.federated._checks import FloatArray, as_updates, check_int, check_positive
+from securecompute.federated._checks import (
+    FloatArray,
+    as_updates,
+    check_int,
+    check_positive,
+    column_blocks,
+    row_scales,
+    unit_block,
+)
 from securecompute.randomness import Seed, as_generator
 
 __all__ = ["FlagAggregator", "flag_objective"]
@@ -64,9 +74,6 @@ IRLS_EPSILON = 1e-7
 
 RANK_TOLERANCE = 1e-12
 """Eigenvalues of the Gram matrix below this fraction of the largest are treated as zero (rank cut)."""
-
-ROW_BLOCK = 1 << 16
-"""Rows of the random d x m start matrix drawn at a time (bounds the memory of the random start)."""
 
 
 class FlagAggregator(Aggregator):
@@ -115,15 +122,19 @@ class FlagAggregator(Aggregator):
 
     def _aggregate(self, updates: FloatArray) -> FloatArray:
         p = updates.shape[0]
-        norms, gram = _normalised_gram(updates)
-        inverse_norms = np.divide(1.0, norms, out=np.zeros(p), where=norms > 0)
-        coordinates, basis_map = _span_coordinates(gram)
+        # Everything below runs on the unit vectors g~_i (computed without squaring a large entry), so no
+        # Gram entry, projection or output overflows whatever the finite input; only rescale uses the norms.
+        exponents, scaled_norms = row_scales(updates)
+        with np.errstate(over="ignore"):
+            norms = np.ldexp(scaled_norms, exponents)  # finite: as_updates refused rows whose norm overflows
+        units = _UnitRows(updates, exponents, scaled_norms)
+        coordinates, basis_map = _span_coordinates(units.gram())
         if coordinates.shape[0] == 0:  # every gradient is zero
             self.last_objectives = [float(p)]
             self.last_reconstruction = np.zeros(p)
             return np.zeros(updates.shape[1])
 
-        projections = _random_start_projections(updates, inverse_norms, self.m, as_generator(self.seed))
+        projections = _random_start_projections(units, self.m, as_generator(self.seed))
         objective = flag_objective(projections, self.lam)
         self.last_objectives = [objective]
         frame = np.zeros((coordinates.shape[0], 0))
@@ -143,12 +154,12 @@ class FlagAggregator(Aggregator):
         self.last_reconstruction = np.sum(projections**2, axis=0)
         # (1/m) Y Y^T sum_i g~_i with Y = U Z, written as sum_i c_i g_i
         span_sum = frame @ (frame.T @ coordinates.sum(axis=1))
-        coefficients = basis_map @ span_sum / self.m * inverse_norms
-        aggregate = np.asarray(updates.T @ coefficients, dtype=np.float64)
+        coefficients = basis_map @ span_sum / self.m
+        aggregate = units.transpose_times(coefficients)
         if self.rescale:
             length = float(np.linalg.norm(aggregate))
             if length > 0:
-                aggregate *= float(np.median(norms)) / length
+                aggregate = aggregate / length * float(np.median(norms))  # unit first: no overflow
         return aggregate
 
 
@@ -167,14 +178,35 @@ def flag_objective(projections: FloatArray, lam: float) -> float:
     return value
 
 
-def _normalised_gram(updates: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Norms ``(p,)`` and the Gram matrix of the unit gradients ``(p, p)`` (zero rows for zero gradients)."""
-    raw = updates @ updates.T
-    norms = np.sqrt(np.maximum(np.diag(raw), 0.0))
-    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    gram = scale[:, None] * raw * scale[None, :]
-    np.fill_diagonal(gram, (norms > 0).astype(np.float64))
-    return norms, np.asarray((gram + gram.T) / 2.0, dtype=np.float64)
+class _UnitRows:
+    """The unit gradients g~_i = g_i / ||g_i|| ``(p, d)`` as products, read in column blocks (never a copy).
+
+    Each block is scaled per row by an exact power of two before it is divided by the row's scaled norm,
+    so no entry is squared at its original magnitude (a 1e155 entry would overflow).
+    """
+
+    def __init__(self, updates: FloatArray, exponents: npt.NDArray[np.int32], scaled_norms: FloatArray) -> None:
+        self._updates, self._exponents, self._scaled_norms = updates, exponents, scaled_norms
+        self.shape = updates.shape
+
+    def blocks(self) -> Iterator[tuple[slice, FloatArray]]:
+        for columns in column_blocks(self.shape[1]):
+            yield columns, unit_block(self._updates, columns, self._exponents, self._scaled_norms)
+
+    def gram(self) -> FloatArray:
+        """G~^T G~ ``(p, p)``, with an exact 1 (0 for a zero gradient) on the diagonal, symmetrised."""
+        gram = np.zeros((self.shape[0], self.shape[0]))
+        for _, block in self.blocks():
+            gram += block @ block.T
+        np.fill_diagonal(gram, (self._scaled_norms > 0).astype(np.float64))
+        return np.asarray((gram + gram.T) / 2.0, dtype=np.float64)
+
+    def transpose_times(self, coefficients: FloatArray) -> FloatArray:
+        """sum_i c_i g~_i ``(d,)`` for ``coefficients`` ``(p,)``."""
+        result = np.empty(self.shape[1])
+        for columns, block in self.blocks():
+            result[columns] = coefficients @ block
+        return result
 
 
 def _span_coordinates(gram: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -189,25 +221,22 @@ def _span_coordinates(gram: FloatArray) -> tuple[FloatArray, FloatArray]:
     return np.asarray(coordinates, dtype=np.float64), np.asarray(basis_map, dtype=np.float64)
 
 
-def _random_start_projections(
-    updates: FloatArray, inverse_norms: FloatArray, m: int, generator: np.random.Generator
-) -> FloatArray:
-    """Y_0^T g~_i ``(m, p)`` for Y_0 = Q factor of a d x m U(-0.5, 0.5) matrix X, without forming Y_0.
+def _random_start_projections(units: _UnitRows, m: int, generator: np.random.Generator) -> FloatArray:
+    """Y_0^T g~_i ``(m, p)`` for the unit gradients ``(p, d)`` and Y_0 = Q factor of a d x m U(-0.5, 0.5) matrix X.
 
     X is drawn in row blocks (the same numbers as one ``uniform(-0.5, 0.5, (d, m))`` call); with X^T X = R^T R
     (Cholesky), Y_0 = X R^(-1) and Y_0^T G~ = R^(-T) X^T G~.  Column signs may differ from a QR factor, which
     changes no projection norm.
     """
-    d, p = updates.shape[1], updates.shape[0]
+    p = units.shape[0]
     cross = np.zeros((m, m))
     product = np.zeros((m, p))
-    for start in range(0, d, ROW_BLOCK):
-        stop = min(start + ROW_BLOCK, d)
-        block = generator.uniform(-0.5, 0.5, size=(stop - start, m))
+    for columns, unit_columns in units.blocks():
+        block = generator.uniform(-0.5, 0.5, size=(columns.stop - columns.start, m))
         cross += block.T @ block
-        product += block.T @ updates[:, start:stop].T
+        product += block.T @ unit_columns.T
     factor = np.linalg.cholesky(cross)  # cross = L L^T, R = L^T
-    projections = np.linalg.solve(factor, product * inverse_norms[None, :])
+    projections = np.linalg.solve(factor, product)
     return np.asarray(projections, dtype=np.float64)
 
 
