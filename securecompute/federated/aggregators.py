@@ -245,8 +245,10 @@ class GeometricMedian(Aggregator):
         # weights are 1/max(nu, distance) divided by their largest value (the ratio is what the step uses),
         # so neither they nor their sum overflow when nu is tiny at this scale.
         with np.errstate(over="ignore", under="ignore"):
-            floor = max(float(np.ldexp(self.nu, -exponent)), float(np.finfo(np.float64).smallest_subnormal))
+            scaled_nu = float(np.ldexp(self.nu, -exponent))  # 0 or inf when the scale is extreme: clamped
             unit_one = float(np.ldexp(1.0, -exponent))
+        info = np.finfo(np.float64)
+        floor = min(max(scaled_nu, float(info.smallest_subnormal)), float(info.max))
         # Scaled, the honest rows may sit near the subnormal range, where squaring underflows: there the
         # distances are taken row by row at their own scale (row_norms), else numpy's norm is exact enough.
         distance = row_norms if exponent != 0 else partial(np.linalg.norm, axis=1)

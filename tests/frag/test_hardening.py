@@ -186,10 +186,12 @@ def test_party_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(party_module, "MAX_SESSIONS", 2)
     party = Party("bounded", clustered(60, 44))
     queriers = [Querier(dim=DIM) for _ in range(3)]
+    query = clustered(1, 45)[0]
     for querier in queriers:
         querier.connect([party])
+        assert not party._sessions or querier.fingerprint not in party._sessions  # pending until its first frame
+        assert not querier.search(query, [party], k=1).partial
     assert len(party._sessions) == 2  # the least recently used key (the first) was evicted
-    query = clustered(1, 45)[0]
     evicted = queriers[0].search(query, [party], k=1)
     assert evicted.partial
     assert "KeyMismatchError" in evicted.failures["bounded"]
@@ -234,7 +236,7 @@ def test_the_setup_carries_no_relinearisation_keys() -> None:
 
     querier = Querier(dim=DIM)
     party = Party("plain", clustered(30, 48))
-    querier.connect([party])
+    querier.search(clustered(1, 48)[0], [party], k=1)  # the session exists once the first frame confirms the setup
     kit = party._sessions[querier.fingerprint].kit
     ciphertext = kit.ciphertext_from_bytes(querier.encrypt_query(np.ones(DIM))[0][0])
     with pytest.raises(MissingKeyError, match="relinearisation"):

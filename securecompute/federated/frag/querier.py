@@ -258,7 +258,8 @@ class Querier:
                     raise CorruptPayloadError(f"party {party.name!r} sent an inconsistent setup reply {meta}")
             except SETUP_REFUSALS:
                 raise
-            except SecureComputeError as error:
+            except Exception as error:  # one party's bad reply must not cost the others their answer
+                error = _as_failure(error)
                 failures[party.name] = f"setup: {type(error).__name__}: {error}"
                 self._channels.pop(id(party), None)
                 continue
@@ -392,7 +393,10 @@ class Querier:
         payloads: dict[tuple[str, int], bytes | np.ndarray] = {}
         for (party, _), reply in zip(requests, replies, strict=True):
             handles = asked[party.name]
-            items = self._read_payloads(party.name, reply, result.query_ids[party.name], len(handles))
+            try:
+                items = self._read_payloads(party.name, reply, result.query_ids[party.name], len(handles))
+            except Exception as error:  # a reply that escaped the parsers is still named as this party's
+                raise _as_failure(error) from None
             payloads.update(zip(((party.name, handle) for handle in handles), items, strict=True))
             entry = result.leakage.parties[party.name]
             hits = len(wanted.get(party.name, []))
@@ -448,8 +452,8 @@ class Querier:
                 else:
                     scores = self._read_scores(party, reply, state, "candidates")
                     candidates.append((party.name, scores.handles, self._decrypt(scores)))
-            except SecureComputeError as error:
-                self._fail(party, error, failures)
+            except Exception as error:  # one party's bad reply must not cost the others their answer
+                self._fail(party, _as_failure(error), failures)
             querier_seconds += time.perf_counter() - started
         if probes:
             for (party, message), reply in zip(probes, self._exchange(probes), strict=True):
@@ -459,8 +463,8 @@ class Querier:
                 try:
                     scores = self._read_scores(party, reply, state, "candidates")
                     candidates.append((party.name, scores.handles, self._decrypt(scores)))
-                except SecureComputeError as error:
-                    self._fail(party, error, failures)
+                except Exception as error:  # one party's bad reply must not cost the others their answer
+                    self._fail(party, _as_failure(error), failures)
                 querier_seconds += time.perf_counter() - started
         started = time.perf_counter()
         hits = self._merge(candidates, k, float(vector @ vector))
@@ -653,6 +657,13 @@ class Querier:
             f"Querier(d={self.params.dim}, metric={self.params.metric!r}, "
             f"N={self._kit.params.poly_modulus_degree}, key={self.fingerprint.hex()[:12]})"
         )
+
+
+def _as_failure(error: Exception) -> SecureComputeError:
+    """``error`` itself if it is a package error, else a CorruptPayloadError naming it (a reply no parser caught)."""
+    if isinstance(error, SecureComputeError):
+        return error
+    return CorruptPayloadError(f"reply could not be processed: {type(error).__name__}: {str(error)[:200]}")
 
 
 def _check_count(value: object, name: str, minimum: int) -> None:
