@@ -30,7 +30,9 @@ paper's scale.
 The client-reported example count (``num-examples`` or whatever ``weighted_by_key`` names) is never used:
 a Byzantine client controls it, so it would let one client dominate the average.  (Flower's own ``FedAvg``,
 ``MultiKrum`` and ``Krum`` weight by it.)  The clients' training metrics are, by default, combined by an
-unweighted per-key median (``median_metricrecords``), again without the example count; pass
+unweighted per-key median (``median_metricrecords``), again without the example count, over the replies
+whose value is well-typed and finite when they are a majority of all replies (the others are counted in
+``robust-metrics-invalid``, so one client cannot remove a metric by sending it with another type); pass
 ``train_metrics_aggr_fn`` to replace it.
 
 Replies treated as Byzantine and dropped (never an exception), counted in the returned ``MetricRecord``:
