@@ -36,6 +36,9 @@ def as_updates(updates: npt.ArrayLike, what: str = "updates") -> FloatArray:
         raise ParameterError(
             f"{what} must be finite, got NaN or inf in row(s) {rows[:10].tolist()}; treat such workers as Byzantine first"
         )
+    # sqrt(d) * 2**e bounds every row norm: only inputs near the top of float64 need the row-wise pass
+    if 2 * scale_exponent(array) + math.log2(array.shape[1]) < 2040:
+        return array
     norms = row_norms(array)
     if not np.isfinite(norms).all():
         rows = np.flatnonzero(~np.isfinite(norms))
@@ -122,15 +125,17 @@ def at_unit_scale(rule: Callable[[FloatArray], FloatArray], updates: FloatArray)
 
     The rule runs on ``updates * 2**-e`` with e from :func:`unit_exponent` (exact; when e != 0 every
     entry is below 1 in magnitude, so no square, sum or difference overflows) and its output is scaled
-    back; with e = 0 it runs on ``updates`` as they are, without a copy.  The output is clipped to the
-    column ranges (a no-op up to rounding), so it is finite for every finite input.  Scaled, entries
+    back, clipped to the column ranges (a no-op up to rounding) so that it is finite for every finite
+    input; with e = 0 it runs on ``updates`` as they are (no copy, the same numbers as before scaling existed).  Scaled, entries
     more than 2**1022 times smaller than the largest lose precision (subnormal) and those 2**1074 times
     smaller become zero.
     """
     exponent = unit_exponent(updates)
-    unit = updates if exponent == 0 else np.ldexp(updates, -exponent)
+    if exponent == 0:
+        return np.asarray(rule(updates), dtype=np.float64)  # nothing can overflow at this scale
+    unit = np.ldexp(updates, -exponent)
     result = np.clip(rule(unit), unit.min(axis=0), unit.max(axis=0))
-    return np.asarray(result if exponent == 0 else np.ldexp(result, exponent), dtype=np.float64)
+    return np.asarray(np.ldexp(result, exponent), dtype=np.float64)
 
 
 def check_int(name: str, value: object, minimum: int) -> int:

@@ -52,7 +52,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from securecompute.errors import ParameterError
 from securecompute.federated._base import Aggregator
@@ -64,6 +63,7 @@ from securecompute.federated._checks import (
     column_blocks,
     row_scales,
     unit_block,
+    unit_exponent,
 )
 from securecompute.randomness import Seed, as_generator
 
@@ -124,10 +124,8 @@ class FlagAggregator(Aggregator):
         p = updates.shape[0]
         # Everything below runs on the unit vectors g~_i (computed without squaring a large entry), so no
         # Gram entry, projection or output overflows whatever the finite input; only rescale uses the norms.
-        exponents, scaled_norms = row_scales(updates)
-        with np.errstate(over="ignore"):
-            norms = np.ldexp(scaled_norms, exponents)  # finite: as_updates refused rows whose norm overflows
-        units = _UnitRows(updates, exponents, scaled_norms)
+        units = _UnitRows(updates)
+        norms = units.norms
         coordinates, basis_map = _span_coordinates(units.gram())
         if coordinates.shape[0] == 0:  # every gradient is zero
             self.last_objectives = [float(p)]
@@ -181,28 +179,53 @@ def flag_objective(projections: FloatArray, lam: float) -> float:
 class _UnitRows:
     """The unit gradients g~_i = g_i / ||g_i|| ``(p, d)`` as products, read in column blocks (never a copy).
 
-    Each block is scaled per row by an exact power of two before it is divided by the row's scaled norm,
-    so no entry is squared at its original magnitude (a 1e155 entry would overflow).
+    When no Gram entry of the input can overflow (:func:`unit_exponent` is 0: every |entry| is below
+    2**e with 4 p d 4**e < 2**1000), the products are taken on the input itself and the factors 1/||g_i||
+    applied to the p-sized results, as the paper's code does.  Otherwise each column block is scaled per
+    row by an exact power of two and divided by the row's scaled norm, so no entry is squared at its
+    original magnitude (a 1e155 entry would overflow) and every product is one of unit vectors.
     """
 
-    def __init__(self, updates: FloatArray, exponents: npt.NDArray[np.int32], scaled_norms: FloatArray) -> None:
-        self._updates, self._exponents, self._scaled_norms = updates, exponents, scaled_norms
+    def __init__(self, updates: FloatArray) -> None:
+        self._updates = updates
         self.shape = updates.shape
+        self._raw_gram: FloatArray | None = None
+        if unit_exponent(updates) == 0:
+            self._raw_gram = updates @ updates.T
+            self.norms = np.sqrt(np.maximum(np.diag(self._raw_gram), 0.0))
+        else:
+            self._exponents, self._scaled_norms = row_scales(updates)
+            with np.errstate(over="ignore"):
+                self.norms = np.ldexp(self._scaled_norms, self._exponents)  # finite: as_updates refused the others
+        self._inverse = np.divide(1.0, self.norms, out=np.zeros_like(self.norms), where=self.norms > 0)
 
     def blocks(self) -> Iterator[tuple[slice, FloatArray]]:
+        """Column blocks of the input (direct) or of the unit rows (scaled); :meth:`finish` completes a product."""
         for columns in column_blocks(self.shape[1]):
-            yield columns, unit_block(self._updates, columns, self._exponents, self._scaled_norms)
+            if self._raw_gram is not None:
+                yield columns, self._updates[:, columns]
+            else:
+                yield columns, unit_block(self._updates, columns, self._exponents, self._scaled_norms)
+
+    def finish(self, product: FloatArray) -> FloatArray:
+        """``product`` ``(k, p)`` accumulated over :meth:`blocks`, as a product with the unit rows."""
+        return product * self._inverse[None, :] if self._raw_gram is not None else product
 
     def gram(self) -> FloatArray:
         """G~^T G~ ``(p, p)``, with an exact 1 (0 for a zero gradient) on the diagonal, symmetrised."""
-        gram = np.zeros((self.shape[0], self.shape[0]))
-        for _, block in self.blocks():
-            gram += block @ block.T
-        np.fill_diagonal(gram, (self._scaled_norms > 0).astype(np.float64))
+        if self._raw_gram is not None:
+            gram = self._inverse[:, None] * self._raw_gram * self._inverse[None, :]
+        else:
+            gram = np.zeros((self.shape[0], self.shape[0]))
+            for _, block in self.blocks():
+                gram += block @ block.T
+        np.fill_diagonal(gram, (self.norms > 0).astype(np.float64))
         return np.asarray((gram + gram.T) / 2.0, dtype=np.float64)
 
     def transpose_times(self, coefficients: FloatArray) -> FloatArray:
         """sum_i c_i g~_i ``(d,)`` for ``coefficients`` ``(p,)``."""
+        if self._raw_gram is not None:
+            return np.asarray(self._updates.T @ (coefficients * self._inverse), dtype=np.float64)
         result = np.empty(self.shape[1])
         for columns, block in self.blocks():
             result[columns] = coefficients @ block
@@ -236,7 +259,7 @@ def _random_start_projections(units: _UnitRows, m: int, generator: np.random.Gen
         cross += block.T @ block
         product += block.T @ unit_columns.T
     factor = np.linalg.cholesky(cross)  # cross = L L^T, R = L^T
-    projections = np.linalg.solve(factor, product)
+    projections = np.linalg.solve(factor, units.finish(product))
     return np.asarray(projections, dtype=np.float64)
 
 
