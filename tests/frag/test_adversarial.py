@@ -7,6 +7,7 @@ honest parties their answer; every message parser fails only with a package erro
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from typing import Any
 
@@ -21,9 +22,11 @@ from securecompute.errors import SecureComputeError
 from securecompute.federated.frag import Party, Querier
 from securecompute.federated.frag import messages as wire
 from securecompute.federated.frag import party as party_module
+from securecompute.federated.frag.channels import ChannelEnd
 from securecompute.federated.frag.outsourced import OutsourcedOwner, StorageHost
+from securecompute.federated.frag.params import FragParameters
 from tests.frag.conftest import DIM, clustered
-from tests.frag.test_hardening import Recorder
+from tests.frag.test_hardening import Recorder, session_key
 from tests.hostile import hostile_bytes
 
 FUZZ = settings(derandomize=True, max_examples=30, deadline=None)
@@ -70,10 +73,43 @@ def test_a_pending_setup_installs_its_session_only_when_confirmed() -> None:
     querier = Querier(dim=DIM)
     party = Party("careful", clustered(40, 64))
     querier.connect([party])
-    assert querier.fingerprint not in party._sessions  # no frame under the new keys yet
+    assert session_key(querier) not in party._sessions  # no frame under the new keys yet
     assert not querier.search(clustered(1, 65)[0], [party], k=1).partial
-    assert querier.fingerprint in party._sessions
+    assert session_key(querier) in party._sessions
     assert not party._pending_setups
+
+
+def test_a_confirmed_setup_under_another_channel_key_leaves_the_victims_session_alone() -> None:
+    """Review of finding 4: sessions were keyed by CKKS fingerprint alone, so anyone with a channel of their
+    own could confirm a setup carrying the victim's public context (it travels in the clear) with other
+    parameters; the victim's next search then silently returned inner products instead of cosines."""
+    transport = Recorder()
+    victim = Querier(dim=DIM, executor=transport)
+    unit = clustered(80, 70)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    party = Party("shared", unit * np.random.default_rng(1).uniform(0.05, 1.0, (80, 1)))  # norms differ
+    query = clustered(1, 71)[0]
+    before = victim.search(query, [party], k=5)
+    assert not before.partial
+    recorded = unpack(recorded_setup(transport))
+    same_chain = FragParameters(dim=DIM, metric="ip", max_norm=1.0)  # the victim's CKKS chain, another metric
+    assert same_chain.ckks() == victim.params.ckks()
+    nonce = bytes(range(32))
+    forged = pack(
+        wire.SETUP,
+        {"params": same_chain.to_bytes(), "context": recorded.section("context"), "nonce": nonce},
+        recorded.fingerprint,
+    )
+    attacker = ChannelEnd(None, role="initiator")
+    opened = unpack(party.handle_frame(attacker.public_key, forged), kind=wire.CHANNEL_OPEN)
+    channel = attacker.open_with(party.channel_public_key, nonce, opened.section("nonce"))
+    accepted = unpack(channel.open(opened.section("frame"), hashlib.sha256(forged).digest()))
+    assert accepted.kind == wire.SETUP_REPLY  # the party took it: the attack is not refused earlier
+    party.handle_frame(attacker.public_key, channel.seal(b"any frame confirms"))  # a session of its own
+    assert (attacker.public_key, recorded.fingerprint) in party._sessions
+    after = victim.search(query, [party], k=5)
+    assert not after.partial, after.failures
+    np.testing.assert_allclose([hit.score for hit in after.hits], [hit.score for hit in before.hits], atol=1e-3)
 
 
 def test_a_clear_setup_with_a_long_integer_gets_an_answer_not_an_exception() -> None:
@@ -97,8 +133,8 @@ class Lying(Party):
         super().__init__(*args, **kwargs)
         self.seconds = seconds
 
-    def handle(self, message: bytes) -> bytes:
-        reply = super().handle(message)
+    def _answer(self, message: bytes, owner: bytes) -> bytes:  # what handle and handle_frame both call
+        reply = super()._answer(message, owner)
         envelope = unpack(reply)
         if envelope.kind != wire.SCORES:
             return reply

@@ -154,7 +154,10 @@ class Party:
         self.score_noise, self.rerandomize = float(score_noise), bool(rerandomize)
         self._payloads = None if payloads is None else [_as_bytes(item) for item in payloads]
         self._stores: OrderedDict[tuple[bytes, int], _Store] = OrderedDict()
-        self._sessions: OrderedDict[bytes, _Session] = OrderedDict()
+        # keyed by (sender channel key, querier fingerprint): a querier's CKKS context is public (its setup
+        # travels in the clear), so a session must belong to the channel that confirmed it, or anyone with a
+        # channel of their own could replace another querier's session with other parameters
+        self._sessions: OrderedDict[tuple[bytes, bytes], _Session] = OrderedDict()
         self._queries_served: dict[bytes, int] = {}
         self._channel = ChannelEnd(channel_key, role="responder")
         self._channels: OrderedDict[bytes, SecureChannel] = OrderedDict()
@@ -213,7 +216,7 @@ class Party:
         except SecureComputeError as error:
             logger.info("party %s refused a channel frame: %s", self.name, error)
             return wire.error_message(error)
-        return channel.seal(self.handle(message))
+        return channel.seal(self._answer(message, sender))
 
     def _open_channel(self, sender: bytes, setup: bytes) -> bytes:
         envelope = unpack(setup)
@@ -271,17 +274,25 @@ class Party:
             while len(self._channels) > MAX_CHANNELS:
                 self._channels.popitem(last=False)
             if pending.install is not None:
-                self._install_session(*pending.install)
+                self._install_session(sender, *pending.install)
             return pending.channel, message
         raise refusals[0]  # the live channel's reason when there is one (e.g. a replayed sequence number)
 
     def handle(self, message: bytes) -> bytes:
-        """Answer one request envelope with one reply envelope; refusals become ``frag/error`` replies."""
+        """Answer one request envelope with one reply envelope; refusals become ``frag/error`` replies.
+
+        Without a channel there is no sender to tell queriers apart: every plain request shares one
+        owner, so this in-process mode trusts whoever calls it (``protocols/frag.md`` section 5).
+        """
+        return self._answer(message, b"")
+
+    def _answer(self, message: bytes, owner: bytes) -> bytes:
+        """:meth:`handle` for the sessions of ``owner`` (the sender's channel public key, b"" without a channel)."""
         try:
             envelope = unpack(message)
             if envelope.kind == wire.SETUP:
-                return self._setup(envelope)
-            session = self._session(envelope)
+                return self._setup(envelope, owner)
+            session = self._session(envelope, owner)
             if envelope.kind == wire.QUERY:
                 return self._query(envelope, session)
             if envelope.kind == wire.PROBE:
@@ -294,9 +305,9 @@ class Party:
             return wire.error_message(error)
 
     # --- setup -------------------------------------------------------------------------------
-    def _setup(self, envelope: Envelope) -> bytes:
+    def _setup(self, envelope: Envelope, owner: bytes) -> bytes:
         params, context, store = self._accept_setup(envelope)
-        self._install_session(params, context, store)
+        self._install_session(owner, params, context, store)
         return _setup_reply(self, context.fingerprint, store)
 
     def _accept_setup(self, envelope: Envelope) -> tuple[FragParameters, Any, _Store]:
@@ -319,11 +330,12 @@ class Party:
             )
         return params, context, self._store(params, context.kit.params.slots)
 
-    def _install_session(self, params: FragParameters, context: Any, store: _Store) -> None:
-        """Encode the store for this querier key and keep the session (an identical live one is kept as is)."""
-        current = self._sessions.get(context.fingerprint)
+    def _install_session(self, owner: bytes, params: FragParameters, context: Any, store: _Store) -> None:
+        """Encode the store for ``owner``'s querier key and keep the session (an identical live one is kept as is)."""
+        key = (owner, context.fingerprint)
+        current = self._sessions.get(key)
         if current is not None and current.params == params and current.store is store:
-            self._sessions.move_to_end(context.fingerprint)
+            self._sessions.move_to_end(key)
             return
         kit = context.kit
         level = kit.params.depth
@@ -338,8 +350,8 @@ class Party:
                 chunk = store.centroid_columns[start : start + slots]
                 encoded = [kit.encode_multiplier(chunk[:, column], level) for column in range(params.columns)]
                 centroid_chunks.append((len(chunk), encoded))
-        self._sessions.pop(context.fingerprint, None)
-        self._sessions[context.fingerprint] = _Session(params, kit, store, batches, centroid_chunks)
+        self._sessions.pop(key, None)
+        self._sessions[key] = _Session(params, kit, store, batches, centroid_chunks)
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)  # least recently used querier key
 
@@ -363,14 +375,14 @@ class Party:
                 self._stores.popitem(last=False)
         return self._stores[key]
 
-    def _session(self, envelope: Envelope) -> _Session:
-        session = self._sessions.get(envelope.fingerprint)
+    def _session(self, envelope: Envelope, owner: bytes) -> _Session:
+        session = self._sessions.get((owner, envelope.fingerprint))
         if session is None:
             raise KeyMismatchError(
                 f"party {self.name!r} has no session for querier key {envelope.fingerprint.hex()[:16]}...; "
                 "ciphertexts from another querier's context are refused (send frag/setup first)"
             )
-        self._sessions.move_to_end(envelope.fingerprint)
+        self._sessions.move_to_end((owner, envelope.fingerprint))
         return session
 
     # --- queries -----------------------------------------------------------------------------
