@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from securecompute.channel import ChannelKey
 from securecompute.encoding import MAGIC, pack, unpack
-from securecompute.errors import SecureComputeError
+from securecompute.errors import ParameterError, SecureComputeError
 from securecompute.federated.frag import Party, Querier
 from securecompute.federated.frag import messages as wire
 from securecompute.federated.frag import party as party_module
@@ -124,6 +124,27 @@ def test_a_clear_setup_with_a_long_integer_gets_an_answer_not_an_exception() -> 
     assert unpack(party.handle_frame(sender, setup)).kind == wire.CHANNEL_OPEN  # a sealed frag/error inside
     with pytest.raises(SecureComputeError, match="digits"):
         wire.raise_if_error(unpack(party.handle(setup)), "sturdy")
+
+
+class Refusing(Party):
+    """A malicious party that answers every setup with a forged configuration refusal (ParameterError)."""
+
+    def _accept_setup(self, envelope: Any) -> Any:  # its sealed frag/error reply names ParameterError
+        raise ParameterError("your configuration is wrong (it is not)")
+
+
+def test_one_party_claiming_a_configuration_error_costs_the_others_nothing() -> None:
+    """Review: a party's ParameterError refusal at setup was re-raised by search, so one malicious party
+    that claimed one lost every honest party's hits.  Raised now only when no party accepts the setup."""
+    honest, liar = Party("honest", clustered(60, 72)), Refusing("liar", clustered(60, 73))
+    querier = Querier(dim=DIM)
+    result = querier.search(clustered(1, 74)[0], [honest, liar], k=4)
+    assert result.partial
+    assert "ParameterError" in result.failures["liar"]
+    assert {hit.party for hit in result.hits} == {"honest"}
+    assert len(result.hits) == 4
+    with pytest.raises(ParameterError, match="it is not"):  # nobody accepted: the caller must hear it
+        Querier(dim=DIM).search(clustered(1, 74)[0], [Refusing("only", clustered(60, 73))], k=1)
 
 
 class Lying(Party):
