@@ -50,6 +50,7 @@ O(n^2 d) (one Gram matrix); geometric median O(max_iter n d); Flag O(n^2 d + n^3
 from __future__ import annotations
 
 import inspect
+import math
 from functools import partial
 from typing import Any
 
@@ -242,8 +243,9 @@ class GeometricMedian(Aggregator):
 
     def _weiszfeld(self, unit: FloatArray, exponent: int) -> FloatArray:
         # The input was scaled by 2**-exponent; nu and the "1" of the stopping rule scale with it.  The
-        # weights are 1/max(nu, distance) divided by their largest value (the ratio is what the step uses),
-        # so neither they nor their sum overflow when nu is tiny at this scale.
+        # weights are 1/max(nu, distance), as before scaling existed (the same numbers bit for bit) when no
+        # weighted sum of them can overflow; otherwise (nu tiny at this scale) they are divided by their
+        # largest value first (the ratio is all the step uses).
         with np.errstate(over="ignore", under="ignore"):
             scaled_nu = float(np.ldexp(self.nu, -exponent))  # 0 or inf when the scale is extreme: clamped
             unit_one = float(np.ldexp(1.0, -exponent))
@@ -252,10 +254,13 @@ class GeometricMedian(Aggregator):
         # Scaled, the honest rows may sit near the subnormal range, where squaring underflows: there the
         # distances are taken row by row at their own scale (row_norms), else numpy's norm is exact enough.
         distance = row_norms if exponent != 0 else partial(np.linalg.norm, axis=1)
+        # n weights of at most 1/floor times entries below 2**peak: a sum below 2**1000 cannot overflow
+        peak = max(scale_exponent(unit), 0)
+        direct = exponent == 0 and math.log2(unit.shape[0]) + peak - math.log2(floor) < 1000
         estimate = np.asarray(np.median(unit, axis=0), dtype=np.float64)
         for _ in range(self.max_iter):
             capped = np.maximum(distance(unit - estimate), floor)
-            weights = capped.min() / capped
+            weights = 1.0 / capped if direct else capped.min() / capped
             following = (weights @ unit) / weights.sum()
             step = float(np.linalg.norm(following - estimate))
             estimate = following

@@ -151,3 +151,29 @@ def test_scaling_leaves_ordinary_inputs_bit_for_bit_unchanged() -> None:
         f = 2 if name != "bulyan" else 1
         base = build(name, f)(rows)
         assert np.array_equal(build(name, f)(np.ldexp(rows, 900)), np.ldexp(base, 900)), name
+
+
+def smoothed_weiszfeld(rows: np.ndarray, nu: float, max_iter: int, tol: float) -> np.ndarray:
+    """The geometric median as written before scaling existed (the oracle for ordinary inputs)."""
+    estimate = np.median(rows, axis=0)
+    for _ in range(max_iter):
+        weights = 1.0 / np.maximum(np.linalg.norm(rows - estimate, axis=1), nu)
+        following = (weights @ rows) / weights.sum()
+        step = float(np.linalg.norm(following - estimate))
+        estimate = following
+        if step <= tol * (1.0 + float(np.linalg.norm(estimate))):
+            break
+    return np.asarray(estimate)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 1e3, 1e100])
+def test_geometric_median_on_ordinary_input_is_the_unscaled_weiszfeld_bit_for_bit(scale: float) -> None:
+    """Review: the overflow guard (weights divided by their largest value) changed ordinary results in the
+    last bits; it now applies only where 1/nu-weighted sums could overflow."""
+    rows = np.random.default_rng(5).normal(size=(9, 7)) * scale
+    for nu, max_iter, tol in ((1e-6, 100, 1e-7), (1e-3, 7, 0.0)):
+        result = get_aggregator("geometric_median", nu=nu, max_iter=max_iter, tol=tol)(rows)
+        assert np.array_equal(result, smoothed_weiszfeld(rows, nu, max_iter, tol))
+    tiny = get_aggregator("geometric_median", nu=1e-320)(rows)  # 1/nu overflows: the normalised weights
+    assert np.isfinite(tiny).all()
+    np.testing.assert_allclose(tiny, smoothed_weiszfeld(rows, 1e-300, 100, 1e-7), rtol=1e-6)
