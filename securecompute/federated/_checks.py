@@ -23,10 +23,19 @@ def as_updates(updates: npt.ArrayLike, what: str = "updates") -> FloatArray:
         ParameterError: a NaN or infinite entry, a row whose Euclidean norm exceeds the largest float64
             (about 1.8e308, e.g. ten entries of 1e308), or entries that are not real numbers.
     """
+    refusal = f"{what} must be an (n, d) array of real numbers, got {type(updates).__name__}"
     try:
-        array = np.asarray(updates, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ParameterError(f"{what} must be an (n, d) array of real numbers, got {type(updates).__name__}") from error
+        raw = np.asarray(updates)
+    except (TypeError, ValueError) as error:  # ragged rows
+        raise ParameterError(refusal) from error
+    # complex would lose its imaginary part silently, text would be parsed: neither is a real number
+    if raw.dtype.kind not in "biufO":
+        raise ParameterError(f"{refusal} of dtype {raw.dtype}")
+    try:
+        with np.errstate(over="ignore"):  # a longdouble beyond float64 becomes inf, refused below
+            array = raw.astype(np.float64, copy=False)
+    except (TypeError, ValueError, OverflowError) as error:  # OverflowError: an int or Fraction beyond float64
+        raise ParameterError(refusal) from error
     if array.ndim != 2:
         raise ShapeError(f"{what} must be an (n, d) array (one row per worker), got shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:

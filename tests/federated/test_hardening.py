@@ -8,6 +8,7 @@ before the result itself does).
 
 from __future__ import annotations
 
+import fractions
 import math
 from typing import Any
 
@@ -177,3 +178,27 @@ def test_geometric_median_on_ordinary_input_is_the_unscaled_weiszfeld_bit_for_bi
     tiny = get_aggregator("geometric_median", nu=1e-320)(rows)  # 1/nu overflows: the normalised weights
     assert np.isfinite(tiny).all()
     np.testing.assert_allclose(tiny, smoothed_weiszfeld(rows, 1e-300, 100, 1e-7), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "updates",
+    [
+        [[10**400, 1.0], [1.0, 2.0], [3.0, 4.0]],  # a Python int beyond float64: was a bare OverflowError
+        [[fractions.Fraction(10**400, 3), 1.0], [1.0, 2.0], [3.0, 4.0]],
+        np.ones((3, 2)) * (1 + 1j),  # was cast to its real part with only a ComplexWarning
+        [["1", "2"], ["3", "4"], ["5", "6"]],  # text was parsed as numbers
+    ],
+    ids=["huge-int", "huge-fraction", "complex", "text"],
+)
+def test_inputs_that_are_not_float64_reals_are_refused_by_name(updates: Any) -> None:
+    """Review: as_updates let OverflowError escape and turned complex or text input into numbers."""
+    for name in ("mean", "krum", "flag", "centered_clipping"):
+        rule = (
+            get_aggregator(name, f=0)
+            if name == "krum"
+            else get_aggregator(name, m=1)
+            if name == "flag"
+            else get_aggregator(name)
+        )
+        with pytest.raises(ParameterError, match="real numbers"):
+            rule(updates)
