@@ -313,7 +313,8 @@ def decode_json(data: bytes, *, expect: type | None = None) -> Any:
     Raises:
         CorruptPayloadError: not bytes, invalid UTF-8 or JSON, NaN/Infinity literals, a number that
             overflows to an infinity (``1e999``), an integer of more than 20 digits, a repeated object
-            key, nesting too deep for the parser, or the wrong top-level type.
+            key, nesting too deep for the parser, a string with a lone UTF-16 surrogate (``"\\ud800"``),
+            or the wrong top-level type.
     """
     text = _as_buffer(data, "metadata")
     try:
@@ -328,7 +329,30 @@ def decode_json(data: bytes, *, expect: type | None = None) -> Any:
         raise CorruptPayloadError(f"metadata is not valid JSON: {error}") from None
     if expect is not None and not isinstance(value, expect):
         raise CorruptPayloadError(f"metadata is a {type(value).__name__}, expected {expect.__name__}")
+    _check_text(value)
     return value
+
+
+def _check_text(value: Any) -> None:
+    """Refuse a string holding a lone UTF-16 surrogate (``"\\ud800"``): valid JSON, but no text.
+
+    Such a string cannot be written as UTF-8, so printing a reader's error message that quotes it (a
+    party's refusal, a failure line in the CLI) would raise UnicodeEncodeError far from the parser.
+    Walked without recursion: the parser already bounded the depth, not the width.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise CorruptPayloadError(f"metadata string {item[:24]!r} holds a lone UTF-16 surrogate") from None
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
 
 
 def _as_buffer(data: object, what: str) -> bytes:

@@ -54,6 +54,16 @@ def test_repeated_keys_and_non_bytes_are_refused() -> None:
             decode_json(value)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("text", [b'["\\ud800"]', b'{"\\udfff":1}', b'{"a":["x","\\ud83d"]}'])
+def test_strings_with_a_lone_surrogate_are_refused(text: bytes) -> None:
+    """Review: a lone surrogate decoded into a str that cannot be written as UTF-8 (printing a party's
+    refusal that quoted it raised UnicodeEncodeError); surrogate pairs and other text still decode."""
+    with pytest.raises(CorruptPayloadError, match="lone UTF-16 surrogate"):
+        decode_json(text)
+    readable = {"name": "\U0001f600 é", "list": ["\u00e9"]}
+    assert decode_json(encode_json(readable)) == readable
+
+
 @pytest.mark.parametrize(
     "data",
     [
