@@ -7,6 +7,7 @@ honest parties their answer; every message parser fails only with a package erro
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 from typing import Any
@@ -67,6 +68,21 @@ def test_setups_from_many_fresh_sender_keys_evict_no_live_channel(monkeypatch: p
         party.handle_frame(ChannelKey.generate().public_bytes, setup)
     assert len(party._pending_setups) == 3
     assert not querier.search(query, [party], k=2).partial
+
+
+def test_unconfirmed_setups_with_many_parameters_pin_no_more_stores_than_max_stores() -> None:
+    """Review: each pending setup kept its prepared store, an (n, d) copy of the vectors per distinct
+    FragParameters, so 128 unauthenticated setups with 128 max_norms pinned 128 copies (MAX_STORES is 4)."""
+    party = Party("frugal", clustered(50, 75))
+    largest = float(np.linalg.norm(party.vectors, axis=1).max())
+    for step in range(12):
+        querier = Querier(dim=DIM, metric="ip", max_norm=largest + 1.0 + step)  # one store per max_norm
+        reply = unpack(party.handle_frame(ChannelKey.generate().public_bytes, querier.public_setup()))
+        assert reply.kind == wire.CHANNEL_OPEN
+    assert sum(len(waiting) for waiting in party._pending_setups.values()) == 12
+    gc.collect()
+    alive = [item for item in gc.get_objects() if isinstance(item, party_module._Store)]
+    assert len(alive) <= party_module.MAX_STORES
 
 
 def test_a_pending_setup_installs_its_session_only_when_confirmed() -> None:

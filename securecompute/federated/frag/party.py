@@ -79,8 +79,11 @@ class _PendingSetup:
     """A clear-text setup answered but not yet confirmed: its channel, and what to install on confirmation."""
 
     channel: SecureChannel
-    install: tuple[FragParameters, Any, _Store] | None
-    """(params, public context, store) of an accepted setup; None when it was refused (its channel still opens)."""
+    install: tuple[FragParameters, Any] | None
+    """(params, public context) of an accepted setup; None when it was refused (its channel still opens).
+
+    Not the prepared store: pending setups are unauthenticated and up to 128, and each could pin an (n, d)
+    copy of the vectors for parameters of its own; the store is looked up (or rebuilt) at confirmation."""
 
 
 @dataclass
@@ -227,7 +230,7 @@ class Party:
         channel = self._channel.open_with(sender, querier_nonce, party_nonce)
         try:
             params, context, store = self._accept_setup(envelope)
-            pending = _PendingSetup(channel, (params, context, store))
+            pending = _PendingSetup(channel, (params, context))
             reply = _setup_reply(self, context.fingerprint, store)
         except SecureComputeError as error:
             logger.info("party %s refused a setup: %s", self.name, error)
@@ -274,7 +277,8 @@ class Party:
             while len(self._channels) > MAX_CHANNELS:
                 self._channels.popitem(last=False)
             if pending.install is not None:
-                self._install_session(sender, *pending.install)
+                params, context = pending.install
+                self._install_session(sender, params, context, self._store(params, context.kit.params.slots))
             return pending.channel, message
         raise refusals[0]  # the live channel's reason when there is one (e.g. a replayed sequence number)
 
