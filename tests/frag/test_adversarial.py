@@ -85,6 +85,15 @@ def test_unconfirmed_setups_with_many_parameters_pin_no_more_stores_than_max_sto
     assert len(alive) <= party_module.MAX_STORES
 
 
+@pytest.mark.parametrize("sender", [[1], bytearray(32), None, b"short", "x" * 32])
+def test_a_sender_that_is_not_a_channel_key_gets_an_answer_not_an_exception(sender: Any) -> None:
+    """Review: an unhashable sender (a list, a bytearray) made handle_frame raise a bare TypeError."""
+    party = Party("picky", clustered(20, 76))
+    for frame in (Querier(dim=DIM).public_setup(), b"\x01" * 40):
+        with pytest.raises(ParameterError, match="32-byte channel public key"):
+            wire.raise_if_error(unpack(party.handle_frame(sender, frame)), "picky")
+
+
 def test_a_pending_setup_installs_its_session_only_when_confirmed() -> None:
     querier = Querier(dim=DIM)
     party = Party("careful", clustered(40, 64))

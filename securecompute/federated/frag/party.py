@@ -211,6 +211,8 @@ class Party:
         either: it records a TamperedMessageError.
         """
         try:
+            if not isinstance(sender, bytes) or len(sender) != 32:  # a dict key below: a list would raise TypeError
+                raise ParameterError(f"sender must be a 32-byte channel public key, got {type(sender).__name__}")
             if not isinstance(frame, bytes):
                 raise CorruptPayloadError(f"a frame must be bytes, got {type(frame).__name__}")
             if frame[: len(MAGIC)] == MAGIC:
