@@ -72,6 +72,9 @@ __all__ = ["FlagAggregator", "flag_objective"]
 IRLS_EPSILON = 1e-7
 """The eps of the IRLS weights (|1 - v| + eps)^(-1/4), as in the authors' code."""
 
+MAX_LAM = 1e100
+"""Largest pairwise-regulariser weight: pair weights reach lam (1e-7)^(-1/4), about 56 lam, and are squared."""
+
 RANK_TOLERANCE = 1e-12
 """Eigenvalues of the Gram matrix below this fraction of the largest are treated as zero (rank cut)."""
 
@@ -81,7 +84,8 @@ class FlagAggregator(Aggregator):
 
     Args:
         m: subspace dimension (the code's ``r_col``; 8 for 15 workers in the paper's runs), 1 <= m <= d.
-        lam: weight of the pairwise regulariser, >= 0 (0 in the paper's main runs).
+        lam: weight of the pairwise regulariser, 0 <= lam <= 1e100 (0 in the paper's main runs; the squared
+            pair weights, up to (56 lam)^2, must stay finite).
         iterations: IRLS steps at most, >= 1; 1 reproduces the paper's code, more iterate to convergence.
         rescale: scale the output to the median worker norm (our deviation; off reproduces the paper).
         seed: the random start Y_0 (int: the same Y_0 on every call; a Generator advances; None: fresh).
@@ -104,6 +108,10 @@ class FlagAggregator(Aggregator):
     ) -> None:
         self.m = check_int("m", m, 1)
         self.lam = check_positive("lam", lam, allow_zero=True)
+        if self.lam > MAX_LAM:  # beyond ~1e154 the squared pair weights overflow and eigh fails (LinAlgError)
+            raise ParameterError(
+                f"flag needs lam <= {MAX_LAM:g} (its squared pair weights must stay finite), got {lam!r}"
+            )
         self.iterations = check_int("iterations", iterations, 1)
         if not isinstance(rescale, bool):
             raise ParameterError(f"rescale must be True or False, got {rescale!r}")

@@ -205,3 +205,11 @@ def test_inputs_that_are_not_float64_reals_are_refused_by_name(updates: Any) -> 
         )
         with pytest.raises(ParameterError, match="real numbers"):
             rule(updates)
+
+
+def test_flag_refuses_a_regulariser_weight_whose_squares_overflow() -> None:
+    """Review: lam = 1e300 passed the constructor, then eigh raised a bare LinAlgError on every input."""
+    with pytest.raises(ParameterError, match="lam <= 1e\\+100"):
+        get_aggregator("flag", m=1, lam=1e300)
+    rows = np.random.default_rng(3).normal(size=(7, 4))
+    assert np.isfinite(get_aggregator("flag", m=1, lam=1e100)(rows)).all()
