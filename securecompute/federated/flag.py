@@ -205,7 +205,9 @@ class _UnitRows:
             self._exponents, self._scaled_norms = row_scales(updates)
             with np.errstate(over="ignore"):
                 self.norms = np.ldexp(self._scaled_norms, self._exponents)  # finite: as_updates refused the others
-        self._inverse = np.divide(1.0, self.norms, out=np.zeros_like(self.norms), where=self.norms > 0)
+        # 1/||g_i|| serves the direct products only; a subnormal norm (scaled path) would make it inf
+        with np.errstate(over="ignore"):
+            self._inverse = np.divide(1.0, self.norms, out=np.zeros_like(self.norms), where=self.norms > 0)
 
     def blocks(self) -> Iterator[tuple[slice, FloatArray]]:
         """Column blocks of the input (direct) or of the unit rows (scaled); :meth:`finish` completes a product."""
