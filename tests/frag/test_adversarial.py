@@ -254,6 +254,23 @@ def test_party_answers_every_hostile_message_with_an_envelope(
     assert unpack(party.handle(message)).kind in (wire.ERROR, wire.SCORES, wire.PAYLOADS, wire.SETUP_REPLY)
 
 
+KNOWN_SENDER = ChannelKey.generate().public_bytes
+
+
+@FUZZ
+@given(data=st.data())
+def test_party_answers_every_hostile_channel_frame_with_an_envelope(
+    federated: tuple[Querier, Party, bytes, bytes], data: st.DataObject
+) -> None:
+    """The channel entry point too: hostile clear-text setups and frames, from known and unknown senders."""
+    _, party, setup, _ = federated
+    sender = data.draw(st.sampled_from([KNOWN_SENDER, ChannelKey.generate().public_bytes]))
+    frame = data.draw(st.one_of(hostile_bytes(setup, ("params", "context", "nonce")), st.binary(max_size=200)))
+    reply = unpack(party.handle_frame(sender, frame))
+    assert reply.kind in (wire.ERROR, wire.CHANNEL_OPEN)
+    assert sum(len(waiting) for waiting in party._pending_setups.values()) <= 2 * party_module.MAX_PENDING_SENDERS
+
+
 @FUZZ
 @given(data=st.data())
 def test_scores_parser_raises_only_package_errors(
