@@ -418,6 +418,19 @@ def _read_npy(array: Any, shape: tuple[int, ...]) -> npt.NDArray[Any] | None:
     return values.reshape(shape, order="F" if fortran else "C")
 
 
+def _float_range(dtype: np.dtype[Any]) -> tuple[float, float]:
+    """The widest float64 interval inside an integer dtype's range.
+
+    float(2**63 - 1) rounds up to 2**63, which int64 cannot hold (the cast wraps to -2**63), so the top
+    is the float just below it when rounding went up; the bottom (0 or -2**k) is exact.
+    """
+    limits = np.iinfo(dtype)
+    top = float(limits.max)
+    if int(top) > limits.max:
+        top = float(np.nextafter(top, -np.inf))
+    return float(limits.min), top
+
+
 def _unflatten(vector: npt.NDArray[np.float64], layout: _Layout, array_type: Any) -> dict[str, Any]:
     """Split ``vector`` back into ``layout``'s arrays (Flower ``Array`` objects built by ``array_type``)."""
     result: dict[str, Any] = {}
@@ -427,7 +440,6 @@ def _unflatten(vector: npt.NDArray[np.float64], layout: _Layout, array_type: Any
         piece = vector[start : start + size].reshape(shape)
         start += size
         if dtype.kind in "biu":
-            limits = np.iinfo(dtype) if dtype.kind != "b" else None
-            piece = np.rint(piece) if limits is None else np.clip(np.rint(piece), limits.min, limits.max)
+            piece = np.rint(piece) if dtype.kind == "b" else np.clip(np.rint(piece), *_float_range(dtype))
         result[key] = array_type(np.ascontiguousarray(piece.astype(dtype)))
     return result

@@ -93,3 +93,17 @@ def test_reply_arrays_are_checked_before_anything_is_allocated(data: bytes) -> N
     arrays, metrics = _strategy("mean").aggregate_train(1, replies)
     assert metrics[METRIC_DROPPED_MISMATCH] == 1
     np.testing.assert_allclose(_flat(arrays), weights.astype(np.float32).mean(axis=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64, np.int32, np.uint8])
+def test_integer_arrays_saturate_at_their_range_without_wrapping(dtype: type) -> None:
+    """Review: float(2**63 - 1) rounds up to 2**63, so clipping to it and casting wrapped +1e30 to -2**63
+    (int64) and to 0 (uint64)."""
+    from securecompute.federated.flower import _unflatten
+
+    limits = np.iinfo(dtype)
+    arrays = _unflatten(np.array([1e30, -1e30, 3.4]), [("w", (3,), np.dtype(dtype))], np.asarray)
+    top, bottom, middle = (int(value) for value in arrays["w"])
+    assert limits.max - 2048 <= top <= limits.max  # the largest float64 not above the range, no wrap
+    assert bottom == limits.min
+    assert middle == 3
