@@ -81,9 +81,15 @@ class SecureChannel:
     _received: int = field(default=0)
 
     def seal(self, message: bytes, associated_data: bytes = b"") -> bytes:
-        """Encrypt and authenticate ``message``; ``associated_data`` is authenticated, not sent."""
+        """Encrypt and authenticate ``message``; ``associated_data`` is authenticated, not sent.
+
+        Raises:
+            ParameterError: ``message`` or ``associated_data`` is not bytes.
+        """
+        _check_bytes(message, "message")
+        _check_bytes(associated_data, "associated_data")
         header = _HEADER.pack(FRAME_VERSION, self._sent)
-        frame = header + self._send_key.encrypt(_nonce(self._sent), bytes(message), header + associated_data)
+        frame = header + self._send_key.encrypt(_nonce(self._sent), bytes(message), header + bytes(associated_data))
         self._sent += 1
         return frame
 
@@ -91,9 +97,13 @@ class SecureChannel:
         """Check and decrypt the next frame from the peer.
 
         Raises:
-            TamperedMessageError: the frame is malformed, altered, replayed, out of order, or was
-                not sent by the peer under the same associated data.
+            TamperedMessageError: the frame is not bytes, malformed, altered, replayed, out of order, or
+                was not sent by the peer under the same associated data.
+            ParameterError: ``associated_data`` (the caller's own value) is not bytes.
         """
+        if not isinstance(frame, (bytes, bytearray, memoryview)):
+            raise TamperedMessageError(f"a channel frame must be bytes, got {type(frame).__name__}")
+        _check_bytes(associated_data, "associated_data")
         frame = bytes(frame)
         if len(frame) < _HEADER.size + _TAG_BYTES:
             raise TamperedMessageError(f"channel frame is {len(frame)} bytes, shorter than header and tag")
@@ -106,7 +116,9 @@ class SecureChannel:
             )
         header = frame[: _HEADER.size]
         try:
-            message = self._receive_key.decrypt(_nonce(sequence), frame[_HEADER.size :], header + associated_data)
+            message = self._receive_key.decrypt(
+                _nonce(sequence), frame[_HEADER.size :], header + bytes(associated_data)
+            )
         except InvalidTag:
             raise TamperedMessageError("channel frame failed authentication (altered or misdirected)") from None
         self._received += 1
@@ -143,6 +155,12 @@ def open_channel(own_key: ChannelKey, peer_public: bytes, *, role: Role, context
     if role == "initiator":
         return SecureChannel(initiator_to_responder, responder_to_initiator)
     return SecureChannel(responder_to_initiator, initiator_to_responder)
+
+
+def _check_bytes(value: object, name: str) -> None:
+    # bytes(int) would allocate that many zero bytes, bytes(str) raises TypeError: refuse both by name.
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise ParameterError(f"{name} must be bytes, got {type(value).__name__}")
 
 
 def _nonce(sequence: int) -> bytes:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import struct
 from collections.abc import Collection, Mapping
@@ -64,6 +65,10 @@ NO_FINGERPRINT = bytes(FINGERPRINT_BYTES)
 DIGEST_BYTES = 32
 MAX_SECTIONS = 1024
 MAX_NAME_LENGTH = 64
+MAX_JSON_INT_DIGITS = 20
+"""Most digits of a JSON integer (enough for every uint64 and int64); longer ones are refused unconverted."""
+MAX_ARRAY_BYTES = 1 << 62
+"""Most bytes an array may declare, counting every zero extent as 1 (numpy's own limit is 2**63)."""
 
 _KIND_PATTERN = re.compile(r"[a-z0-9._/-]{1,64}\Z")
 _SECTION_PATTERN = re.compile(r"[a-z0-9._-]{1,64}\Z")
@@ -134,9 +139,7 @@ def unpack(
         CorruptPayloadError: malformed, truncated, extended, corrupted, wrong magic, version or kind.
         KeyMismatchError: well formed, but made under another fingerprint than ``fingerprint``.
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise CorruptPayloadError(f"an envelope must be bytes, got {type(data).__name__}")
-    buffer = bytes(data)
+    buffer = _as_buffer(data, "an envelope")
     if len(buffer) < _MINIMUM_LENGTH:
         raise CorruptPayloadError(f"envelope is {len(buffer)} bytes, shorter than the {_MINIMUM_LENGTH}-byte minimum")
     magic, version, _ = _FIXED_HEADER.unpack_from(buffer)
@@ -261,10 +264,11 @@ def decode_array(data: bytes, *, dtype: str | None = None, ndim: int | None = No
         a new, writable array in native byte order.
 
     Raises:
-        CorruptPayloadError: malformed bytes, sizes that disagree with the data, or an unexpected
-            dtype or ndim.
+        CorruptPayloadError: not bytes, malformed bytes, sizes that disagree with the data, a shape
+            whose extents (zeros counted as 1) times the item size exceed 2**62 bytes, or an
+            unexpected dtype or ndim.
     """
-    reader = _Reader(bytes(data))
+    reader = _Reader(_as_buffer(data, "an array"))
     code, dims = _ARRAY_HEADER.unpack(reader.take(_ARRAY_HEADER.size))
     if code not in _CODE_DTYPES:
         raise CorruptPayloadError(f"array dtype code {code} is unknown; known codes: {sorted(_CODE_DTYPES)}")
@@ -272,9 +276,12 @@ def decode_array(data: bytes, *, dtype: str | None = None, ndim: int | None = No
         raise CorruptPayloadError(f"array declares {dims} dimensions; at most {MAX_ARRAY_NDIM} are allowed")
     element = _CODE_DTYPES[code]
     shape = struct.unpack(f">{dims}Q", reader.take(8 * dims))
-    count = 1
+    count = nominal = 1
     for extent in shape:
         count *= extent
+        nominal *= max(extent, 1)  # numpy refuses a (0, 2**63) shape although it holds no element
+    if nominal * element.itemsize > MAX_ARRAY_BYTES:
+        raise CorruptPayloadError(f"array shape {shape} is beyond {MAX_ARRAY_BYTES} bytes for dtype {element}")
     if count * element.itemsize != reader.remaining:
         raise CorruptPayloadError(
             f"array of shape {shape} and dtype {element} needs {count * element.itemsize} bytes, "
@@ -304,16 +311,82 @@ def decode_json(data: bytes, *, expect: type | None = None) -> Any:
     """Decode :func:`encode_json` output strictly; ``expect`` checks the top-level type.
 
     Raises:
-        CorruptPayloadError: invalid UTF-8 or JSON, NaN/Infinity literals, or the wrong top-level type.
+        CorruptPayloadError: not bytes, invalid UTF-8 or JSON, NaN/Infinity literals, a number that
+            overflows to an infinity (``1e999``), an integer of more than 20 digits, a repeated object
+            key, nesting too deep for the parser, a string with a lone UTF-16 surrogate (``"\\ud800"``),
+            or the wrong top-level type.
     """
-
-    def refuse_constant(name: str) -> Any:
-        raise CorruptPayloadError(f"metadata contains the non-JSON constant {name}")
-
+    text = _as_buffer(data, "metadata")
     try:
-        value = json.loads(bytes(data).decode("utf-8"), parse_constant=refuse_constant)
+        value = json.loads(
+            text.decode("utf-8"),
+            parse_constant=_refuse_constant,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
+        )
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise CorruptPayloadError(f"metadata is not valid JSON: {error}") from None
     if expect is not None and not isinstance(value, expect):
         raise CorruptPayloadError(f"metadata is a {type(value).__name__}, expected {expect.__name__}")
+    _check_text(value)
+    return value
+
+
+def _check_text(value: Any) -> None:
+    """Refuse a string holding a lone UTF-16 surrogate (``"\\ud800"``): valid JSON, but no text.
+
+    Such a string cannot be written as UTF-8, so printing a reader's error message that quotes it (a
+    party's refusal, a failure line in the CLI) would raise UnicodeEncodeError far from the parser.
+    Walked without recursion: the parser already bounded the depth, not the width.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise CorruptPayloadError(f"metadata string {item[:24]!r} holds a lone UTF-16 surrogate") from None
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+
+
+def _as_buffer(data: object, what: str) -> bytes:
+    """``data`` as bytes if it is a bytes-like object; anything else (an int would allocate) is refused."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CorruptPayloadError(f"{what} must be bytes, got {type(data).__name__}")
+    return bytes(data)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise CorruptPayloadError(f"metadata contains the non-JSON constant {name}")
+
+
+def _bounded_int(digits: str) -> int:
+    # Checked before int(): Python refuses over 4300 digits with a bare ValueError, and fewer cost quadratic time.
+    if len(digits.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise CorruptPayloadError(
+            f"metadata integer {digits[:24]}... has {len(digits.lstrip('-'))} digits; at most {MAX_JSON_INT_DIGITS}"
+        )
+    return int(digits)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise CorruptPayloadError(f"metadata number {text[:24]!r} overflows float64 (infinities are not JSON)")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Canonical JSON never repeats a key; accepting one would let two readers see two values.
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise CorruptPayloadError(f"metadata repeats the object key {key[:40]!r}")
+        value[key] = item
     return value

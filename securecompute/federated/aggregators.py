@@ -36,9 +36,12 @@ the d columns on its own.
   Optimization", ICLR 2024); see :mod:`securecompute.federated.flag`.
 
 Every rule checks its parameters when built and its preconditions on n before any work, raising
-:class:`~securecompute.errors.ParameterError` with the numbers; NaN/inf input is refused with
-``ParameterError`` and a wrong shape with :class:`~securecompute.errors.ShapeError` (the simulation treats a
-worker that sends NaN/inf as Byzantine before it calls the rule).
+:class:`~securecompute.errors.ParameterError` with the numbers; NaN/inf input, and a row whose Euclidean norm
+exceeds the largest float64, are refused with ``ParameterError`` and a wrong shape with
+:class:`~securecompute.errors.ShapeError` (the simulation and the Flower strategy treat a worker that sends
+such a row as Byzantine, drop it and count it, before they call the rule).  On every other finite input every
+rule returns a finite vector: each computes on its input scaled by a power of two (exact) so that no square,
+sum or difference overflows (``_checks.at_unit_scale``), and Krum-type scores that are NaN count as +inf.
 
 Costs for n rows of length d: coordinate-wise rules O(n d log n); Krum, Multi-Krum, Bulyan and NNM
 O(n^2 d) (one Gram matrix); geometric median O(max_iter n d); Flag O(n^2 d + n^3 iterations).
@@ -47,13 +50,25 @@ O(n^2 d) (one Gram matrix); geometric median O(max_iter n d); Flag O(n^2 d + n^3
 from __future__ import annotations
 
 import inspect
+import math
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from securecompute.errors import ParameterError, ShapeError
-from securecompute.federated._base import Aggregator
-from securecompute.federated._checks import FloatArray, as_updates, check_int, check_minority, check_positive
+from securecompute.federated._base import Aggregator, HomogeneousAggregator
+from securecompute.federated._checks import (
+    FloatArray,
+    as_updates,
+    at_unit_scale,
+    check_int,
+    check_minority,
+    check_positive,
+    row_norms,
+    scale_exponent,
+    unit_exponent,
+)
 from securecompute.federated.flag import FlagAggregator
 
 __all__ = [
@@ -100,25 +115,25 @@ def get_aggregator(name: str, **params: Any) -> Aggregator:
     return _build(_lookup(key), params)
 
 
-class Mean(Aggregator):
+class Mean(HomogeneousAggregator):
     """The plain average (1/n) sum_i x_i; the non-robust baseline (FedAvg with equal weights)."""
 
     name = "mean"
 
-    def _aggregate(self, updates: FloatArray) -> FloatArray:
+    def _aggregate_unit(self, updates: FloatArray) -> FloatArray:
         return np.asarray(updates.mean(axis=0), dtype=np.float64)
 
 
-class CoordinateMedian(Aggregator):
+class CoordinateMedian(HomogeneousAggregator):
     """Coordinate-wise median (the average of the two middle values when n is even)."""
 
     name = "median"
 
-    def _aggregate(self, updates: FloatArray) -> FloatArray:
+    def _aggregate_unit(self, updates: FloatArray) -> FloatArray:
         return np.asarray(np.median(updates, axis=0), dtype=np.float64)
 
 
-class TrimmedMean(Aggregator):
+class TrimmedMean(HomogeneousAggregator):
     """Per coordinate, drop the ``f`` largest and ``f`` smallest values and average the rest; needs 2f < n."""
 
     name = "trimmed_mean"
@@ -129,11 +144,11 @@ class TrimmedMean(Aggregator):
     def check_workers(self, n: int) -> None:
         check_minority(self.name, n, self.f)
 
-    def _aggregate(self, updates: FloatArray) -> FloatArray:
+    def _aggregate_unit(self, updates: FloatArray) -> FloatArray:
         return _trimmed_mean(updates, self.f)
 
 
-class MeaMed(Aggregator):
+class MeaMed(HomogeneousAggregator):
     """Per coordinate, the mean of the n - f values closest to the median; needs 2f < n."""
 
     name = "meamed"
@@ -144,12 +159,12 @@ class MeaMed(Aggregator):
     def check_workers(self, n: int) -> None:
         check_minority(self.name, n, self.f)
 
-    def _aggregate(self, updates: FloatArray) -> FloatArray:
+    def _aggregate_unit(self, updates: FloatArray) -> FloatArray:
         centre = np.median(updates, axis=0)
         return _mean_of_closest(updates, centre, updates.shape[0] - self.f)
 
 
-class Phocas(Aggregator):
+class Phocas(HomogeneousAggregator):
     """Per coordinate, the mean of the n - f values closest to the f-trimmed mean; needs 2f < n."""
 
     name = "phocas"
@@ -160,12 +175,12 @@ class Phocas(Aggregator):
     def check_workers(self, n: int) -> None:
         check_minority(self.name, n, self.f)
 
-    def _aggregate(self, updates: FloatArray) -> FloatArray:
+    def _aggregate_unit(self, updates: FloatArray) -> FloatArray:
         centre = _trimmed_mean(updates, self.f)
         return _mean_of_closest(updates, centre, updates.shape[0] - self.f)
 
 
-class Krum(Aggregator):
+class Krum(HomogeneousAggregator):
     """The row whose summed squared distance to its n - f - 2 nearest others is smallest; needs n >= 2f + 3.
 
     Ties go to the lowest row index.
@@ -179,12 +194,12 @@ class Krum(Aggregator):
     def check_workers(self, n: int) -> None:
         _check_krum(self.name, n, self.f)
 
-    def _aggregate(self, updates: FloatArray) -> FloatArray:
+    def _aggregate_unit(self, updates: FloatArray) -> FloatArray:
         scores = _krum_scores(_squared_distances(updates), self.f)
         return np.array(updates[int(np.argmin(scores))], dtype=np.float64)
 
 
-class MultiKrum(Aggregator):
+class MultiKrum(HomogeneousAggregator):
     """The mean of the ``m`` rows of lowest Krum score (``m`` defaults to n - f); needs n >= 2f + 3, m <= n."""
 
     name = "multi_krum"
@@ -198,7 +213,7 @@ class MultiKrum(Aggregator):
         if self.m is not None and self.m > n:
             raise ParameterError(f"multi_krum needs m <= n, got m={self.m} with n={n} workers")
 
-    def _aggregate(self, updates: FloatArray) -> FloatArray:
+    def _aggregate_unit(self, updates: FloatArray) -> FloatArray:
         n = updates.shape[0]
         selected = self.m if self.m is not None else n - self.f
         scores = _krum_scores(_squared_distances(updates), self.f)
@@ -223,14 +238,33 @@ class GeometricMedian(Aggregator):
         self.tol = check_positive("tol", tol, allow_zero=True)
 
     def _aggregate(self, updates: FloatArray) -> FloatArray:
-        estimate = np.asarray(np.median(updates, axis=0), dtype=np.float64)
+        exponent = unit_exponent(updates)  # the scale at_unit_scale applies
+        return at_unit_scale(lambda unit: self._weiszfeld(unit, exponent), updates)
+
+    def _weiszfeld(self, unit: FloatArray, exponent: int) -> FloatArray:
+        # The input was scaled by 2**-exponent; nu and the "1" of the stopping rule scale with it.  The
+        # weights are 1/max(nu, distance), as before scaling existed (the same numbers bit for bit) when no
+        # weighted sum of them can overflow; otherwise (nu tiny at this scale) they are divided by their
+        # largest value first (the ratio is all the step uses).
+        with np.errstate(over="ignore", under="ignore"):
+            scaled_nu = float(np.ldexp(self.nu, -exponent))  # 0 or inf when the scale is extreme: clamped
+            unit_one = float(np.ldexp(1.0, -exponent))
+        info = np.finfo(np.float64)
+        floor = min(max(scaled_nu, float(info.smallest_subnormal)), float(info.max))
+        # Scaled, the honest rows may sit near the subnormal range, where squaring underflows: there the
+        # distances are taken row by row at their own scale (row_norms), else numpy's norm is exact enough.
+        distance = row_norms if exponent != 0 else partial(np.linalg.norm, axis=1)
+        # n weights of at most 1/floor times entries below 2**peak: a sum below 2**1000 cannot overflow
+        peak = max(scale_exponent(unit), 0)
+        direct = exponent == 0 and math.log2(unit.shape[0]) + peak - math.log2(floor) < 1000
+        estimate = np.asarray(np.median(unit, axis=0), dtype=np.float64)
         for _ in range(self.max_iter):
-            distances = np.linalg.norm(updates - estimate, axis=1)
-            weights = 1.0 / np.maximum(distances, self.nu)
-            following = (weights @ updates) / weights.sum()
+            capped = np.maximum(distance(unit - estimate), floor)
+            weights = 1.0 / capped if direct else capped.min() / capped
+            following = (weights @ unit) / weights.sum()
             step = float(np.linalg.norm(following - estimate))
             estimate = following
-            if step <= self.tol * (1.0 + float(np.linalg.norm(estimate))):
+            if step <= self.tol * (unit_one + float(np.linalg.norm(estimate))):
                 break
         return estimate
 
@@ -273,17 +307,26 @@ class CenteredClipping(Aggregator):
         return self._aggregate(array)
 
     def _aggregate(self, updates: FloatArray) -> FloatArray:
-        centre = np.zeros(updates.shape[1]) if self._centre is None else self._centre
+        start = np.zeros(updates.shape[1]) if self._centre is None else self._centre
+        # Computed at the scale 2**-e that brings the rows and the centre below 1 (exact), so no offset or
+        # norm overflows; tau scales with them (it may underflow to 0: then no row moves the centre).
+        exponent = scale_exponent(updates, start)
+        unit, centre = np.ldexp(updates, -exponent), np.ldexp(start, -exponent)
+        with np.errstate(over="ignore", under="ignore"):
+            radius = float(np.ldexp(self.tau, -exponent))
         for _ in range(self.iterations):
-            offsets = updates - centre
+            offsets = unit - centre
             norms = np.linalg.norm(offsets, axis=1)
-            scale = np.divide(self.tau, norms, out=np.ones_like(norms), where=norms > self.tau)
+            scale = np.divide(radius, norms, out=np.ones_like(norms), where=norms > radius)
             centre = centre + (scale @ offsets) / updates.shape[0]
-        self._centre = centre
-        return centre.copy()
+        # every step is a convex combination of the centre and the rows: clip away rounding beyond that range
+        low = np.minimum(unit.min(axis=0), np.ldexp(start, -exponent))
+        high = np.maximum(unit.max(axis=0), np.ldexp(start, -exponent))
+        self._centre = np.asarray(np.ldexp(np.clip(centre, low, high), exponent), dtype=np.float64)
+        return self._centre.copy()
 
 
-class Bulyan(Aggregator):
+class Bulyan(HomogeneousAggregator):
     """Repeated-Krum selection of n - 2f rows, then per coordinate the mean of the n - 4f closest to their median.
 
     Needs n >= 4f + 3.
@@ -298,7 +341,7 @@ class Bulyan(Aggregator):
         if n < 4 * self.f + 3:
             raise ParameterError(f"bulyan needs n >= 4f + 3 = {4 * self.f + 3} workers for f={self.f}, got n={n}")
 
-    def _aggregate(self, updates: FloatArray) -> FloatArray:
+    def _aggregate_unit(self, updates: FloatArray) -> FloatArray:
         n = updates.shape[0]
         distances = _squared_distances(updates)
         pool = list(range(n))
@@ -323,7 +366,10 @@ class NearestNeighbourMixing:
         check_minority(self.name, n, self.f)
 
     def mix(self, updates: FloatArray) -> FloatArray:
-        """Return the mixed ``(n, d)`` array for a checked ``(n, d)`` float64 array."""
+        """Return the mixed ``(n, d)`` array for a checked ``(n, d)`` float64 array (finite for finite input)."""
+        return at_unit_scale(self._mix_unit, updates)
+
+    def _mix_unit(self, updates: FloatArray) -> FloatArray:
         n = updates.shape[0]
         distances = _squared_distances(updates)
         np.fill_diagonal(distances, -1.0)  # a row is always its own nearest neighbour
@@ -400,7 +446,11 @@ def _check_krum(rule: str, n: int, f: int) -> None:
 
 
 def _squared_distances(updates: FloatArray) -> FloatArray:
-    """Pairwise squared Euclidean distances ``(n, n)`` through one Gram matrix (O(n^2 d))."""
+    """Pairwise squared Euclidean distances ``(n, n)`` through one Gram matrix (O(n^2 d)).
+
+    Callers pass the input at unit scale (every entry below 1 in magnitude, see ``at_unit_scale``), where
+    no entry of the Gram matrix overflows, so no inf - inf = NaN distance can arise.
+    """
     gram = updates @ updates.T
     norms = np.diag(gram)
     distances = norms[:, None] + norms[None, :] - 2.0 * gram
@@ -413,7 +463,9 @@ def _krum_scores(distances: FloatArray, f: int) -> FloatArray:
     k = distances.shape[0]
     neighbours = min(max(k - f - 2, 0), k - 1)
     others = np.sort(distances + np.diag(np.full(k, np.inf)), axis=1)[:, :neighbours]
-    return np.asarray(others.sum(axis=1), dtype=np.float64)
+    scores = others.sum(axis=1)
+    # a NaN score must never win an argmin (numpy's argmin returns the first NaN): it counts as +inf
+    return np.asarray(np.where(np.isnan(scores), np.inf, scores), dtype=np.float64)
 
 
 def _trimmed_mean(updates: FloatArray, f: int) -> FloatArray:

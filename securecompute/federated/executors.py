@@ -17,12 +17,13 @@ The asynchronous simulation uses ``executor.submit(fn, item)`` instead, one job 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType, TracebackType
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-from securecompute.errors import DependencyMissingError, ParameterError
+from securecompute.errors import DependencyMissingError, ParameterError, ProtocolError
 
 __all__ = ["Executor", "JobExecutor", "LocalExecutor", "Pending", "RayExecutor"]
 
@@ -104,7 +105,19 @@ class _RayPending(Generic[R]):
         self._reference = reference
 
     def result(self) -> R:
-        return cast(R, self._ray.get(self._reference)[0])
+        with _named_worker_death(self._ray):
+            return cast(R, self._ray.get(self._reference)[0])
+
+
+@contextlib.contextmanager
+def _named_worker_death(ray: ModuleType) -> Iterator[None]:
+    """Turn Ray's error for a dead actor (not something ``fn`` raised) into a ProtocolError."""
+    try:
+        yield
+    except ray.exceptions.RayActorError as error:
+        raise ProtocolError(
+            f"a Ray worker died during the job ({type(error).__name__}); make a new executor"
+        ) from error
 
 
 def _import_ray() -> ModuleType:
@@ -194,6 +207,8 @@ class RayExecutor:
 
         Raises:
             ParameterError: the executor is closed.
+            ProtocolError: an actor died during the job (its process was killed or exited); close this
+                executor and make a new one (the dead actor is not replaced).
             Exception: what ``fn`` raised on an actor (Ray re-raises it as a subclass of its type).
         """
         ray = self._ray
@@ -212,7 +227,9 @@ class RayExecutor:
             pending.append(self._actors[j].run.remote(function, work[start:stop]))
             start = stop
         results: list[R] = []
-        for chunk in ray.get(pending):
+        with _named_worker_death(ray):
+            chunks = ray.get(pending)
+        for chunk in chunks:
             results.extend(chunk)
         return results
 

@@ -29,7 +29,7 @@ where B B^T = diag(w_i^2) + 2 (D - W) (W_ij = w_ij^2, D its row sums: a weighted
 projections Y^T g~_i are then Z^T a_i, so the objective and the next weights cost O(p^2 m), and the output is
 (1/m) U Z Z^T A 1 = sum_i c_i g_i with c = V_r diag(s_r)^(-1/2) Z Z^T A 1 / (m ||g_i||).  The random Y_0 is
 only needed through Y_0^T G~ = R^(-T) X^T G~ (X the d x m uniform matrix, X^T X = R^T R), which is
-accumulated over row blocks of X.  Cost per call: O(p^2 d) for K, O(m p d) for the random start, O(p d) for
+accumulated over row blocks of X (the column blocks of the input, 32,768 at a time).  Cost per call: O(p^2 d) for K, O(m p d) for the random start, O(p d) for
 the output, and O(p^3) per IRLS step; memory O(p^2 + block m) beyond the input.  When m exceeds the rank r,
 the extra directions of Y are orthogonal to every g~_i and change nothing, so Z keeps min(m, r) columns.
 
@@ -48,13 +48,23 @@ Deviations from the authors' code (documented on purpose):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from securecompute.errors import ParameterError
 from securecompute.federated._base import Aggregator
-from securecompute.federated._checks import FloatArray, as_updates, check_int, check_positive
+from securecompute.federated._checks import (
+    FloatArray,
+    as_updates,
+    check_int,
+    check_positive,
+    column_blocks,
+    row_scales,
+    unit_block,
+    unit_exponent,
+)
 from securecompute.randomness import Seed, as_generator
 
 __all__ = ["FlagAggregator", "flag_objective"]
@@ -62,11 +72,11 @@ __all__ = ["FlagAggregator", "flag_objective"]
 IRLS_EPSILON = 1e-7
 """The eps of the IRLS weights (|1 - v| + eps)^(-1/4), as in the authors' code."""
 
+MAX_LAM = 1e100
+"""Largest pairwise-regulariser weight: pair weights reach lam (1e-7)^(-1/4), about 56 lam, and are squared."""
+
 RANK_TOLERANCE = 1e-12
 """Eigenvalues of the Gram matrix below this fraction of the largest are treated as zero (rank cut)."""
-
-ROW_BLOCK = 1 << 16
-"""Rows of the random d x m start matrix drawn at a time (bounds the memory of the random start)."""
 
 
 class FlagAggregator(Aggregator):
@@ -74,7 +84,8 @@ class FlagAggregator(Aggregator):
 
     Args:
         m: subspace dimension (the code's ``r_col``; 8 for 15 workers in the paper's runs), 1 <= m <= d.
-        lam: weight of the pairwise regulariser, >= 0 (0 in the paper's main runs).
+        lam: weight of the pairwise regulariser, 0 <= lam <= 1e100 (0 in the paper's main runs; the squared
+            pair weights, up to (56 lam)^2, must stay finite).
         iterations: IRLS steps at most, >= 1; 1 reproduces the paper's code, more iterate to convergence.
         rescale: scale the output to the median worker norm (our deviation; off reproduces the paper).
         seed: the random start Y_0 (int: the same Y_0 on every call; a Generator advances; None: fresh).
@@ -97,6 +108,10 @@ class FlagAggregator(Aggregator):
     ) -> None:
         self.m = check_int("m", m, 1)
         self.lam = check_positive("lam", lam, allow_zero=True)
+        if self.lam > MAX_LAM:  # beyond ~1e154 the squared pair weights overflow and eigh fails (LinAlgError)
+            raise ParameterError(
+                f"flag needs lam <= {MAX_LAM:g} (its squared pair weights must stay finite), got {lam!r}"
+            )
         self.iterations = check_int("iterations", iterations, 1)
         if not isinstance(rescale, bool):
             raise ParameterError(f"rescale must be True or False, got {rescale!r}")
@@ -115,15 +130,17 @@ class FlagAggregator(Aggregator):
 
     def _aggregate(self, updates: FloatArray) -> FloatArray:
         p = updates.shape[0]
-        norms, gram = _normalised_gram(updates)
-        inverse_norms = np.divide(1.0, norms, out=np.zeros(p), where=norms > 0)
-        coordinates, basis_map = _span_coordinates(gram)
+        # Everything below runs on the unit vectors g~_i (computed without squaring a large entry), so no
+        # Gram entry, projection or output overflows whatever the finite input; only rescale uses the norms.
+        units = _UnitRows(updates)
+        norms = units.norms
+        coordinates, basis_map = _span_coordinates(units.gram())
         if coordinates.shape[0] == 0:  # every gradient is zero
             self.last_objectives = [float(p)]
             self.last_reconstruction = np.zeros(p)
             return np.zeros(updates.shape[1])
 
-        projections = _random_start_projections(updates, inverse_norms, self.m, as_generator(self.seed))
+        projections = _random_start_projections(units, self.m, as_generator(self.seed))
         objective = flag_objective(projections, self.lam)
         self.last_objectives = [objective]
         frame = np.zeros((coordinates.shape[0], 0))
@@ -143,12 +160,12 @@ class FlagAggregator(Aggregator):
         self.last_reconstruction = np.sum(projections**2, axis=0)
         # (1/m) Y Y^T sum_i g~_i with Y = U Z, written as sum_i c_i g_i
         span_sum = frame @ (frame.T @ coordinates.sum(axis=1))
-        coefficients = basis_map @ span_sum / self.m * inverse_norms
-        aggregate = np.asarray(updates.T @ coefficients, dtype=np.float64)
+        coefficients = basis_map @ span_sum / self.m
+        aggregate = units.transpose_times(coefficients)
         if self.rescale:
             length = float(np.linalg.norm(aggregate))
             if length > 0:
-                aggregate *= float(np.median(norms)) / length
+                aggregate = aggregate / length * float(np.median(norms))  # unit first: no overflow
         return aggregate
 
 
@@ -167,14 +184,62 @@ def flag_objective(projections: FloatArray, lam: float) -> float:
     return value
 
 
-def _normalised_gram(updates: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Norms ``(p,)`` and the Gram matrix of the unit gradients ``(p, p)`` (zero rows for zero gradients)."""
-    raw = updates @ updates.T
-    norms = np.sqrt(np.maximum(np.diag(raw), 0.0))
-    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    gram = scale[:, None] * raw * scale[None, :]
-    np.fill_diagonal(gram, (norms > 0).astype(np.float64))
-    return norms, np.asarray((gram + gram.T) / 2.0, dtype=np.float64)
+class _UnitRows:
+    """The unit gradients g~_i = g_i / ||g_i|| ``(p, d)`` as products, read in column blocks (never a copy).
+
+    When no Gram entry of the input can overflow (:func:`unit_exponent` is 0: every |entry| is below
+    2**e with 4 p d 4**e < 2**1000), the products are taken on the input itself and the factors 1/||g_i||
+    applied to the p-sized results, as the paper's code does.  Otherwise each column block is scaled per
+    row by an exact power of two and divided by the row's scaled norm, so no entry is squared at its
+    original magnitude (a 1e155 entry would overflow) and every product is one of unit vectors.
+    """
+
+    def __init__(self, updates: FloatArray) -> None:
+        self._updates = updates
+        self.shape = updates.shape
+        self._raw_gram: FloatArray | None = None
+        if unit_exponent(updates) == 0:
+            self._raw_gram = updates @ updates.T
+            self.norms = np.sqrt(np.maximum(np.diag(self._raw_gram), 0.0))
+        else:
+            self._exponents, self._scaled_norms = row_scales(updates)
+            with np.errstate(over="ignore"):
+                self.norms = np.ldexp(self._scaled_norms, self._exponents)  # finite: as_updates refused the others
+        # 1/||g_i|| serves the direct products only; a subnormal norm (scaled path) would make it inf
+        with np.errstate(over="ignore"):
+            self._inverse = np.divide(1.0, self.norms, out=np.zeros_like(self.norms), where=self.norms > 0)
+
+    def blocks(self) -> Iterator[tuple[slice, FloatArray]]:
+        """Column blocks of the input (direct) or of the unit rows (scaled); :meth:`finish` completes a product."""
+        for columns in column_blocks(self.shape[1]):
+            if self._raw_gram is not None:
+                yield columns, self._updates[:, columns]
+            else:
+                yield columns, unit_block(self._updates, columns, self._exponents, self._scaled_norms)
+
+    def finish(self, product: FloatArray) -> FloatArray:
+        """``product`` ``(k, p)`` accumulated over :meth:`blocks`, as a product with the unit rows."""
+        return product * self._inverse[None, :] if self._raw_gram is not None else product
+
+    def gram(self) -> FloatArray:
+        """G~^T G~ ``(p, p)``, with an exact 1 (0 for a zero gradient) on the diagonal, symmetrised."""
+        if self._raw_gram is not None:
+            gram = self._inverse[:, None] * self._raw_gram * self._inverse[None, :]
+        else:
+            gram = np.zeros((self.shape[0], self.shape[0]))
+            for _, block in self.blocks():
+                gram += block @ block.T
+        np.fill_diagonal(gram, (self.norms > 0).astype(np.float64))
+        return np.asarray((gram + gram.T) / 2.0, dtype=np.float64)
+
+    def transpose_times(self, coefficients: FloatArray) -> FloatArray:
+        """sum_i c_i g~_i ``(d,)`` for ``coefficients`` ``(p,)``."""
+        if self._raw_gram is not None:
+            return np.asarray(self._updates.T @ (coefficients * self._inverse), dtype=np.float64)
+        result = np.empty(self.shape[1])
+        for columns, block in self.blocks():
+            result[columns] = coefficients @ block
+        return result
 
 
 def _span_coordinates(gram: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -189,25 +254,22 @@ def _span_coordinates(gram: FloatArray) -> tuple[FloatArray, FloatArray]:
     return np.asarray(coordinates, dtype=np.float64), np.asarray(basis_map, dtype=np.float64)
 
 
-def _random_start_projections(
-    updates: FloatArray, inverse_norms: FloatArray, m: int, generator: np.random.Generator
-) -> FloatArray:
-    """Y_0^T g~_i ``(m, p)`` for Y_0 = Q factor of a d x m U(-0.5, 0.5) matrix X, without forming Y_0.
+def _random_start_projections(units: _UnitRows, m: int, generator: np.random.Generator) -> FloatArray:
+    """Y_0^T g~_i ``(m, p)`` for the unit gradients ``(p, d)`` and Y_0 = Q factor of a d x m U(-0.5, 0.5) matrix X.
 
     X is drawn in row blocks (the same numbers as one ``uniform(-0.5, 0.5, (d, m))`` call); with X^T X = R^T R
     (Cholesky), Y_0 = X R^(-1) and Y_0^T G~ = R^(-T) X^T G~.  Column signs may differ from a QR factor, which
     changes no projection norm.
     """
-    d, p = updates.shape[1], updates.shape[0]
+    p = units.shape[0]
     cross = np.zeros((m, m))
     product = np.zeros((m, p))
-    for start in range(0, d, ROW_BLOCK):
-        stop = min(start + ROW_BLOCK, d)
-        block = generator.uniform(-0.5, 0.5, size=(stop - start, m))
+    for columns, unit_columns in units.blocks():
+        block = generator.uniform(-0.5, 0.5, size=(columns.stop - columns.start, m))
         cross += block.T @ block
-        product += block.T @ updates[:, start:stop].T
+        product += block.T @ unit_columns.T
     factor = np.linalg.cholesky(cross)  # cross = L L^T, R = L^T
-    projections = np.linalg.solve(factor, product * inverse_norms[None, :])
+    projections = np.linalg.solve(factor, units.finish(product))
     return np.asarray(projections, dtype=np.float64)
 
 

@@ -30,19 +30,24 @@ paper's scale.
 The client-reported example count (``num-examples`` or whatever ``weighted_by_key`` names) is never used:
 a Byzantine client controls it, so it would let one client dominate the average.  (Flower's own ``FedAvg``,
 ``MultiKrum`` and ``Krum`` weight by it.)  The clients' training metrics are, by default, combined by an
-unweighted per-key median (``median_metricrecords``), again without the example count; pass
+unweighted per-key median (``median_metricrecords``), again without the example count, over the replies
+whose value is well-typed and finite when they are a majority of all replies (the others are counted in
+``robust-metrics-invalid``, so one client cannot remove a metric by sending it with another type); pass
 ``train_metrics_aggr_fn`` to replace it.
 
 Replies treated as Byzantine and dropped (never an exception), counted in the returned ``MetricRecord``:
 
 - ``robust-dropped-mismatch``: not exactly one ``ArrayRecord``, keys different from the global record's, a
-  shape different from the global array's, an array that does not decode as a real numeric numpy array;
-- ``robust-dropped-nonfinite``: a NaN or inf anywhere in the reply's arrays;
+  shape different from the global array's, an array that does not decode as a real numeric numpy array (its
+  ``.npy`` header is checked against the global shape before anything is allocated);
+- ``robust-dropped-nonfinite``: a NaN or inf anywhere in the reply's arrays, or a delta whose Euclidean norm
+  exceeds the largest float64 (no rule can take it; the rules return a finite vector for every other row);
 - ``robust-failures``: replies that carry an error instead of content (Flower's own failures);
 - ``robust-replies-used``: the replies that went into the aggregate.
 
 If no reply survives, ``aggregate_train`` returns ``(None, metrics)`` and Flower keeps the current global
-arrays for the next round.  An aggregator precondition that fails on the survivors (e.g. Krum needs
+arrays for the next round; so it does (with ``robust-aggregate-nonfinite`` = 1) if the finite aggregate added
+to the global arrays would overflow.  Integer arrays are rounded and clipped to their dtype's range.  An aggregator precondition that fails on the survivors (e.g. Krum needs
 n >= 2f + 3) raises :class:`~securecompute.errors.ParameterError` with the numbers.
 
 Lazy import
@@ -59,7 +64,9 @@ Tested against flwr 1.42.0 (the Message API exists from flwr 1.21).
 
 from __future__ import annotations
 
+import io
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +74,7 @@ import numpy as np
 import numpy.typing as npt
 
 from securecompute.errors import DependencyMissingError, ParameterError, ProtocolError
+from securecompute.federated._checks import usable_rows
 from securecompute.federated.aggregators import get_aggregator
 
 if TYPE_CHECKING:
@@ -77,9 +85,11 @@ if TYPE_CHECKING:
 # import Flower.
 __all__ = [
     "FLOWER_INSTALL_HINT",
+    "METRIC_AGGREGATE_NONFINITE",
     "METRIC_DROPPED_MISMATCH",
     "METRIC_DROPPED_NONFINITE",
     "METRIC_FAILURES",
+    "METRIC_INVALID_METRICS",
     "METRIC_REPLIES_USED",
     "median_metricrecords",
     "robust_strategy",
@@ -91,6 +101,8 @@ METRIC_REPLIES_USED = "robust-replies-used"
 METRIC_DROPPED_NONFINITE = "robust-dropped-nonfinite"
 METRIC_DROPPED_MISMATCH = "robust-dropped-mismatch"
 METRIC_FAILURES = "robust-failures"
+METRIC_INVALID_METRICS = "robust-metrics-invalid"
+METRIC_AGGREGATE_NONFINITE = "robust-aggregate-nonfinite"
 
 _LOGGER = logging.getLogger(__name__)
 _NUMERIC_KINDS = frozenset("biuf")
@@ -123,10 +135,15 @@ def robust_strategy(
 def median_metricrecords(records: list[RecordDict], weighting_metric_name: str) -> MetricRecord:
     """Combine the replies' training metrics by an unweighted per-key median (``train_metrics_aggr_fn``).
 
-    Every ``MetricRecord`` of every reply is read; a key present in all replies with finite scalar values
-    gets the median of those values (a float); a key whose values are lists of one common length gets the
-    element-wise median.  ``weighting_metric_name`` (the client-reported example count) is left out, like
-    Flower does, and never used as a weight.  Other keys are skipped.
+    Every ``MetricRecord`` of every reply is read.  For each key, a reply's value is *valid* if it is a
+    finite real scalar (not a bool) or a non-empty list of finite reals; valid values have a form (a
+    scalar, or a list of one length), and the form most replies use is the key's form.  When more than
+    half of ALL replies hold a valid value of that form, the key gets their median (a float, or the
+    element-wise median of the lists); otherwise the key is left out.  Values present but not of that
+    form (another type, NaN/inf, another length) are counted in ``robust-metrics-invalid``, so that one
+    client cannot remove a metric by sending it with another type, and a minority cannot pass one off.
+    ``weighting_metric_name`` (the client-reported example count) is left out, like Flower does, and
+    never used as a weight.
     """
     from flwr.app import MetricRecord  # only called once Flower is importable
 
@@ -139,23 +156,23 @@ def median_metricrecords(records: list[RecordDict], weighting_metric_name: str) 
     combined = MetricRecord()
     if not per_reply:
         return combined
-    common = set(per_reply[0]).intersection(*per_reply[1:])
-    common.discard(weighting_metric_name)
-    for key in sorted(common):
-        values = [reply[key] for reply in per_reply]
-        if all(isinstance(value, list) for value in values):
-            lengths = {len(value) for value in values}
-            if len(lengths) != 1 or 0 in lengths:
-                continue
-            matrix = np.asarray(values, dtype=np.float64)
-            if not np.all(np.isfinite(matrix)):
-                continue
-            combined[key] = [float(entry) for entry in np.median(matrix, axis=0)]
-        elif all(isinstance(value, int | float) and not isinstance(value, bool) for value in values):
-            vector = np.asarray(values, dtype=np.float64)
-            if not np.all(np.isfinite(vector)):
-                continue
-            combined[key] = float(np.median(vector))
+    keys = set().union(*per_reply) - {weighting_metric_name}
+    invalid = 0
+    for key in sorted(keys):
+        present = [reply[key] for reply in per_reply if key in reply]
+        forms = [_metric_form(value) for value in present]
+        counts: dict[int, int] = {}
+        for form in forms:
+            if form is not None:
+                counts[form] = counts.get(form, 0) + 1
+        chosen = max(counts, key=lambda form: (counts[form], -form)) if counts else None
+        invalid += sum(form != chosen for form in forms)
+        if chosen is None or 2 * counts[chosen] <= len(per_reply):
+            continue
+        matrix = np.asarray([value for value, form in zip(present, forms, strict=True) if form == chosen])
+        median = np.median(matrix.astype(np.float64), axis=0)
+        combined[key] = float(median) if chosen == 0 else [float(entry) for entry in median]
+    combined[METRIC_INVALID_METRICS] = invalid
     return combined
 
 
@@ -179,6 +196,23 @@ def summary_lines(strategy: Any) -> list[str]:
         f"\t└──> Evaluate metrics: {evaluation}; ArrayRecord key '{strategy.arrayrecord_key}', "
         f"ConfigRecord key '{strategy.configrecord_key}'",
     ]
+
+
+def _metric_form(value: Any) -> int | None:
+    """0 for a finite real scalar, the length for a non-empty list of finite reals, None for anything else."""
+    if _finite_real(value):
+        return 0
+    if isinstance(value, list) and value and all(_finite_real(entry) for entry in value):
+        return len(value)
+    return None
+
+
+def _finite_real(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(1 << 63) <= value < 1 << 64  # what a MetricRecord can carry; float() of a longer int overflows
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _build_aggregator(aggregator: Any, aggregator_params: Mapping[str, Any] | None) -> UpdateAggregator:
@@ -297,15 +331,17 @@ def _robust_strategy_class() -> type[FedAvg]:
                         message.metadata.src_node_id,
                     )
                     continue
-                if not np.all(np.isfinite(vector)):
+                with np.errstate(over="ignore", invalid="ignore"):
+                    delta = vector - reference
+                if not usable_rows(delta[None, :])[0]:
                     nonfinite += 1
                     _LOGGER.warning(
-                        "round %d: dropped the reply of node %d (NaN/inf in its arrays)",
+                        "round %d: dropped the reply of node %d (NaN/inf, or a delta whose norm overflows)",
                         server_round,
                         message.metadata.src_node_id,
                     )
                     continue
-                deltas.append(vector - reference)
+                deltas.append(delta)
                 kept.append(message.content)
 
             counts: dict[str, Any] = {
@@ -323,7 +359,12 @@ def _robust_strategy_class() -> type[FedAvg]:
                 raise ParameterError(
                     f"aggregator {self.aggregator_name} returned shape {aggregate.shape}, expected {reference.shape}"
                 )
-            arrays = ArrayRecord(_unflatten(reference + aggregate, layout, Array))
+            with np.errstate(over="ignore", invalid="ignore"):
+                updated = reference + aggregate
+            if not np.all(np.isfinite(updated)):  # a finite aggregate added to huge weights can still overflow
+                _LOGGER.warning("round %d: the new global arrays would overflow; they stay as they are", server_round)
+                return None, MetricRecord({**counts, METRIC_AGGREGATE_NONFINITE: 1})
+            arrays = ArrayRecord(_unflatten(updated, layout, Array))
             self.current_arrays = arrays
 
             metrics = self.train_metrics_aggr_fn(kept, self.weighted_by_key)
@@ -366,14 +407,53 @@ def _flatten_reply(content: RecordDict, layout: _Layout) -> npt.NDArray[np.float
         return None
     pieces: list[npt.NDArray[np.float64]] = []
     for key, shape, _ in layout:
-        try:
-            values = np.asarray(record[key].numpy())
-        except (TypeError, ValueError, OSError, EOFError):
-            return None
-        if values.dtype.kind not in _NUMERIC_KINDS or tuple(values.shape) != shape:
+        values = _read_npy(record[key], shape)
+        if values is None:
             return None
         pieces.append(values.astype(np.float64).ravel())
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float64)
+
+
+def _read_npy(array: Any, shape: tuple[int, ...]) -> npt.NDArray[Any] | None:
+    """A reply's Flower ``Array`` as a real numeric numpy array of exactly ``shape``, or None.
+
+    The ``.npy`` header is read and checked (version 1 or 2, real numeric dtype, ``shape``, data length)
+    BEFORE any array is allocated: ``Array.numpy()`` would allocate whatever shape the client declares.
+    """
+    data = getattr(array, "data", None)
+    if not isinstance(data, bytes):
+        return None
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            declared, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            declared, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            return None
+    except Exception:  # numpy's parser of client bytes: any refusal means "not an array"
+        return None
+    if tuple(declared) != shape or dtype.kind not in _NUMERIC_KINDS or dtype.hasobject:
+        return None
+    count = math.prod(shape)
+    if len(data) != stream.tell() + count * dtype.itemsize:
+        return None
+    values = np.frombuffer(data, dtype=dtype, count=count, offset=stream.tell())
+    return values.reshape(shape, order="F" if fortran else "C")
+
+
+def _float_range(dtype: np.dtype[Any]) -> tuple[float, float]:
+    """The widest float64 interval inside an integer dtype's range.
+
+    float(2**63 - 1) rounds up to 2**63, which int64 cannot hold (the cast wraps to -2**63), so the top
+    is the float just below it when rounding went up; the bottom (0 or -2**k) is exact.
+    """
+    limits = np.iinfo(dtype)
+    top = float(limits.max)
+    if int(top) > limits.max:
+        top = float(np.nextafter(top, -np.inf))
+    return float(limits.min), top
 
 
 def _unflatten(vector: npt.NDArray[np.float64], layout: _Layout, array_type: Any) -> dict[str, Any]:
@@ -385,6 +465,6 @@ def _unflatten(vector: npt.NDArray[np.float64], layout: _Layout, array_type: Any
         piece = vector[start : start + size].reshape(shape)
         start += size
         if dtype.kind in "biu":
-            piece = np.rint(piece)
+            piece = np.rint(piece) if dtype.kind == "b" else np.clip(np.rint(piece), *_float_range(dtype))
         result[key] = array_type(np.ascontiguousarray(piece.astype(dtype)))
     return result

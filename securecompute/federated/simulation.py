@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from securecompute.errors import ParameterError
-from securecompute.federated._checks import FloatArray, check_int, check_minority, check_positive
+from securecompute.federated._checks import FloatArray, check_int, check_minority, check_positive, usable_rows
 from securecompute.federated.aggregators import AGGREGATORS, Aggregator, get_aggregator
 from securecompute.federated.async_history import describe_split
 from securecompute.federated.attacks import Attack, LabelFlip, get_attack
@@ -314,11 +314,11 @@ def run_byzantine(
             states[i] = state
         vectors = np.stack([vector for _, vector in results])
         if threat is not None and not flipped:
-            honest = vectors[np.isfinite(vectors).all(axis=1)]
+            honest = vectors[usable_rows(vectors)]
             if honest.shape[0] == 0:
                 raise ParameterError(f"every honest update is NaN/inf at step {step}: training diverged; lower lr")
             vectors = np.concatenate([vectors, threat(honest, f, attack_rng)])
-        finite = np.isfinite(vectors).all(axis=1)
+        finite = usable_rows(vectors)  # NaN/inf entries or a norm beyond float64: dropped and counted
         history.dropped.append(int(vectors.shape[0] - finite.sum()))
         kept = vectors[finite]
         if kept.shape[0] == 0:

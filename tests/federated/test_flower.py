@@ -256,7 +256,8 @@ def test_training_metrics_are_an_unweighted_median_without_the_example_count() -
     combined = median_metricrecords(lists, "n")
     assert combined["acc"] == pytest.approx([0.1, 0.9])
     assert "n" not in combined
-    assert "odd" not in combined
+    assert combined["odd"] == [1.0]  # the length two of three replies use; the third is counted invalid
+    assert combined["robust-metrics-invalid"] == 1
 
 
 def test_configure_train_remembers_the_global_arrays(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -133,7 +133,8 @@ def test_a_party_refuses_a_context_carrying_the_secret_key(small: list[Party]) -
 
 
 def test_ciphertexts_from_another_querier_are_refused_before_decryption(small: list[Party]) -> None:
-    alice, mallory = Querier(dim=DIM), Querier(dim=DIM)
+    # alice without a channel: plain requests (party.handle) reach the sessions set up by plain requests only
+    alice, mallory = Querier(dim=DIM, authenticated=False), Querier(dim=DIM)
     alice.search(np.ones(DIM), small, k=1)  # alice is set up with both parties; mallory is not
     ciphertexts, _ = mallory.encrypt_query(np.ones(DIM) / 4)
     meta = encode_json({"query_id": "00" * 16, "mode": "scan"})

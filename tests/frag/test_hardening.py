@@ -124,8 +124,8 @@ def test_fetch_leakage_is_reported_and_padding_hides_the_hits(parties: list[Part
 class ShortParty(Party):
     """Drops the last score batch of every full scan (and its handles): a silently smaller answer."""
 
-    def handle(self, message: bytes) -> bytes:
-        reply = super().handle(message)
+    def _answer(self, message: bytes, owner: bytes) -> bytes:  # what handle and handle_frame both call
+        reply = super()._answer(message, owner)
         envelope = unpack(reply)
         if envelope.kind != wire.SCORES:
             return reply
@@ -182,14 +182,21 @@ def test_setup_crashes_and_timeouts_give_partial_results_and_reconnect() -> None
     assert not querier.search(clustered(1, 43)[0], parties, k=3).partial  # ... and the next search re-keys it
 
 
+def session_key(querier: Querier) -> tuple[bytes, bytes]:
+    """The key of ``querier``'s session at a party: its channel public key (b"" without one) and fingerprint."""
+    return (querier.channel_public_key or b"", querier.fingerprint)
+
+
 def test_party_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(party_module, "MAX_SESSIONS", 2)
     party = Party("bounded", clustered(60, 44))
     queriers = [Querier(dim=DIM) for _ in range(3)]
+    query = clustered(1, 45)[0]
     for querier in queriers:
         querier.connect([party])
+        assert session_key(querier) not in party._sessions  # pending until its first frame
+        assert not querier.search(query, [party], k=1).partial
     assert len(party._sessions) == 2  # the least recently used key (the first) was evicted
-    query = clustered(1, 45)[0]
     evicted = queriers[0].search(query, [party], k=1)
     assert evicted.partial
     assert "KeyMismatchError" in evicted.failures["bounded"]
@@ -201,7 +208,7 @@ def test_party_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         queriers[1].search(query, [party], k=1)
     with pytest.raises(Exception, match="unknown or expired"):
         queriers[1].fetch(first, [party])
-    handles, rows = party._sessions[queriers[1].fingerprint].handles.popitem()[1]
+    handles, rows = party._sessions[session_key(queriers[1])].handles.popitem()[1]
     assert (handles.dtype, rows.dtype) == (np.uint64, np.int64)  # compact: 16 bytes per scored row
     assert (handles[1:] >= handles[:-1]).all()  # sorted, for a binary search at fetch
 
@@ -235,8 +242,8 @@ def test_the_setup_carries_no_relinearisation_keys() -> None:
 
     querier = Querier(dim=DIM)
     party = Party("plain", clustered(30, 48))
-    querier.connect([party])
-    kit = party._sessions[querier.fingerprint].engine
+    querier.search(clustered(1, 48)[0], [party], k=1)  # the session exists once the first frame confirms the setup
+    kit = party._sessions[session_key(querier)].engine
     ciphertext = kit.ciphertext_from_bytes(querier.encrypt_query(np.ones(DIM))[0][0])
     with pytest.raises(MissingKeyError, match="relinearisation"):
         kit.multiply(ciphertext, ciphertext)

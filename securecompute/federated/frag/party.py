@@ -59,6 +59,10 @@ MAX_STORES = 4
 """Prepared stores (one per metric and norm bound) a party keeps."""
 MAX_CHANNELS = 64
 """Querier channel keys a party keeps a channel for."""
+MAX_PENDING_SETUPS = 2
+"""Unconfirmed setups a party keeps per sender key (a newer one pushes out the oldest)."""
+MAX_PENDING_SENDERS = 64
+"""Sender keys a party keeps unconfirmed setups for (least recently seen evicted)."""
 
 
 @dataclass
@@ -69,6 +73,18 @@ class _Store:
     index: IVFIndex | None
     centroid_columns: np.ndarray | None
     layout: StoreLayout
+
+
+@dataclass
+class _PendingSetup:
+    """A clear-text setup answered but not yet confirmed: its channel, and what to install on confirmation."""
+
+    channel: SecureChannel
+    install: tuple[FragParameters, Any] | None
+    """(params, public context) of an accepted setup; None when it was refused (its channel still opens).
+
+    Not the prepared store: pending setups are unauthenticated and up to 128, and each could pin an (n, d)
+    copy of the vectors for parameters of its own; the store is looked up (or rebuilt) at confirmation."""
 
 
 @dataclass
@@ -142,10 +158,14 @@ class Party:
         self.score_noise, self.rerandomize = float(score_noise), bool(rerandomize)
         self._payloads = None if payloads is None else [_as_bytes(item) for item in payloads]
         self._stores: OrderedDict[tuple[bytes, int], _Store] = OrderedDict()
-        self._sessions: OrderedDict[bytes, _Session] = OrderedDict()
+        # keyed by (sender channel key, querier fingerprint): a querier's CKKS context is public (its setup
+        # travels in the clear), so a session must belong to the channel that confirmed it, or anyone with a
+        # channel of their own could replace another querier's session with other parameters
+        self._sessions: OrderedDict[tuple[bytes, bytes], _Session] = OrderedDict()
         self._queries_served: dict[bytes, int] = {}
         self._channel = ChannelEnd(channel_key, role="responder")
         self._channels: OrderedDict[bytes, SecureChannel] = OrderedDict()
+        self._pending_setups: OrderedDict[bytes, OrderedDict[bytes, _PendingSetup]] = OrderedDict()
 
     @property
     def channel_public_key(self) -> bytes:
@@ -179,27 +199,30 @@ class Party:
     def handle_frame(self, sender: bytes, frame: bytes) -> bytes:
         """Answer one message from the querier whose channel public key is ``sender``, over the channel.
 
-        A ``frag/setup`` envelope travels in the clear and starts a new channel: this party draws a
+        A ``frag/setup`` envelope travels in the clear and proposes a new channel: this party draws a
         fresh nonce, derives fresh keys from both static keys and both nonces, and answers with a
         ``frag/channel-open`` (its nonce, and the setup reply sealed under the new keys with the
-        setup's SHA-256 as associated data).  Every other message must be the next frame of that
-        channel.  A frame that fails authentication gets an UNSEALED ``frag/error`` reply, which the
-        querier cannot open either: it records a TamperedMessageError.
+        setup's SHA-256 as associated data).  The setup stays PENDING: anyone can replay a recorded
+        setup or send one under another querier's public key, so it replaces no live channel and no
+        session until the sender proves it holds the private key of ``sender`` by sending a frame that
+        opens under the new keys (the querier's first request).  At most :data:`MAX_PENDING_SETUPS`
+        setups wait per sender, for at most :data:`MAX_PENDING_SENDERS` senders.  Every other message
+        must be the next frame of the live channel or the first frame of a pending one.  A frame that
+        fails authentication gets an UNSEALED ``frag/error`` reply, which the querier cannot open
+        either: it records a TamperedMessageError.
         """
         try:
+            if not isinstance(sender, bytes) or len(sender) != 32:  # a dict key below: a list would raise TypeError
+                raise ParameterError(f"sender must be a 32-byte channel public key, got {type(sender).__name__}")
             if not isinstance(frame, bytes):
                 raise CorruptPayloadError(f"a frame must be bytes, got {type(frame).__name__}")
             if frame[: len(MAGIC)] == MAGIC:
                 return self._open_channel(sender, frame)
-            channel = self._channels.get(sender)
-            if channel is None:
-                raise TamperedMessageError("no channel with this querier key: send frag/setup first")
-            self._channels.move_to_end(sender)
-            message = channel.open(frame)
+            channel, message = self._receive(sender, frame)
         except SecureComputeError as error:
             logger.info("party %s refused a channel frame: %s", self.name, error)
             return wire.error_message(error)
-        return channel.seal(self.handle(message))
+        return channel.seal(self._answer(message, sender))
 
     def _open_channel(self, sender: bytes, setup: bytes) -> bytes:
         envelope = unpack(setup)
@@ -208,20 +231,75 @@ class Party:
         querier_nonce = check_nonce(envelope.section("nonce"), "querier")
         party_nonce = fresh_nonce()  # fresh keys at every setup, even under the same static keys
         channel = self._channel.open_with(sender, querier_nonce, party_nonce)
-        self._channels.pop(sender, None)
-        self._channels[sender] = channel
-        while len(self._channels) > MAX_CHANNELS:
-            self._channels.popitem(last=False)
-        sealed = channel.seal(self.handle(setup), hashlib.sha256(setup).digest())
+        try:
+            params, context, store = self._accept_setup(envelope)
+            pending = _PendingSetup(channel, (params, context))
+            reply = _setup_reply(self, context.fingerprint, store)
+        except SecureComputeError as error:
+            logger.info("party %s refused a setup: %s", self.name, error)
+            pending, reply = _PendingSetup(channel, None), wire.error_message(error)
+        waiting = self._pending_setups.pop(sender, OrderedDict())
+        waiting[party_nonce] = pending
+        while len(waiting) > MAX_PENDING_SETUPS:
+            waiting.popitem(last=False)
+        self._pending_setups[sender] = waiting
+        while len(self._pending_setups) > MAX_PENDING_SENDERS:
+            self._pending_setups.popitem(last=False)
+        sealed = channel.seal(reply, hashlib.sha256(setup).digest())
         return pack(wire.CHANNEL_OPEN, {"nonce": party_nonce, "frame": sealed})
 
+    def _receive(self, sender: bytes, frame: bytes) -> tuple[SecureChannel, bytes]:
+        """Open ``frame`` under ``sender``'s live channel, or confirm the pending setup whose keys open it.
+
+        Only the holder of ``sender``'s private key can seal a frame under a pending setup's keys, so the
+        first frame that opens under them confirms that setup: its channel becomes the live one (the
+        sender's other pending setups are dropped) and its session is installed.
+        """
+        live = self._channels.get(sender)
+        waiting = self._pending_setups.get(sender)
+        if live is None and not waiting:
+            raise TamperedMessageError("no channel with this querier key: send frag/setup first")
+        refusals: list[TamperedMessageError] = []
+        if live is not None:
+            try:
+                message = live.open(frame)
+            except TamperedMessageError as error:
+                refusals.append(error)
+            else:
+                self._channels.move_to_end(sender)
+                return live, message
+        for pending in (waiting or {}).values():
+            try:
+                message = pending.channel.open(frame)
+            except TamperedMessageError as error:
+                refusals.append(error)
+                continue
+            del self._pending_setups[sender]
+            self._channels.pop(sender, None)
+            self._channels[sender] = pending.channel
+            while len(self._channels) > MAX_CHANNELS:
+                self._channels.popitem(last=False)
+            if pending.install is not None:
+                params, context = pending.install
+                self._install_session(sender, params, context, self._store(params, context.backend.slots))
+            return pending.channel, message
+        raise refusals[0]  # the live channel's reason when there is one (e.g. a replayed sequence number)
+
     def handle(self, message: bytes) -> bytes:
-        """Answer one request envelope with one reply envelope; refusals become ``frag/error`` replies."""
+        """Answer one request envelope with one reply envelope; refusals become ``frag/error`` replies.
+
+        Without a channel there is no sender to tell queriers apart: every plain request shares one
+        owner, so this in-process mode trusts whoever calls it (``protocols/frag.md`` section 5).
+        """
+        return self._answer(message, b"")
+
+    def _answer(self, message: bytes, owner: bytes) -> bytes:
+        """:meth:`handle` for the sessions of ``owner`` (the sender's channel public key, b"" without a channel)."""
         try:
             envelope = unpack(message)
             if envelope.kind == wire.SETUP:
-                return self._setup(envelope)
-            session = self._session(envelope)
+                return self._setup(envelope, owner)
+            session = self._session(envelope, owner)
             if envelope.kind == wire.QUERY:
                 return self._query(envelope, session)
             if envelope.kind == wire.PROBE:
@@ -234,7 +312,13 @@ class Party:
             return wire.error_message(error)
 
     # --- setup -------------------------------------------------------------------------------
-    def _setup(self, envelope: Envelope) -> bytes:
+    def _setup(self, envelope: Envelope, owner: bytes) -> bytes:
+        params, context, store = self._accept_setup(envelope)
+        self._install_session(owner, params, context, store)
+        return _setup_reply(self, context.fingerprint, store)
+
+    def _accept_setup(self, envelope: Envelope) -> tuple[FragParameters, Any, _Store]:
+        """Check a setup and prepare (or reuse) the store; installs nothing."""
         params = wire_params(envelope)
         check_nonce(envelope.section("nonce"), "querier")
         if set(envelope.sections) != {"params", "context", "nonce"}:
@@ -254,7 +338,16 @@ class Party:
         engine = context.backend
         if not engine.encrypts:  # a crafted context of a simulation engine would carry the query in the clear
             raise ProtocolError(f"the querier's context runs the {engine.name!r} engine, which does not encrypt")
-        store = self._store(params, engine.slots)
+        return params, context, self._store(params, engine.slots)
+
+    def _install_session(self, owner: bytes, params: FragParameters, context: Any, store: _Store) -> None:
+        """Encode the store for ``owner``'s querier key and keep the session (an identical live one is kept as is)."""
+        key = (owner, context.fingerprint)
+        current = self._sessions.get(key)
+        if current is not None and current.params == params and current.store is store:
+            self._sessions.move_to_end(key)
+            return
+        engine = context.backend
         level = engine.params.depth
         batches = [
             [engine.encode(store.columns[batch.rows, column], level) for column in range(params.columns)]
@@ -267,12 +360,10 @@ class Party:
                 chunk = store.centroid_columns[start : start + slots]
                 encoded = [engine.encode(chunk[:, column], level) for column in range(params.columns)]
                 centroid_chunks.append((len(chunk), encoded))
-        self._sessions.pop(context.fingerprint, None)
-        self._sessions[context.fingerprint] = _Session(params, engine, store, batches, centroid_chunks)
+        self._sessions.pop(key, None)
+        self._sessions[key] = _Session(params, engine, store, batches, centroid_chunks)
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)  # least recently used querier key
-        meta = {"name": self.name, "size": self.size, "nlist": store.layout.nlist if store.index is not None else 0}
-        return pack(wire.SETUP_REPLY, {"meta": encode_json(meta)}, context.fingerprint)
 
     def _store(self, params: FragParameters, slots: int) -> _Store:
         key = (params.to_bytes(), slots)
@@ -294,14 +385,14 @@ class Party:
                 self._stores.popitem(last=False)
         return self._stores[key]
 
-    def _session(self, envelope: Envelope) -> _Session:
-        session = self._sessions.get(envelope.fingerprint)
+    def _session(self, envelope: Envelope, owner: bytes) -> _Session:
+        session = self._sessions.get((owner, envelope.fingerprint))
         if session is None:
             raise KeyMismatchError(
                 f"party {self.name!r} has no session for querier key {envelope.fingerprint.hex()[:16]}...; "
                 "ciphertexts from another querier's context are refused (send frag/setup first)"
             )
-        self._sessions.move_to_end(envelope.fingerprint)
+        self._sessions.move_to_end((owner, envelope.fingerprint))
         return session
 
     # --- queries -----------------------------------------------------------------------------
@@ -426,6 +517,12 @@ class Party:
     def __repr__(self) -> str:
         index = f"nlist={self.nlist}" if self.nlist is not None else "full scan"
         return f"Party({self.name!r}, n={self.size}, d={self.dim}, {index})"
+
+
+def _setup_reply(party: Party, fingerprint: bytes, store: _Store) -> bytes:
+    """The ``frag/setup-reply``: the party's name, size and number of IVF lists (0 without an index)."""
+    meta = {"name": party.name, "size": party.size, "nlist": store.layout.nlist if store.index is not None else 0}
+    return pack(wire.SETUP_REPLY, {"meta": encode_json(meta)}, fingerprint)
 
 
 def wire_params(envelope: Envelope) -> FragParameters:

@@ -17,6 +17,7 @@ otherwise.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import statistics
 import time
@@ -52,6 +53,8 @@ from securecompute.federated.frag.result import (
 )
 from securecompute.federated.frag.transport import Transport, make_transport
 from securecompute.fhe.context import CKKSContext
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Querier"]
 
@@ -221,7 +224,9 @@ class Querier:
 
         Raises:
             ParameterError / ShapeError: a party's refusal of the configuration (wrong dimension,
-                norms above max_norm, score noise the chain cannot hold), naming it.
+                norms above max_norm, score noise the chain cannot hold), naming it, when no party took
+                the setup; otherwise such a refusal is returned like any other failure (any party can
+                claim one, so one party must not cost the others their answer).
         """
         return self._connect(self._check_parties(parties))
 
@@ -244,6 +249,7 @@ class Querier:
         else:
             replies = transport.exchange(requests, sender=self._channel.public_key)
         failures: dict[str, str] = {}
+        refusals: list[SecureComputeError] = []
         for (party, setup), reply in zip(requests, replies, strict=True):
             try:
                 envelope = unpack(self._open_setup_reply(party, setup, reply), kind=(wire.SETUP_REPLY, wire.ERROR))
@@ -253,13 +259,18 @@ class Querier:
                 meta = wire.read_meta(envelope, {"name": str, "size": int, "nlist": int})
                 if meta["name"] != party.name or meta["size"] < 1 or meta["nlist"] < 0:
                     raise CorruptPayloadError(f"party {party.name!r} sent an inconsistent setup reply {meta}")
-            except SETUP_REFUSALS:
-                raise
-            except SecureComputeError as error:
+            except Exception as error:  # one party's bad reply must not cost the others their answer
+                error = _as_failure(error)
+                if isinstance(error, SETUP_REFUSALS):
+                    refusals.append(error)
                 failures[party.name] = f"setup: {type(error).__name__}: {error}"
                 self._channels.pop(id(party), None)
                 continue
             self._links[id(party)] = (party, _Link(meta["size"], meta["nlist"]))
+        # A configuration refusal is the caller's to hear, but only when no party took the setup: any party can
+        # claim one, and a lying party must not cost the honest ones their answer (it is a failure then).
+        if refusals and not any(self._links.get(id(party), (None,))[0] is party for party in parties):
+            raise refusals[0]
         return failures
 
     def _open_setup_reply(self, party: Party, setup: bytes, reply: bytes | Exception) -> bytes:
@@ -310,7 +321,8 @@ class Querier:
 
         Raises:
             ShapeError / ParameterError: bad query, k, nprobe, pad_probes or parties, or k above the
-                parties' total size; a party's refusal of the configuration at setup.
+                parties' total size; a party's refusal of the configuration at setup when no party took
+                the setup (else that party is a recorded failure, like any other).
         """
         vector = check_query(query, self.params)
         parties = self._check_parties(parties)
@@ -389,7 +401,10 @@ class Querier:
         payloads: dict[tuple[str, int], bytes | np.ndarray] = {}
         for (party, _), reply in zip(requests, replies, strict=True):
             handles = asked[party.name]
-            items = self._read_payloads(party.name, reply, result.query_ids[party.name], len(handles))
+            try:
+                items = self._read_payloads(party.name, reply, result.query_ids[party.name], len(handles))
+            except Exception as error:  # a reply that escaped the parsers is still named as this party's
+                raise _as_failure(error) from None
             payloads.update(zip(((party.name, handle) for handle in handles), items, strict=True))
             entry = result.leakage.parties[party.name]
             hits = len(wanted.get(party.name, []))
@@ -445,8 +460,8 @@ class Querier:
                 else:
                     scores = self._read_scores(party, reply, state, "candidates")
                     candidates.append((party.name, scores.handles, self._decrypt(scores)))
-            except SecureComputeError as error:
-                self._fail(party, error, failures)
+            except Exception as error:  # one party's bad reply must not cost the others their answer
+                self._fail(party, _as_failure(error), failures)
             querier_seconds += time.perf_counter() - started
         if probes:
             for (party, message), reply in zip(probes, self._exchange(probes), strict=True):
@@ -456,8 +471,8 @@ class Querier:
                 try:
                     scores = self._read_scores(party, reply, state, "candidates")
                     candidates.append((party.name, scores.handles, self._decrypt(scores)))
-                except SecureComputeError as error:
-                    self._fail(party, error, failures)
+                except Exception as error:  # one party's bad reply must not cost the others their answer
+                    self._fail(party, _as_failure(error), failures)
                 querier_seconds += time.perf_counter() - started
         started = time.perf_counter()
         hits = self._merge(candidates, k, float(vector @ vector))
@@ -650,6 +665,15 @@ class Querier:
             f"Querier(d={self.params.dim}, metric={self.params.metric!r}, "
             f"N={self._context.params.poly_modulus_degree}, key={self.fingerprint.hex()[:12]})"
         )
+
+
+def _as_failure(error: Exception) -> SecureComputeError:
+    """``error`` itself if it is a package error, else a CorruptPayloadError naming it (a reply no parser caught)."""
+    if isinstance(error, SecureComputeError):
+        return error
+    # a bare exception may as well be a bug in the querier's own code: keep its traceback for whoever debugs
+    logger.warning("a party's reply raised %s; recorded as that party's failure", type(error).__name__, exc_info=error)
+    return CorruptPayloadError(f"reply could not be processed: {type(error).__name__}: {str(error)[:200]}")
 
 
 def _check_count(value: object, name: str, minimum: int) -> None:
