@@ -63,6 +63,19 @@ class Evaluator:
             raise ParameterError(f"backend={backend!r} is unknown; accepted: {BACKENDS}")
         if backend != "numpy":  # fail early (JAX missing) rather than inside the first operation
             ntt_for(params.n, params.moduli, backend)
+        # A key made for another chain has the same shape when N and K agree; using it would return garbage.
+        foreign = [] if relin_key is None or relin_key.params == params else ["relin_key"]
+        if galois_keys is not None:
+            foreign += [
+                f"Galois key for element {element}"
+                for element, key in sorted(galois_keys.keys.items())
+                if key.params != params or galois_keys.params != params
+            ]
+        if foreign:
+            raise ParameterError(
+                f"{', '.join(foreign)} belong to other parameters; the Evaluator's are N={params.n}, "
+                f"moduli {params.moduli}"
+            )
         self.backend = backend
         self.params = params
         self.relin_key = relin_key
@@ -97,6 +110,7 @@ class Evaluator:
     def add_plain(self, ciphertext: Ciphertext, plaintext: Plaintext) -> Ciphertext:
         """``ciphertext + plaintext`` (same level, equal scales): c_0 gains the plaintext."""
         self._check(ciphertext, "ciphertext")
+        self._check_plain(plaintext)
         self._same_level_and_scale(ciphertext.level, ciphertext.scale, plaintext.level, plaintext.scale)
         data = ciphertext.data.copy()
         data[0] = add_mod(data[0], plaintext.data, self._q(ciphertext.level))
@@ -114,6 +128,7 @@ class Evaluator:
     def multiply_plain(self, ciphertext: Ciphertext, plaintext: Plaintext) -> Ciphertext:
         """Slotwise product with a plaintext at the same level; the scales multiply (rescale after)."""
         self._check(ciphertext, "ciphertext")
+        self._check_plain(plaintext)
         if plaintext.level != ciphertext.level:
             raise ParameterError(f"plaintext level {plaintext.level} differs from ciphertext level {ciphertext.level}")
         scale = ciphertext.scale * plaintext.scale
@@ -199,6 +214,7 @@ class Evaluator:
 
     def mod_switch_plain(self, plaintext: Plaintext, level: int) -> Plaintext:
         """A plaintext truncated to chain index ``level``."""
+        self._check_plain(plaintext)
         self.params.check_level(level)
         if level > plaintext.level:
             raise ParameterError(f"cannot raise plaintext level {plaintext.level} to {level}")
@@ -213,10 +229,16 @@ class Evaluator:
         is written in non-adjacent form (signed powers of two, low first) and rotated term by term,
         skipping terms of N/2 slots (the identity), each with its own key.
 
+        Step 0 returns the ciphertext unchanged, as SEAL does (Galois element 2N-1, which
+        :func:`galois_element` gives for 0, is conjugation, not the identity).
+
         Raises:
             MissingKeyError: no key for the step and none for one of its NAF terms.
         """
         n = self.params.n
+        if not isinstance(step, bool) and isinstance(step, int | np.integer) and step == 0:
+            self._check(ciphertext, "ciphertext")
+            return ciphertext
         element = galois_element(step, n)
         if self.galois_keys is None or element in self.galois_keys.keys:
             return self.apply_galois(ciphertext, element)
@@ -298,6 +320,28 @@ class Evaluator:
                 f"{name} must be a Ciphertext of uint64 (size >= 2, L <= {self.params.max_level + 1}, N={self.params.n}); "
                 f"got {data.dtype} {data.shape}"
             )
+        self._check_scale_value(ciphertext.scale, name)
+
+    def _check_plain(self, plaintext: Plaintext) -> None:
+        if not isinstance(plaintext, Plaintext):
+            raise ShapeError(f"plaintext must be a Plaintext, got {type(plaintext).__name__}")
+        data = plaintext.data
+        if (
+            data.dtype != np.uint64
+            or data.ndim != 2
+            or data.shape[1] != self.params.n
+            or not 1 <= data.shape[0] <= self.params.max_level + 1
+        ):
+            raise ShapeError(
+                f"plaintext must be uint64 (L <= {self.params.max_level + 1}, N={self.params.n}); "
+                f"got {data.dtype} {data.shape}"
+            )
+        self._check_scale_value(plaintext.scale, "plaintext")
+
+    @staticmethod
+    def _check_scale_value(scale: float, name: str) -> None:
+        if not (isinstance(scale, float | int) and np.isfinite(scale) and scale > 0):
+            raise ParameterError(f"{name} scale {scale!r} must be a finite positive number")
 
     def _same_level_and_scale(self, level_a: int, scale_a: float, level_b: int, scale_b: float) -> None:
         if level_a != level_b:

@@ -45,10 +45,10 @@ def _check_shape(name: str, data: np.ndarray, shape: tuple[int, ...]) -> np.ndar
 
 @dataclass(frozen=True)
 class SecretKey:
-    """s in NTT form over the full chain, uint64 ``(K, N)``."""
+    """s in NTT form over the full chain, uint64 ``(K, N)``.  Its repr omits the data (logs, tracebacks)."""
 
     params: CKKSParameters
-    data: np.ndarray
+    data: np.ndarray = field(repr=False)
 
     def __post_init__(self) -> None:
         _check_shape("secret key", self.data, (len(self.params.moduli), self.params.n))

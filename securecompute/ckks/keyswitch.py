@@ -77,8 +77,21 @@ def inner_product(digits: np.ndarray, key: KeySwitchingKey, extended: tuple[int,
     q = modulus_column(extended)
     limbs = len(extended) - 1
     products = mul_mod_constant(digits[:, None], key.at_level(limbs), key.shoup_at_level(limbs), q)
-    total = products.sum(axis=0, dtype=np.uint64)  # L <= 16 terms below 2^60 each: no wrap-around
-    return np.asarray(np.remainder(total, q))
+    return sum_mod(products, q)
+
+
+def sum_mod(terms: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``sum_J terms[J] mod q`` for residues in ``[0, q)``, uint64, without wrapping past 2^64.
+
+    Terms are added in runs short enough that a run plus the running remainder stays below 2^64
+    (15 terms for 60-bit primes: one run for every chain up to 15 data primes; longer chains with
+    wide primes are legal, e.g. two 60-bit primes among many 17-bit ones, and take several runs).
+    """
+    run = max(1, ((1 << 64) - 1) // int(q.max()) - 1)
+    total = np.zeros(terms.shape[1:], dtype=np.uint64)
+    for start in range(0, terms.shape[0], run):
+        total = np.remainder(total + terms[start : start + run].sum(axis=0, dtype=np.uint64), q)
+    return np.asarray(total)
 
 
 def mod_down(
@@ -154,5 +167,5 @@ def hoisting_correction(
     q = modulus_column(extended)
     weights = np.array([[qj % qi for qi in extended] for qj in level_moduli], dtype=np.uint64)  # (J, I)
     weighted = mul_mod(np.broadcast_to(weights[:, None, :, None], key_at_level.shape), key_at_level, q)
-    summed = np.remainder(weighted.sum(axis=0, dtype=np.uint64), q)  # (2, L+1, N)
+    summed = sum_mod(weighted, q)  # (2, L+1, N)
     return mul_mod(summed, np.broadcast_to(transformed[None], summed.shape), q)

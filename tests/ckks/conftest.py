@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from tenseal import sealapi
 
-from securecompute.ckks import CKKSParameters
+from securecompute.ckks import Ciphertext, CKKSParameters
 from securecompute.ckks.keys import GaloisKeys, KeySwitchingKey, SecretKey
 from securecompute.ckks.ring import galois_element
 from securecompute.ckks.seal_import import (
@@ -88,3 +90,33 @@ def make_world(n: int, bit_sizes: list[int], steps: list[int] | None = None, con
 def world_8192() -> SealWorld:
     """N = 2^13, chain (60, 40, 40, 60): three data primes and SEAL's special prime."""
     return make_world(8192, [60, 40, 40, 60], conjugate=True)
+
+
+def seal_ciphertext_from_ours(world: SealWorld, ciphertext: Ciphertext, template: Any, path: Path) -> Any:
+    """Our NTT-form ciphertext as a ``sealapi.Ciphertext`` at ``template``'s level, through SEAL's own loader.
+
+    Writes SEAL 4.3's uncompressed serialisation (a 16-byte header: magic 0xA15E, header size, version
+    4.3, compression none, size; then parms_id, NTT flag, size, N, limb count, scale, correction
+    factor, and the words as a DynArray with its own header) and lets ``Ciphertext.load`` parse and
+    validate it, so tests can hand SEAL inputs that its encryptor would practically never produce.
+    """
+
+    def header(total: int) -> bytes:
+        return struct.pack("<HBBBBHQ", 0xA15E, 16, 4, 3, 0, 0, total)
+
+    words = np.ascontiguousarray(ciphertext.data, dtype="<u8")
+    array = struct.pack("<Q", words.size) + words.tobytes()
+    size, limbs, n = words.shape
+    members = (
+        struct.pack("<4Q", *(int(word) for word in template.parms_id()))
+        + struct.pack("<B", 1)
+        + struct.pack("<3Q", size, n, limbs)
+        + struct.pack("<d", ciphertext.scale)
+        + struct.pack("<Q", 1)
+        + header(16 + len(array))
+        + array
+    )
+    path.write_bytes(header(16 + len(members)) + members)
+    loaded = sealapi.Ciphertext()
+    loaded.load(world.context, str(path))
+    return loaded
