@@ -44,7 +44,7 @@ from securecompute.errors import (
     ParameterError,
     SecureComputeError,
 )
-from securecompute.fhe.backend import CKKSEngine, CKKSKeyHolder, CostModel
+from securecompute.fhe.backend import CKKSEngine, CKKSKeyHolder, CostModel, slot_vector
 from securecompute.fhe.engines.cross_io import (
     fingerprint_of,
     parms_id,
@@ -279,18 +279,7 @@ class CrossEvaluator:
 
     def _encode(self, values: object, level: int, scale: float) -> Plaintext:
         """``values`` ((n <= slots,) real, zero-padded) encoded at ``level`` and ``scale``."""
-        try:
-            array = np.asarray(values)
-        except (ValueError, TypeError) as exc:
-            raise ParameterError(f"values must be a real 1-D array: {exc}") from None
-        if array.ndim != 1 or array.shape[0] > self.slots or (array.size and array.dtype.kind not in "fiub"):
-            raise ParameterError(
-                f"values must be real, 1-D, at most {self.slots} long; got {array.shape} {array.dtype}"
-            )
-        padded = np.zeros(self.slots)
-        padded[: array.shape[0]] = array
-        if not np.all(np.isfinite(padded)):
-            raise ParameterError("values must be finite (no NaN or infinity)")
+        padded = slot_vector(values, self.slots)
         try:
             return self._encoder.encode(padded, scale, level)
         except SecureComputeError as exc:
