@@ -6,6 +6,7 @@ words), numpy (slot values).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -150,3 +151,20 @@ def test_contexts_select_the_engine_by_name_and_round_trip_through_envelopes() -
     assert isinstance(restored, CKKSContext)
     assert restored.fingerprint == ctx.fingerprint
     np.testing.assert_allclose(restored.decrypt(tensor), values, atol=ATOL)
+
+
+def test_concurrent_encryptions_never_share_a_mask(holder: CrossKeyHolder) -> None:
+    """FRAG's Enc(0) pool encrypts from a thread while the caller encrypts: draws must not be shared."""
+    outputs: list[Any] = []
+
+    def work() -> None:
+        outputs.extend(holder.zeros(PARAMS.depth) for _ in range(3))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    outputs.extend(holder.encrypt(np.zeros(4)) for _ in range(3))
+    for thread in threads:
+        thread.join()
+    masks = {out.data[1].tobytes() for out in outputs}
+    assert len(masks) == len(outputs) == 12

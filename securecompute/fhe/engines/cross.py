@@ -16,6 +16,7 @@ levels left, which here equals the scheme's chain index (limbs - 1).  Bytes: :mo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -128,6 +129,9 @@ class CrossEvaluator:
         self._galois = GaloisKeys(self.ring, {self._element(s): k for s, k in self._rotation_keys.items()})
         self._encoder = CKKSEncoder(self.ring)
         self._encryptor = Encryptor(public_key)
+        # The encryptor's CSPRNG stream is not thread-safe, and two encryptions sharing draws would
+        # share their masks (FRAG's Enc(0) pool fills from a thread): one encryption at a time.
+        self._encrypt_lock = threading.Lock()
         self._evaluator = Evaluator(self.ring, relin_key, self._galois, backend=array_engine)
 
     @property
@@ -142,7 +146,9 @@ class CrossEvaluator:
         return self._encode(values, level, self._drop(level))
 
     def encrypt(self, values: np.ndarray) -> Ciphertext:
-        return self._encryptor.encrypt(self._encode(values, self.params.depth, self._delta))
+        plaintext = self._encode(values, self.params.depth, self._delta)
+        with self._encrypt_lock:
+            return self._encryptor.encrypt(plaintext)
 
     # --- evaluation ------------------------------------------------------------------------------
     def level(self, ciphertext: Ciphertext) -> int:
@@ -210,7 +216,9 @@ class CrossEvaluator:
         level = checked_int(level, "level")
         if not 0 <= level <= self.params.depth:
             raise ParameterError(f"level {level} is outside 0..{self.params.depth}")
-        return self._encryptor.encrypt(self._encoder.encode_scalar(0.0, self._delta, level))
+        plaintext = self._encoder.encode_scalar(0.0, self._delta, level)
+        with self._encrypt_lock:
+            return self._encryptor.encrypt(plaintext)
 
     def check_ciphertext_products(self, levels: Iterable[int]) -> None:
         drift = {level: (self._drop(level) - self._delta) / self._delta for level in levels if level > 0}
@@ -330,6 +338,7 @@ class CrossKeyHolder(CrossEvaluator):
     ) -> None:
         super().__init__(params, public_key, relin_key, rotation_keys, array_engine)
         self._keygen = keygen
+        self._keygen_lock = threading.Lock()  # the key generator's CSPRNG stream, as for encryption
         self._decryptor = Decryptor(keygen.secret_key)
 
     def decrypt(self, ciphertext: Ciphertext) -> np.ndarray:
@@ -352,7 +361,8 @@ class CrossKeyHolder(CrossEvaluator):
         """Keys for exactly ``steps`` reduced mod slots, 0 dropped; held ones reused, others generated."""
         reduced = sorted({checked_int(s, "rotation step") % self.slots for s in steps} - {0})
         fresh = [k for k in reduced if k not in self._rotation_keys]
-        made = self._keygen.galois_keys(fresh).keys if fresh else {}
+        with self._keygen_lock:
+            made = self._keygen.galois_keys(fresh).keys if fresh else {}
         return {k: self._rotation_keys.get(k) or made[self._element(k)] for k in reduced}
 
 
