@@ -60,8 +60,8 @@ with --quick) unless --out is given.
 
 ``--engines seal,cross``: the engine column instead (``_einsum_engines.py``): every case on each
 named CKKS engine in one run, the prepared einsum timed per engine, ratios to the first engine;
-``--degree`` sets N for that mode (default 2^15).  JSON to einsum-engines.json (einsum-engines-quick.json
-with --quick) unless --out is given.
+``--degree`` sets N for that mode (default 2^15); ``--quick`` means one timed repeat there.  JSON to
+einsum-engines.json unless --out is given.
 """
 
 from __future__ import annotations
@@ -470,13 +470,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 def compare_engines(args: argparse.Namespace, settings: Settings) -> None:
     """The ``--engines`` mode: every case on each engine, one run, JSON and a table with ratios."""
     engines = [name.strip() for name in args.engines.split(",") if name.strip()]
-    out = (
-        Path(args.out)
-        if args.out
-        else Path(__file__).resolve().parent
-        / "results"
-        / ("einsum-engines-quick.json" if args.quick else "einsum-engines.json")
-    )
+    # --quick only sets one repeat here (no baselines to shrink), recorded in the JSON: one file name.
+    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / "einsum-engines.json"
     machine = machine_info()
     print(f"einsum engines {engines}: N={args.degree}, scale 2^{SCALE_BITS}, repeats {settings.repeats}")
     print(f"machine: {machine['cpu_model']}, {machine['cpus_usable']} usable CPUs; BLAS: {blas_summary(machine)}")
