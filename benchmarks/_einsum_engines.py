@@ -110,13 +110,14 @@ def run_engines(
 
 def print_engine_table(rows: list[dict[str, Any]], engines: list[str]) -> None:
     """One markdown table: per engine the prepared median, keygen and error; ratios to the first engine."""
-    headers = ["#", "expression", "operands", "rot"]
+    headers = ["#", "expression", "operands", "rot (per engine where plans differ)"]
     for engine in engines:
         headers += [f"{engine} s", f"{engine} keygen s", f"{engine} err"]
     headers += [f"{engine} / {engines[0]}" for engine in engines[1:]]
     table = []
     for row in rows:
-        line: list[Any] = [row["id"], row["expression"], row["variant"], row["engines"][engines[0]]["rotations"]]
+        rotations = "/".join(dict.fromkeys(str(row["engines"][e]["rotations"]) for e in engines))
+        line: list[Any] = [row["id"], row["expression"], row["variant"], rotations]
         for engine in engines:
             record = row["engines"][engine]
             line += [f"{record['median_s']:.3f}", f"{record['keygen_s']:.2f}", f"{record['max_abs_error']:.1e}"]
