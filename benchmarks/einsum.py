@@ -1,6 +1,6 @@
 """Encrypted einsum on the 15 EinHops benchmarks versus TenSEAL's public API and one-ciphertext-per-element CKKS.
 
-Usage: ``python benchmarks/einsum.py [--quick] [--repeats R] [--out PATH]``
+Usage: ``python benchmarks/einsum.py [--quick] [--repeats R] [--out PATH] [--engines seal,cross [--degree N]]``
 
 Parameters: CKKS with N = 2^15 (16384 slots), scale 2^40, coefficient chain (60, 40 x depth, 60);
 depth 3 for the two-operand and single-operand expressions and depth 4 for the three-operand ones.
@@ -57,6 +57,11 @@ einsum-ctpt.json unless --quick or --out).
 slices of at most 32 index combinations, 1 s of per-element sampling, real runs only under 5 s);
 all 15 expressions are still run.  JSON goes to benchmarks/results/einsum.json (einsum-quick.json
 with --quick) unless --out is given.
+
+``--engines seal,cross``: the engine column instead (``_einsum_engines.py``): every case on each
+named CKKS engine in one run, the prepared einsum timed per engine, ratios to the first engine;
+``--degree`` sets N for that mode (default 2^15); ``--quick`` means one timed repeat there.  JSON to
+einsum-engines.json unless --out is given.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ from _einsum_cases import (
     max_error,
 )
 from _einsum_elementwise import run_naive, run_tensor
+from _einsum_engines import print_engine_table, run_engines
 from _einsum_vector import TensealVectorBaseline, tenseal_context
 from tqdm import tqdm
 
@@ -340,8 +346,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--variants", default=None, help='only these operand patterns, comma-separated (e.g. "ct x pt")'
     )
+    parser.add_argument(
+        "--engines", default=None, help='compare CKKS engines instead of baselines, comma-separated (e.g. "seal,cross")'
+    )
+    parser.add_argument("--degree", type=int, default=POLY_MODULUS_DEGREE, help="N for --engines (default 32768)")
     args = parser.parse_args(argv)
     settings = Settings.make(args.quick, args.repeats)
+    if args.engines:
+        compare_engines(args, settings)
+        return
     out = (
         Path(args.out)
         if args.out
@@ -447,6 +460,41 @@ def main(argv: Sequence[str] | None = None) -> None:
             },
         },
         "calibration": calibration,
+        "rows": rows,
+        "total_wall_s": total_s,
+        "load_average_end": list(os.getloadavg()),
+    }
+    print(f"wrote {write_json(out, data)}")
+
+
+def compare_engines(args: argparse.Namespace, settings: Settings) -> None:
+    """The ``--engines`` mode: every case on each engine, one run, JSON and a table with ratios."""
+    engines = [name.strip() for name in args.engines.split(",") if name.strip()]
+    # --quick only sets one repeat here (no baselines to shrink), recorded in the JSON: one file name.
+    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / "einsum-engines.json"
+    machine = machine_info()
+    print(f"einsum engines {engines}: N={args.degree}, scale 2^{SCALE_BITS}, repeats {settings.repeats}")
+    print(f"machine: {machine['cpu_model']}, {machine['cpus_usable']} usable CPUs; BLAS: {blas_summary(machine)}")
+    cases = all_cases()
+    if args.variants:
+        wanted = {variant.strip() for variant in args.variants.split(",")}
+        cases = [case for case in cases if case.variant in wanted]
+    start = time.perf_counter()
+    rows, contexts = run_engines(engines, cases, settings, args.degree)
+    total_s = time.perf_counter() - start
+    print_engine_table(rows, engines)
+    print(f"\ntotal wall time {total_s:.0f} s")
+    data = {
+        "benchmark": "einsum-engines",
+        "machine": machine,
+        "parameters": {
+            "engines": engines,
+            "poly_modulus_degree": args.degree,
+            "scale_bits": SCALE_BITS,
+            "repeats": settings.repeats,
+            "variants": args.variants,
+            "contexts": contexts,
+        },
         "rows": rows,
         "total_wall_s": total_s,
         "load_average_end": list(os.getloadavg()),

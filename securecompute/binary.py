@@ -32,6 +32,10 @@ MAGICS: dict[str, bytes] = {
     "simulated-public": b"SCSP",  # securecompute.fhe.engines.simulate
     "simulated-secret": b"SCSS",  # securecompute.fhe.engines.simulate
     "simulated-rotation-keys": b"SCSG",  # securecompute.fhe.engines.simulate
+    "cross-ciphertext": b"SCXC",  # securecompute.fhe.engines.cross_io
+    "cross-public": b"SCXP",  # securecompute.fhe.engines.cross_io
+    "cross-secret": b"SCXS",  # securecompute.fhe.engines.cross_io
+    "cross-rotation-keys": b"SCXG",  # securecompute.fhe.engines.cross_io
 }
 
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from securecompute.ckks.blas import one_blas_thread
+from securecompute.blas import single_blas_thread
 from securecompute.ckks.params import CKKSParameters
 from securecompute.ckks.ring import forward, inverse
 from securecompute.cross.ntt import bit_reverse_permutation
@@ -62,7 +62,7 @@ class CKKSEncoder:
         self._index_map = _index_map(n)
         self._inverse_roots, self._roots = _root_tables(n)
 
-    @one_blas_thread
+    @single_blas_thread
     def encode(
         self, values: np.ndarray | list[complex] | list[float], scale: float, level: int | None = None
     ) -> Plaintext:
@@ -108,7 +108,7 @@ class CKKSEncoder:
         residues = _to_rns(coefficients, moduli)
         return Plaintext(forward(params.n, moduli, residues), float(scale))
 
-    @one_blas_thread
+    @single_blas_thread
     def encode_scalar(self, value: float, scale: float, level: int | None = None) -> Plaintext:
         """SEAL's ``encode(double, parms_id, scale)``: round(value * scale) in every slot of every limb.
 
@@ -132,7 +132,7 @@ class CKKSEncoder:
         column = np.array([integer % q for q in moduli], dtype=np.uint64).reshape(-1, 1)
         return Plaintext(np.repeat(column, params.n, axis=1), float(scale))
 
-    @one_blas_thread
+    @single_blas_thread
     def decode(self, plaintext: Plaintext) -> np.ndarray:
         """Complex slot values ``(N/2,)`` of a plaintext (exact CRT, then the forward special FFT).
 

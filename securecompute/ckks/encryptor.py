@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from securecompute.ckks.blas import one_blas_thread
+from securecompute.blas import single_blas_thread
 from securecompute.ckks.ciphertext import Ciphertext
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import PublicKey, SecretKey
@@ -39,7 +39,7 @@ class Encryptor:
         # The public key is a constant of every encryption: Shoup companions once, per limb.
         self._public_shoup = shoup_companion(public_key.data, modulus_column(public_key.params.moduli))
 
-    @one_blas_thread
+    @single_blas_thread
     def encrypt(self, plaintext: Plaintext) -> Ciphertext:
         """A fresh size-2 ciphertext of ``plaintext`` at its level and scale.
 
@@ -77,7 +77,7 @@ class Decryptor:
         self.secret_key = secret_key
         self._secret_shoup = shoup_companion(secret_key.data, modulus_column(secret_key.params.moduli))
 
-    @one_blas_thread
+    @single_blas_thread
     def decrypt(self, ciphertext: Ciphertext) -> Plaintext:
         """The phase ``sum_k c_k s^k`` in NTT form at the ciphertext's level, as a plaintext.
 

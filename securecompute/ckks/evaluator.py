@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from securecompute.ckks.blas import one_blas_thread
+from securecompute.blas import single_blas_thread
 from securecompute.ckks.ciphertext import Ciphertext
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import GaloisKeys, KeySwitchingKey
@@ -83,7 +83,7 @@ class Evaluator:
 
     # -- linear ops ---------------------------------------------------------------------------------
 
-    @one_blas_thread
+    @single_blas_thread
     def add(self, left: Ciphertext, right: Ciphertext) -> Ciphertext:
         """``left + right`` (sizes may differ: the longer one's extra polynomials are kept)."""
         self._check(left, "left")
@@ -99,14 +99,14 @@ class Evaluator:
         """``left - right``."""
         return self.add(left, self.negate(right))
 
-    @one_blas_thread
+    @single_blas_thread
     def negate(self, ciphertext: Ciphertext) -> Ciphertext:
         """``-ciphertext``."""
         self._check(ciphertext, "ciphertext")
         q = self._q(ciphertext.level)
         return Ciphertext(sub_mod(np.zeros_like(ciphertext.data), ciphertext.data, q), ciphertext.scale)
 
-    @one_blas_thread
+    @single_blas_thread
     def add_plain(self, ciphertext: Ciphertext, plaintext: Plaintext) -> Ciphertext:
         """``ciphertext + plaintext`` (same level, equal scales): c_0 gains the plaintext."""
         self._check(ciphertext, "ciphertext")
@@ -116,7 +116,7 @@ class Evaluator:
         data[0] = add_mod(data[0], plaintext.data, self._q(ciphertext.level))
         return Ciphertext(data, ciphertext.scale)
 
-    @one_blas_thread
+    @single_blas_thread
     def add_scalar(self, ciphertext: Ciphertext, value: float) -> Ciphertext:
         """Add ``value`` to every slot (encoded as SEAL's scalar encode at the ciphertext's scale)."""
         from securecompute.ckks.encoder import CKKSEncoder
@@ -124,7 +124,7 @@ class Evaluator:
         plain = CKKSEncoder(self.params).encode_scalar(value, ciphertext.scale, ciphertext.level)
         return self.add_plain(ciphertext, plain)
 
-    @one_blas_thread
+    @single_blas_thread
     def multiply_plain(self, ciphertext: Ciphertext, plaintext: Plaintext) -> Ciphertext:
         """Slotwise product with a plaintext at the same level; the scales multiply (rescale after)."""
         self._check(ciphertext, "ciphertext")
@@ -138,7 +138,7 @@ class Evaluator:
 
     # -- multiplication -----------------------------------------------------------------------------
 
-    @one_blas_thread
+    @single_blas_thread
     def multiply(self, left: Ciphertext, right: Ciphertext) -> Ciphertext:
         """Tensor product: size a + b - 1, ``out_k = sum_(i+j=k) left_i right_j``; the scales multiply."""
         self._check(left, "left")
@@ -155,7 +155,7 @@ class Evaluator:
                 out[i + j] = add_mod(out[i + j], products[j], q)
         return Ciphertext(out, scale)
 
-    @one_blas_thread
+    @single_blas_thread
     def relinearize(self, ciphertext: Ciphertext) -> Ciphertext:
         """Size 3 (or more) back to 2 with the relinearisation key, SEAL's key switch per extra polynomial.
 
@@ -177,7 +177,7 @@ class Evaluator:
 
     # -- level management ---------------------------------------------------------------------------
 
-    @one_blas_thread
+    @single_blas_thread
     def rescale(self, ciphertext: Ciphertext) -> Ciphertext:
         """Divide by the last data prime q_l with rounding; scale / q_l (SEAL's ``rescale_to_next``).
 
@@ -191,7 +191,7 @@ class Evaluator:
         last = moduli[-1]
         return Ciphertext(data, ciphertext.scale / float(last))
 
-    @one_blas_thread
+    @single_blas_thread
     def mod_switch(self, ciphertext: Ciphertext) -> Ciphertext:
         """Drop the last data prime without rounding; the scale is kept (SEAL's ``mod_switch_to_next``).
 
@@ -256,7 +256,7 @@ class Evaluator:
         """Complex conjugation of every slot (Galois element 2N - 1)."""
         return self.apply_galois(ciphertext, 2 * self.params.n - 1)
 
-    @one_blas_thread
+    @single_blas_thread
     def apply_galois(self, ciphertext: Ciphertext, element: int) -> Ciphertext:
         """SEAL's ``apply_galois``: ``(pi_g(c_0) + ks_0, ks_1)`` with ``ks = switch_key(pi_g(c_1))``."""
         self._check(ciphertext, "ciphertext")
@@ -269,7 +269,7 @@ class Evaluator:
         q = modulus_column(moduli)
         return Ciphertext(np.stack([add_mod(permuted[0], switched[0], q), switched[1]]), ciphertext.scale)
 
-    @one_blas_thread
+    @single_blas_thread
     def rotate_many(self, ciphertext: Ciphertext, steps: list[int]) -> list[Ciphertext]:
         """Rotations of one ciphertext by every step, hoisted: one ModUp shared by all of them.
 

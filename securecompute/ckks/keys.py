@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from securecompute.ckks.blas import one_blas_thread
+from securecompute.blas import single_blas_thread
 from securecompute.ckks.params import CKKSParameters
 from securecompute.ckks.ring import (
     add_mod,
@@ -137,7 +137,7 @@ class KeyGenerator:
             Pass a seeded one in tests only.
     """
 
-    @one_blas_thread
+    @single_blas_thread
     def __init__(self, params: CKKSParameters, source: RandomSource | None = None) -> None:
         self.params = params
         self.source = source if source is not None else RandomSource()
@@ -146,18 +146,18 @@ class KeyGenerator:
             params, forward(params.n, moduli, signed_to_residues(sample_ternary(self.source, params.n), moduli))
         )
 
-    @one_blas_thread
+    @single_blas_thread
     def public_key(self) -> PublicKey:
         """``(-(a s + e), a)`` over all K primes."""
         return PublicKey(self.params, self._encrypt_zero())
 
-    @one_blas_thread
+    @single_blas_thread
     def relin_key(self) -> KeySwitchingKey:
         """The key switching s^2 to s."""
         s = self.secret_key.data
         return self._switching_key(mul_mod(s, s, modulus_column(self.params.moduli)))
 
-    @one_blas_thread
+    @single_blas_thread
     def galois_keys(self, steps: list[int], conjugate: bool = False) -> GaloisKeys:
         """Galois keys for left rotations by ``steps`` (and conjugation when asked), SEAL's elements.
 

@@ -28,10 +28,29 @@ from securecompute.errors import ParameterError
 if TYPE_CHECKING:
     from securecompute.fhe.params import CKKSParameters
 
-__all__ = ["CKKSEngine", "CKKSKeyHolder", "CostModel", "EngineFactory"]
+__all__ = ["CKKSEngine", "CKKSKeyHolder", "CostModel", "EngineFactory", "slot_vector"]
 
 CiphertextT = TypeVar("CiphertextT")
 PlaintextT = TypeVar("PlaintextT")
+
+
+def slot_vector(values: object, slots: int) -> np.ndarray:
+    """``values`` ((n <= slots,) real, finite) zero-padded to (slots,) float64: what engines encode.
+
+    Raises:
+        ParameterError: not a real 1-D array of at most ``slots`` finite values.
+    """
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(f"values must be a real 1-D array: {exc}") from None
+    if array.ndim != 1 or array.shape[0] > slots or (array.size and array.dtype.kind not in "fiub"):
+        raise ParameterError(f"values must be real, 1-D, at most {slots} long; got {array.shape} {array.dtype}")
+    padded = np.zeros(slots)
+    padded[: array.shape[0]] = array
+    if not np.all(np.isfinite(padded)):
+        raise ParameterError("values must be finite (no NaN or infinity)")
+    return padded
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ it can encrypt, decrypt and make rotation keys.  :meth:`CKKSContext.public` give
 (:class:`~securecompute.fhe.backend.CKKSEngine`): public key, relinearisation keys and whatever
 rotation keys it was given; it can encrypt and compute, never decrypt.
 
-Engines are chosen by name (``backend="seal"`` by default, ``"simulate"`` for numpy slot vectors
-with the same plans and costs but no cryptography).  Contexts serialise to envelopes that name the
+Engines are chosen by name (``backend="seal"`` by default, ``"cross"`` for this project's RNS-CKKS
+on the GEMM kernels, ``"simulate"`` for numpy slot vectors with the same plans and costs but no
+cryptography).  Contexts serialise to envelopes that name the
 engine and carry the parameters and the context fingerprint (SHA-256 of the parameters and public
 key); every tensor carries them too, so tensors from another context, engine or parameters are
 refused (``KeyMismatchError``, ``EngineMismatchError``) instead of decrypting to garbage as TenSEAL

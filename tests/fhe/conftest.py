@@ -46,3 +46,9 @@ def sim() -> CKKSContext:
 @pytest.fixture(scope="session")
 def real_ctx() -> CKKSContext:
     return CKKSContext.create(depth=4, poly_modulus_degree=16384)
+
+
+@pytest.fixture(scope="session")
+def cross_ctx() -> CKKSContext:
+    """The ``cross`` engine (securecompute.ckks) at the parameters of ``real_ctx``."""
+    return CKKSContext.create(depth=4, poly_modulus_degree=16384, backend="cross")

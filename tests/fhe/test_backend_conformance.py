@@ -260,8 +260,8 @@ def test_no_engine_accepts_another_engines_bytes() -> None:
     holders = {name: engine_factory(name).generate(PARAMS) for name in engine_names()}
     for name, holder in holders.items():
         for other_name, other in holders.items():
-            if other_name == name:
-                continue
+            if other_name.split("-")[0] == name.split("-")[0]:
+                continue  # array-engine variants of one engine ("cross", "cross-jax") share its byte formats
             factory = engine_factory(other_name)
             with pytest.raises(CorruptPayloadError):
                 other.ciphertext_from_bytes(holder.ciphertext_to_bytes(holder.encrypt(_vector(63))))

@@ -26,7 +26,16 @@ def test_einsum_command_explains_and_can_stop_there(capsys: pytest.CaptureFixtur
 @pytest.mark.slow
 def test_einsum_command_runs_real_ckks(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["einsum", "ik,k->i", "--shapes", "8x8,8", "--encrypt", "1"]) == 0
-    assert "CKKS N=16384" in capsys.readouterr().out
+    assert "CKKS on seal, N=16384" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_einsum_command_runs_on_the_cross_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["einsum", "ik,k->i", "--shapes", "8x8,8", "--encrypt", "1", "--backend", "cross"]) == 0
+    out = capsys.readouterr().out
+    assert "CKKS on cross, N=16384" in out
+    error = float(out.rsplit("vs numpy", 1)[1])
+    assert error < 1e-3
 
 
 @pytest.mark.parametrize(
@@ -36,6 +45,8 @@ def test_einsum_command_runs_real_ckks(capsys: pytest.CaptureFixture[str]) -> No
         (["ij,jk->ik", "--shapes", "2x3,4x2"], "label 'j'"),
         (["ij->i", "--shapes", "2xa"], "shape '2xa'"),
         (["ij->i", "--shapes", "2x2", "--encrypt", "3"], "among 0..0"),
+        (["ij->i", "--shapes", "2x2", "--backend", "tpu"], "registered: cross, cross-jax, seal, simulate"),
+        (["ij->i", "--shapes", "2x2", "--backend", "cross", "--simulate"], "contradicts backend='cross'"),
     ],
 )
 def test_einsum_command_errors_are_one_line(

@@ -137,7 +137,9 @@ def test_backend_names_the_engine_and_simulate_is_an_alias() -> None:
     assert by_name.engine_name == by_flag.engine_name == "simulate"
     assert by_name.simulate
     assert by_flag.simulate
-    with pytest.raises(ParameterError, match="unknown CKKS engine 'nope'; registered: seal, simulate"):
+    with pytest.raises(
+        ParameterError, match="unknown CKKS engine 'nope'; registered: cross, cross-jax, seal, simulate"
+    ):
         CKKSContext.create(depth=2, backend="nope")
     with pytest.raises(ParameterError, match="contradicts"):
         CKKSContext.create(depth=2, backend="seal", simulate=True)

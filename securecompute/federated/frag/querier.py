@@ -100,6 +100,8 @@ class Querier:
         authenticated: carry every message in an authenticated channel (X25519 + AES-GCM, fresh keys
             at every setup) to the party's pinned ``channel_public_key`` (default); False sends bare
             envelopes, whose digest catches corruption but not a deliberate substitution.
+        backend: the CKKS engine of the querier's keys ("seal", default, or "cross"; any encrypting
+            engine of :mod:`securecompute.fhe.engines`); parties follow the engine named in the setup.
 
     Keys, query ids, handles and dummy probe lists always come from the operating system's randomness.
 
@@ -115,9 +117,10 @@ class Querier:
         max_norm: float = 1.0,
         executor: str | Transport = "local",
         authenticated: bool = True,
+        backend: str = "seal",
     ) -> None:
         self.params = FragParameters(dim, metric, max_norm)
-        self._context = CKKSContext.generate(self.params.ckks())
+        self._context = CKKSContext.generate(self.params.ckks(), backend=backend)
         self._engine = self._context.holder
         self.fingerprint: bytes = self._context.fingerprint
         self.pool = ZeroPool(self._engine)

@@ -4,8 +4,10 @@
     holder = engine_factory("seal").generate(params)     # a CKKSKeyHolder
     evaluator = holder.public()                           # a CKKSEngine
 
-Built in: ``seal`` (Microsoft SEAL through ``tenseal.sealapi``: real encryption) and ``simulate``
-(numpy slot vectors with level accounting: no encryption, no security).  Another engine registers a
+Built in: ``seal`` (Microsoft SEAL through ``tenseal.sealapi``: real encryption), ``cross`` (this
+project's RNS-CKKS, :mod:`securecompute.ckks`, on the GEMM kernels of :mod:`securecompute.cross`;
+numpy array engine) and ``simulate`` (numpy slot vectors with level accounting: no encryption, no
+security).  Another engine registers a
 factory with :func:`register_engine` (its module is imported only when first asked for), and the
 conformance suite ``tests/fhe/test_backend_conformance.py`` then runs it through the same laws.
 """
@@ -24,6 +26,8 @@ __all__ = ["engine_factory", "engine_names", "register_engine"]
 
 # name -> "module:attribute" of its factory, imported lazily so that listing engines loads none.
 _LAZY: dict[str, str] = {
+    "cross": "securecompute.fhe.engines.cross:FACTORY",
+    "cross-jax": "securecompute.fhe.engines.cross:JAX_FACTORY",
     "seal": "securecompute.fhe.engines.seal:FACTORY",
     "simulate": "securecompute.fhe.engines.simulate:FACTORY",
 }

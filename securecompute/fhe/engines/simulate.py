@@ -25,7 +25,7 @@ import numpy as np
 
 from securecompute.binary import MAGICS, ByteReader, checked_int, header, length_prefixed
 from securecompute.errors import CorruptPayloadError, DepthExhaustedError, KeyMismatchError, ParameterError
-from securecompute.fhe.backend import CKKSEngine, CKKSKeyHolder, CostModel
+from securecompute.fhe.backend import CKKSEngine, CKKSKeyHolder, CostModel, slot_vector
 from securecompute.fhe.params import CKKSParameters
 
 __all__ = ["FACTORY", "SimulatedCiphertext", "SimulatedEngine", "SimulatedKeyHolder", "SimulatedPlaintext"]
@@ -191,19 +191,7 @@ class SimulatedEngine:
 
     def _vector(self, values: object) -> np.ndarray:
         """(n <= slots,) real values zero-padded to (slots,) float64."""
-        try:
-            array = np.asarray(values)
-        except (ValueError, TypeError) as exc:
-            raise ParameterError(f"values must be a real 1-D array: {exc}") from None
-        if array.ndim != 1 or array.shape[0] > self.slots or (array.size and array.dtype.kind not in "fiub"):
-            raise ParameterError(
-                f"values must be real, 1-D, at most {self.slots} long; got {array.shape} {array.dtype}"
-            )
-        padded = np.zeros(self.slots)
-        padded[: array.shape[0]] = array
-        if not np.all(np.isfinite(padded)):
-            raise ParameterError("values must be finite (no NaN or infinity)")
-        return padded
+        return slot_vector(values, self.slots)
 
     def _multiplier(self, values: object, level: int) -> np.ndarray:
         if isinstance(values, SimulatedPlaintext):
