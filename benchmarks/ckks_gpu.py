@@ -106,30 +106,33 @@ class MismatchError(RuntimeError):
     """The JAX engine's words differ from the numpy engine's."""
 
 
-def accelerator_info() -> dict[str, Any]:
-    """JAX/jaxlib versions, the default platform and device, and nvidia-smi's view (None where absent)."""
+def nvidia_smi() -> dict[str, str]:
+    """nvidia-smi's GPU name, driver and memory (``{"nvidia_smi": ...}``), or why it could not say."""
+    query = "--query-gpu=name,driver_version,memory.total"
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", query, "--format=csv,noheader"], capture_output=True, text=True, timeout=30, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as error:  # no NVIDIA driver here: recorded, not fatal
+        return {"nvidia_smi_error": f"{type(error).__name__}: {error}"}
+    return {"nvidia_smi": done.stdout.strip()}
+
+
+def accelerator_info(driver: dict[str, str] | None = None) -> dict[str, Any]:
+    """JAX/jaxlib versions, the default platform and device, and ``driver`` (default: :func:`nvidia_smi`)."""
     import jax
     import jaxlib
 
     device = jax.devices()[0]
-    info: dict[str, Any] = {
+    return {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "platform": device.platform,
         "device": str(device),
         "device_kind": device.device_kind,
         "device_count": jax.device_count(),
-        "nvidia_smi": None,
+        **(nvidia_smi() if driver is None else driver),
     }
-    query = "--query-gpu=name,driver_version,memory.total"
-    try:
-        done = subprocess.run(
-            ["nvidia-smi", query, "--format=csv,noheader"], capture_output=True, text=True, timeout=30, check=True
-        )
-        info["nvidia_smi"] = done.stdout.strip()
-    except (OSError, subprocess.SubprocessError) as error:  # no NVIDIA driver here: recorded, not fatal
-        info["nvidia_smi_error"] = f"{type(error).__name__}: {error}"
-    return info
 
 
 def check_bit_exact(n: int, bits: Sequence[int], allow_insecure: bool = False) -> dict[str, Any]:
@@ -201,7 +204,7 @@ def _guarded(
     """Run ``items`` in order while elapsed + the item's estimate fits ``until_s``; (results, items left out).
 
     The estimate is ``work(item)`` times the slowest seconds per unit of work seen so far (zero before
-    the first item, which always runs).
+    the first item, which runs if any time is left).
     """
     results: list[Any] = []
     rate = 0.0
@@ -301,13 +304,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--budget", type=float, default=420.0, help="seconds; no ring or row starts past it")
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    # benchmarks/ckks_ops.py's CPU layout (one XLA CPU thread beside single-thread BLAS); set before JAX
-    # loads, and only the CPU client reads it, so a GPU run is unaffected.
-    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-    accelerator = accelerator_info()
+    driver = nvidia_smi()
+    if "nvidia_smi" not in driver:  # no NVIDIA GPU: ckks_ops.py's CPU layout, one XLA thread (set before JAX
+        # loads); never set beside a GPU, where a jaxlib that dropped one of these flags would abort.
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    accelerator = accelerator_info(driver)
     cpu_check = args.cpu_check or accelerator["platform"] not in ("gpu", "tpu")
     print(f"JAX {accelerator['jax']} on {accelerator['device']} ({accelerator['device_kind']}); cpu_check={cpu_check}")
-    print(f"nvidia-smi: {accelerator['nvidia_smi'] or accelerator.get('nvidia_smi_error')}", flush=True)
+    print(f"nvidia-smi: {accelerator.get('nvidia_smi') or accelerator.get('nvidia_smi_error')}", flush=True)
     out = Path(args.out) / ("ckks_gpu_cpu_check.json" if cpu_check else "ckks_gpu.json")
     data: dict[str, Any] = {
         "benchmark": "ckks_gpu",
