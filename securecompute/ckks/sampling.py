@@ -22,6 +22,7 @@ accepted values.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 
@@ -42,14 +43,18 @@ class RandomSource:
         seed: 64 bytes; None (the default) draws them from the OS through ``secrets``.  Pass a
             fixed seed only in tests: equal seeds give equal keys.
 
-    Copies and unpickled copies are fresh OS-seeded sources (they never replay this stream); the
-    repr hides the seed; :meth:`take` is thread-safe.
+    Copies and unpickled copies are fresh OS-seeded sources (they never replay this stream), and an
+    OS-seeded source reseeds itself in a forked child; the repr hides the seed; :meth:`take` is
+    thread-safe.
 
     Raises:
         ParameterError: a seed that is not 64 bytes.
     """
 
     def __init__(self, seed: bytes | None = None) -> None:
+        # An OS-seeded stream is reseeded in a forked child: parent and child would otherwise draw the
+        # same bytes next (the same masks in their next ciphertexts).  A test's explicit seed is kept.
+        self._pid = os.getpid() if seed is None else None
         if seed is None:
             seed = secrets.token_bytes(64)
         if not isinstance(seed, bytes) or len(seed) != 64:
@@ -80,6 +85,8 @@ class RandomSource:
     def take(self, count: int) -> bytes:
         """The next ``count`` bytes of the stream (thread-safe: concurrent callers get disjoint bytes)."""
         with self._lock:
+            if self._pid is not None and self._pid != os.getpid():
+                self._pid, self._seed, self._counter, self._buffer = os.getpid(), secrets.token_bytes(64), 0, b""
             while len(self._buffer) < count:
                 block = hashlib.shake_256(self._seed + self._counter.to_bytes(8, "little")).digest(_BLOCK)
                 self._counter += 1

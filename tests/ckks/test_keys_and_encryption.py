@@ -9,7 +9,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import os
 import pickle
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -146,6 +149,36 @@ def test_copies_of_a_source_never_replay_its_stream() -> None:
         assert clone.take(64) != RandomSource(TEST_SEED).take(64)
     assert TEST_SEED.hex() not in repr(source)
     assert source.take(64) == RandomSource(TEST_SEED).take(64)  # the original stream is untouched
+
+
+FORK_SCRIPT = """
+import os
+from securecompute.ckks.sampling import RandomSource
+source = RandomSource()
+source.take(100)  # a partly used block is buffered: the child must not reuse it either
+read_end, write_end = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(write_end, source.take(64))
+    os._exit(0)
+os.close(write_end)
+os.waitpid(pid, 0)
+child = os.read(read_end, 64)
+print(len(child), child != source.take(64))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists on POSIX only")
+def test_a_forked_child_never_replays_the_parent_s_stream() -> None:
+    """After fork, parent and child must not draw the same next bytes (the same masks in their next ciphertexts).
+
+    The fork runs in a fresh interpreter: this one may hold JAX's threads, which a fork can deadlock.
+    """
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True, timeout=120, env=environment, check=True
+    )
+    assert done.stdout.split() == ["64", "True"]
 
 
 def test_threads_sharing_a_source_get_disjoint_bytes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from securecompute.encoding import pack, unpack
+from securecompute.errors import ParameterError
 from securecompute.federated.frag import Party, Querier
 from securecompute.federated.frag import messages as wire
 from securecompute.fhe.engines import engine_factory
@@ -22,6 +24,27 @@ def test_a_setup_carrying_a_simulated_context_is_refused() -> None:
     reply = unpack(Party("careful", clustered(20, 3)).handle(pack(wire.SETUP, sections, simulated.fingerprint)))
     assert reply.kind == wire.ERROR
     assert b"does not encrypt" in b"".join(reply.sections.values())
+
+
+@pytest.mark.parametrize("kind", ["fhe/public-context", "fhe/secret-context"])
+def test_a_setup_carrying_a_cross_secret_key_is_refused(kind: str) -> None:
+    """A cross secret context, in a secret envelope or hidden in a public one, never reaches a party's store."""
+    querier = Querier(dim=DIM, backend="cross")
+    params = querier.params.ckks()
+    holder = querier.context.holder
+    naming = {"engine": b"cross", "params": params.to_bytes(), "keys": holder.secret_bytes()}
+    context = pack(kind, naming, holder.fingerprint)
+    sections = {"params": querier.params.to_bytes(), "context": context, "nonce": bytes(32)}
+    party = Party("careful", clustered(20, 3))
+    reply = unpack(party.handle(pack(wire.SETUP, sections, holder.fingerprint)))
+    assert reply.kind == wire.ERROR
+    assert (b"SECRET" if kind == "fhe/secret-context" else b"SCXS") in b"".join(reply.sections.values())
+
+
+@pytest.mark.parametrize(("backend", "refusal"), [("simulate", "does not encrypt"), ("sael", "sael")])
+def test_a_querier_refuses_a_backend_that_does_not_encrypt(backend: str, refusal: str) -> None:
+    with pytest.raises(ParameterError, match=refusal):
+        Querier(dim=DIM, backend=backend)
 
 
 def test_the_querier_key_lives_in_an_engine_context() -> None:

@@ -106,7 +106,7 @@ class Querier:
     Keys, query ids, handles and dummy probe lists always come from the operating system's randomness.
 
     Raises:
-        ParameterError: invalid dim, metric, max_norm or executor.
+        ParameterError: invalid dim, metric, max_norm, executor or backend (unknown, or not encrypting).
     """
 
     def __init__(
@@ -122,6 +122,8 @@ class Querier:
         self.params = FragParameters(dim, metric, max_norm)
         self._context = CKKSContext.generate(self.params.ckks(), backend=backend)
         self._engine = self._context.holder
+        if not self._engine.encrypts:  # parties refuse such a setup; a querier must not send queries in the clear
+            raise ParameterError(f"backend {backend!r} does not encrypt; accepted: an encrypting engine such as 'seal'")
         self.fingerprint: bytes = self._context.fingerprint
         self.pool = ZeroPool(self._engine)
         self._executor = executor

@@ -227,7 +227,8 @@ class CrossEvaluator:
             total = term if total is None else self._evaluator.add(total, term)
         assert total is not None
         rescaled = self._evaluator.rescale(total)
-        # Δ·q / q is exact in binary floating point (q < 2^53, Δ a power of two): the scale is Δ again.
+        # The multiplier was encoded at float(q): the scale is Δ again, exactly for primes below 2^53 and
+        # within 2^-53 relative for wider middle primes (which the parameters allow), far below CKKS noise.
         return self._own(Ciphertext(rescaled.data, self._delta))
 
     def zeros(self, level: int) -> Ciphertext:

@@ -31,7 +31,7 @@ from securecompute.binary import MAGICS, ByteReader, header, length_prefixed
 from securecompute.ckks import CKKSParameters as RingParameters
 from securecompute.ckks import KeySwitchingKey, PublicKey, SecretKey
 from securecompute.ckks.ring import add_mod, inverse, modulus_column, mul_mod
-from securecompute.errors import CorruptPayloadError
+from securecompute.errors import CorruptPayloadError, ParameterError
 from securecompute.fhe.params import CKKSParameters
 
 __all__ = [
@@ -64,14 +64,32 @@ def ring_parameters(params: CKKSParameters) -> RingParameters:
     return RingParameters.from_bit_sizes(params.poly_modulus_degree, params.coeff_modulus_bits, allow_insecure=True)
 
 
-def public_key_error_bound(public_key: PublicKey, secret: SecretKey) -> int:
-    """max |e| of the public key's error under ``secret`` (limb q_0, centred): small iff the keys match."""
-    q0 = public_key.params.moduli[0]
-    column = np.array([[q0]], dtype=np.uint64)
-    phase = add_mod(public_key.data[0, :1], mul_mod(public_key.data[1, :1], secret.data[:1], column), column)
-    coefficients = inverse(public_key.params.n, (q0,), phase).astype(object)
-    centred = [int(c) if c <= q0 // 2 else int(c) - q0 for c in coefficients[0]]
-    return max(abs(c) for c in centred)
+def centred_coefficients(ring: RingParameters, evaluations: np.ndarray) -> np.ndarray:
+    """int64 ``(K, N)``: the coefficients of NTT-form ``(K, N)`` residues, centred in (-q_l/2, q_l/2] per limb."""
+    coefficients = inverse(ring.n, ring.moduli, evaluations).astype(np.int64)  # residues < 2^61 fit int64
+    moduli = np.array(ring.moduli, dtype=np.int64)[:, None]
+    return np.where(coefficients > moduli // 2, coefficients - moduli, coefficients)
+
+
+def check_key_pair(public_key: PublicKey, secret: SecretKey) -> None:
+    """Refuse a secret key that is not one ternary polynomial, or does not open ``public_key``.
+
+    On every limb, s must be the same polynomial with coefficients in {-1, 0, 1}, and the public key
+    (-(a s + e), a) must open to the same -e with |e| <= ``PUBLIC_KEY_ERROR_LIMIT``.  (Checking one
+    limb only would let the other limbs of either key be anything.)
+
+    Raises:
+        CorruptPayloadError: either condition fails.
+    """
+    ring = secret.params
+    s = centred_coefficients(ring, secret.data)
+    if np.any(np.abs(s) > 1) or np.any(s != s[:1]):
+        raise CorruptPayloadError("cross secret context: the secret key is not one ternary polynomial on every prime")
+    column = modulus_column(ring.moduli)
+    phase = add_mod(public_key.data[0], mul_mod(public_key.data[1], secret.data, column), column)
+    error = centred_coefficients(ring, phase)
+    if np.any(np.abs(error) > PUBLIC_KEY_ERROR_LIMIT) or np.any(error != error[:1]):
+        raise CorruptPayloadError("cross secret context: the secret key does not belong to its public key")
 
 
 def parms_id(params: CKKSParameters) -> bytes:
@@ -163,12 +181,16 @@ def read_public_context(data: bytes) -> PublicParts:
     """Inverse of :func:`public_context_bytes`: parameters (both views), public key, relin key, rotation keys.
 
     Raises:
-        CorruptPayloadError: any malformation (wrong magic, truncation, bad residues, trailing bytes).
+        CorruptPayloadError: any malformation (wrong magic, truncation, bad residues, trailing bytes,
+            parameters whose bit sizes have too few NTT primes).
         InsecureParametersError: parameters above the 128-bit table.
     """
     reader = ByteReader(data, "cross public context", MAGICS["cross-public"])
     params = CKKSParameters.from_bytes(reader.blob())
-    ring = ring_parameters(params)
+    try:
+        ring = ring_parameters(params)
+    except ParameterError as exc:  # valid-looking bit sizes with too few NTT primes (e.g. many 20-bit ones)
+        raise CorruptPayloadError(f"cross public context names parameters without a prime chain: {exc}") from None
     count, n = len(ring.moduli), ring.n
     public_key = PublicKey(ring, read_array(reader, (2, count, n), ring.moduli, "public key"))
     flag = reader.unpack("B")[0]
@@ -193,13 +215,13 @@ def read_secret_context(data: bytes) -> tuple[PublicParts, SecretKey]:
     """Inverse of :func:`secret_context_bytes`.
 
     Raises:
-        CorruptPayloadError: malformed bytes, or a secret key that does not open its public key.
+        CorruptPayloadError: malformed bytes, a secret key that is not ternary on every prime, or
+            one that does not open its public key.
     """
     reader = ByteReader(data, "cross secret context", MAGICS["cross-secret"])
     parts = read_public_context(reader.blob())
     ring = parts[1]
     secret = SecretKey(ring, read_array(reader, (len(ring.moduli), ring.n), ring.moduli, "secret key"))
     reader.end()
-    if public_key_error_bound(parts[2], secret) > PUBLIC_KEY_ERROR_LIMIT:
-        raise CorruptPayloadError("cross secret context: the secret key does not belong to its public key")
+    check_key_pair(parts[2], secret)
     return parts, secret
