@@ -121,6 +121,7 @@ __all__ = [
     "client_times",
     "client_update",
     "get_policy",
+    "initial_clients",
     "simulate_async",
 ]
 
@@ -258,21 +259,11 @@ def simulate_async(
     data = load_digits_split(int(seed)) if dataset is None else dataset
     if data.y_train.shape[0] < m:
         raise ParameterError(f"cannot give each of {m} clients data: only {data.y_train.shape[0]} examples")
-    net = get_model(model_key, data.features, data.classes)
-    seeds = np.random.SeedSequence(int(seed)).spawn(5)
-    parts = partition(data.y_train, m, alpha, np.random.default_rng(seeds[0]))
-    params = net.init_params(np.random.default_rng(seeds[1]))
+    net, params, states, seeds = initial_clients(data, m, alpha, int(seed), model_key)
     time_rng = np.random.default_rng(seeds[3])
     crash_rng = np.random.default_rng(seeds[4])
-    client_seeds = seeds[2].spawn(m)
-    states = [
-        WorkerState(
-            i, data.x_train[rows], data.y_train[rows], np.zeros(net.size), np.random.default_rng(client_seeds[i])
-        )
-        for i, rows in enumerate(parts)
-    ]
     if importance is None:
-        sizes = np.asarray([rows.size for rows in parts], dtype=np.float64)
+        sizes = np.asarray([state.y.shape[0] for state in states], dtype=np.float64)
         importance = np.full(m, 1.0 / m) if p == "uniform" else sizes / sizes.sum()
     weights = rule.weights(clock.taus, importance)
     runner: JobExecutor = LocalExecutor() if executor is None else executor
@@ -407,6 +398,30 @@ def simulate_async(
     history.params = params
     history.seconds = time.perf_counter() - started
     return history
+
+
+def initial_clients(
+    data: Dataset, clients: int, alpha: float | None, seed: int, model: str
+) -> tuple[Model, FloatArray, list[WorkerState], list[np.random.SeedSequence]]:
+    """The model, its initial (d,) parameters and every client's state, as :func:`simulate_async` makes them.
+
+    Client i holds its Dirichlet(``alpha``) share of ``data``'s training rows and its own generator; the
+    deployment's clients (:mod:`~securecompute.federated.deploy.fedfix_app`) call this too, so that a
+    deployed run and its event-clock twin share the split, the initial model and each client's
+    minibatch stream.  Returns (model, params, states, the five seed sequences of the run).
+    """
+    net = get_model(model, data.features, data.classes)
+    seeds = np.random.SeedSequence(seed).spawn(5)
+    parts = partition(data.y_train, clients, alpha, np.random.default_rng(seeds[0]))
+    params = net.init_params(np.random.default_rng(seeds[1]))
+    client_seeds = seeds[2].spawn(clients)
+    states = [
+        WorkerState(
+            i, data.x_train[rows], data.y_train[rows], np.zeros(net.size), np.random.default_rng(client_seeds[i])
+        )
+        for i, rows in enumerate(parts)
+    ]
+    return net, params, states, seeds
 
 
 def _check_importance(values: npt.ArrayLike, m: int) -> FloatArray:

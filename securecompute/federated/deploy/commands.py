@@ -1,4 +1,4 @@
-"""``securecompute deploy frag|robust``: protocols on a real local Flower deployment, against in-process.
+"""``securecompute deploy frag|robust|fedfix``: protocols on a real local Flower deployment, against in-process.
 
 ``frag`` brings up a SuperLink and ``--nodes`` SuperNodes on loopback (each with its party host), runs FRAG
 searches on seeded synthetic data as a Flower run, prints recall (against the exact search and the
@@ -57,6 +57,20 @@ def register_commands(commands: Any) -> None:
     robust.add_argument("--aggregator", default="median", help="robust rule by name (default: %(default)s)")
     robust.add_argument("--workdir", default=None, help="keep logs and files here (default: a temporary folder)")
     robust.set_defaults(handler=_run_robust)
+    fedfix = protocols.add_parser("fedfix", help="FedFix (or fedavg/fedbuff/async) on a real clock vs its twin")
+    fedfix.add_argument("--nodes", type=int, default=3, help="SuperNodes, one client each (default: %(default)s)")
+    fedfix.add_argument("--policy", default="fedfix", help="fedfix, fedavg, fedbuff, async, async_identical")
+    fedfix.add_argument("--times", default="F-50", help="client times F-X (default: %(default)s)")
+    fedfix.add_argument(
+        "--unit", type=float, default=10.0, help="seconds of compute per unit of tau_i (default: %(default)s)"
+    )
+    fedfix.add_argument("--dt", type=float, default=5.0, help="FedFix period, seconds (default: %(default)s)")
+    fedfix.add_argument("--c", type=int, default=2, help="FedBuff buffer size (default: %(default)s)")
+    fedfix.add_argument("--horizon", type=float, default=60.0, help="seconds of wall time (default: %(default)s)")
+    fedfix.add_argument("--alpha", type=float, default=None, help="Dirichlet label skew (default: IID)")
+    fedfix.add_argument("--plot", default=None, help="write the accuracy-vs-time curves to this PNG")
+    fedfix.add_argument("--workdir", default=None, help="keep logs and files here (default: a temporary folder)")
+    fedfix.set_defaults(handler=_run_fedfix)
 
 
 def _stop_on_sigterm() -> None:
@@ -102,6 +116,18 @@ def _run_robust(options: argparse.Namespace) -> int:
         workdir=options.workdir,
         say=lambda line: print(line, flush=True),
     )
+    return 0
+
+
+def _run_fedfix(options: argparse.Namespace) -> int:
+    from securecompute.federated.deploy.realclock import run_fedfix_deployment
+
+    _stop_on_sigterm()
+    run_fedfix_deployment(
+        nodes=options.nodes, policy=options.policy, times=options.times, unit=options.unit, dt=options.dt,
+        c=options.c, horizon=options.horizon, alpha=options.alpha, plot=options.plot, workdir=options.workdir,
+        say=lambda line: print(line, flush=True),
+    )  # fmt: skip
     return 0
 
 

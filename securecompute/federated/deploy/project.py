@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["APP_PYPROJECT", "TRAIN_PYPROJECT", "app_pyproject", "write_app_project"]
+__all__ = ["APP_PYPROJECT", "FEDFIX_PYPROJECT", "TRAIN_PYPROJECT", "app_pyproject", "write_app_project"]
 
 
 def app_pyproject(name: str, comment: str, module: str, config: str) -> str:
@@ -70,6 +70,32 @@ lr = 0.5
 seed = 0
 nodes = 3
 timeout = 120.0   # seconds per round
+out = ""          # result JSON
+""",
+)
+
+FEDFIX_PYPROJECT = app_pyproject(
+    "securecompute-fedfix",
+    "Asynchronous federated learning (FedFix, FedAvg, FedBuff, async) on a real clock as a Flower app.",
+    "securecompute.federated.deploy.fedfix_app",
+    """\
+policy = "fedfix"  # fedfix, fedavg, fedbuff, async, async_identical
+dt = 3.0          # FedFix period (seconds of wall time)
+c = 2             # FedBuff buffer size
+nodes = 3
+node-ids = ""     # Flower node ids, comma-separated, client 0 first
+compute = ""      # compute delay of each client's job (seconds), comma-separated
+transport = 4.5   # assumed transport delay per job (seconds), in tau_i for the weights
+horizon = 30.0    # seconds of wall time the loop runs
+evals = 10
+seed = 0
+alpha = 0.0       # Dirichlet label skew (0: IID)
+local-steps = 10
+lr = 0.1
+batch-size = 16
+eta-g = 1.0
+tag = "run"       # names the clients' generator-state files of this run
+node-wait = 30.0
 out = ""          # result JSON
 """,
 )
