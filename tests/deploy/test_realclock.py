@@ -25,6 +25,36 @@ def test_compute_delays_are_the_f_x_times_scaled_and_refuse_random_times() -> No
         compute_delays("F-50", 3, 0.0)
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--horizon", "inf"], "horizon"),
+        (["--horizon", "1e9"], "horizon"),
+        (["--transport", "nan"], "transport"),
+        (["--transport", "-1"], "transport"),
+        (["--unit", "inf"], "unit"),
+        (["--unit", "4000"], "compute delay"),
+        (["--unit", "100", "--horizon", "40"], "no job can return"),
+        (["--nodes", "0"], "nodes"),
+        (["--nodes", "5000"], "5000 clients"),
+        (["--dt", "0"], "dt"),
+        (["--c", "0"], "c must"),
+        (["--alpha", "0"], "alpha"),
+        (["--times", "exp-50"], "F-X"),
+        (["--plot", "curves.txt"], "plot"),
+    ],
+)
+def test_fedfix_command_checks_every_flag_before_any_process_starts(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_deployment(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a process was started before the flags were checked")
+
+    monkeypatch.setattr("securecompute.federated.deploy.processes.LocalDeployment", no_deployment)
+    assert cli.main(["deploy", "fedfix", *argv]) != 0
+    assert message in capsys.readouterr().err
+
+
 def test_fedfix_command_refuses_an_unknown_policy(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["deploy", "fedfix", "--policy", "nope"]) != 0
     assert "unknown policy 'nope'" in capsys.readouterr().err

@@ -38,6 +38,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from securecompute.errors import ParameterError
 from securecompute.federated.data import load_digits_split
+from securecompute.federated.deploy.realclock import MAX_DELAY
 from securecompute.federated.fedfix import ClientJob, client_update, get_policy, initial_clients
 from securecompute.federated.simulation import WorkerTask
 
@@ -45,9 +46,6 @@ __all__ = ["MAX_DELAY", "POLL_SECONDS", "client_app", "server_app"]
 
 POLL_SECONDS = 0.05
 """Seconds between the ServerApp's ``pull_messages`` calls (well below the SuperNodes' 3 s poll)."""
-
-MAX_DELAY = 3600.0
-"""Largest compute delay (seconds) a client accepts in a request."""
 
 server_app = ServerApp()
 client_app = ClientApp()
