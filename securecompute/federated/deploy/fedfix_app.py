@@ -20,8 +20,8 @@ the simulator's client.
 
 Run config: see :data:`.project.FEDFIX_PYPROJECT`.  Node config: ``partition`` (client index),
 ``state-dir``.  The ServerApp writes a result JSON (``out``): evaluation times and test accuracy,
-aggregations, every job's client, send and return times (seconds since the loop's start), and the
-weights used.
+aggregations, every job's client, send and return times (seconds since the loop's start), the
+weights used and the final model.
 """
 
 from __future__ import annotations
@@ -289,6 +289,7 @@ def fedfix_loop(grid: Grid, context: Context) -> None:
         "weights": [float(w) for w in weights],
         "policy": rule.describe(),
         "loop_seconds": clock(),
+        "params": [float(value) for value in params],  # the final model, for the replay twin's check
     }
     out = Path(str(config["out"]))
     tmp = out.with_suffix(".tmp")

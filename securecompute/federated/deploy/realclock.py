@@ -258,6 +258,9 @@ def run_fedfix_deployment(
     comparison["replay_max_abs_difference"] = float(
         np.max(np.abs(np.asarray(deployed["accuracy"]) - np.asarray(replay.accuracy)))
     )
+    comparison["replay_max_abs_parameter_difference"] = float(
+        np.max(np.abs(np.asarray(deployed["params"], dtype=np.float64) - replay.params))
+    )
     comparison["replay_same_aggregations"] = [
         [round(a["time"], 9), sorted(a["clients"])] for a in deployed["aggregations"]
     ] == [[round(at, 9), sorted(who)] for at, who in replay.aggregations]
@@ -276,7 +279,9 @@ def run_fedfix_deployment(
     )
     say(
         f"replay twin (each job's measured round trip): max |deployed - replay| "
-        f"{comparison['replay_max_abs_difference']:.2e}, same aggregations: {comparison['replay_same_aggregations']}"
+        f"{comparison['replay_max_abs_difference']:.2e}, final models "
+        f"{comparison['replay_max_abs_parameter_difference']:.2e} apart, same aggregations: "
+        f"{comparison['replay_same_aggregations']}"
     )
     if plot is not None:
         say(f"plot: {plot_comparison(deployed, twin, replay, comparison, plot)}")
