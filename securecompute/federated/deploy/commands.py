@@ -66,6 +66,9 @@ def register_commands(commands: Any) -> None:
     )
     fedfix.add_argument("--dt", type=float, default=5.0, help="FedFix period, seconds (default: %(default)s)")
     fedfix.add_argument("--c", type=int, default=2, help="FedBuff buffer size (default: %(default)s)")
+    fedfix.add_argument(
+        "--transport", type=float, default=4.5, help="assumed transport delay in the weights, s (default: %(default)s)"
+    )
     fedfix.add_argument("--horizon", type=float, default=60.0, help="seconds of wall time (default: %(default)s)")
     fedfix.add_argument("--alpha", type=float, default=None, help="Dirichlet label skew (default: IID)")
     fedfix.add_argument("--plot", default=None, help="write the accuracy-vs-time curves to this PNG")
@@ -125,7 +128,8 @@ def _run_fedfix(options: argparse.Namespace) -> int:
     _stop_on_sigterm()
     run_fedfix_deployment(
         nodes=options.nodes, policy=options.policy, times=options.times, unit=options.unit, dt=options.dt,
-        c=options.c, horizon=options.horizon, alpha=options.alpha, plot=options.plot, workdir=options.workdir,
+        c=options.c, horizon=options.horizon, transport=options.transport, alpha=options.alpha, plot=options.plot,
+        workdir=options.workdir,
         say=lambda line: print(line, flush=True),
     )  # fmt: skip
     return 0

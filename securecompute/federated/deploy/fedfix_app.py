@@ -20,8 +20,8 @@ the simulator's client.
 
 Run config: see :data:`.project.FEDFIX_PYPROJECT`.  Node config: ``partition`` (client index),
 ``state-dir``.  The ServerApp writes a result JSON (``out``): evaluation times and test accuracy,
-aggregations, every job's client, send and return times (seconds since the loop's start), and the
-weights used.
+aggregations, every job's client, send and return times (seconds since the loop's start), the
+weights used and the final model.
 """
 
 from __future__ import annotations
@@ -38,19 +38,72 @@ from flwr.serverapp import Grid, ServerApp
 
 from securecompute.errors import ParameterError
 from securecompute.federated.data import load_digits_split
+from securecompute.federated.deploy.realclock import MAX_DELAY
 from securecompute.federated.fedfix import ClientJob, client_update, get_policy, initial_clients
 from securecompute.federated.simulation import WorkerTask
 
-__all__ = ["MAX_DELAY", "POLL_SECONDS", "client_app", "server_app"]
+__all__ = [
+    "MAX_DELAY",
+    "POLL_SECONDS",
+    "client_app",
+    "read_generator_state",
+    "reply_delta",
+    "server_app",
+    "write_generator_state",
+]
 
 POLL_SECONDS = 0.05
 """Seconds between the ServerApp's ``pull_messages`` calls (well below the SuperNodes' 3 s poll)."""
 
-MAX_DELAY = 3600.0
-"""Largest compute delay (seconds) a client accepts in a request."""
+_STATE_BYTES = 512
+"""Bound on a generator-state file's size (a PCG64 state is about 170 bytes of JSON)."""
+
+_UINT128 = 1 << 128
 
 server_app = ServerApp()
 client_app = ClientApp()
+
+
+def write_generator_state(path: Path, rng: np.random.Generator) -> None:
+    """Save ``rng``'s PCG64 state to ``path`` as JSON (integers only; written whole, then renamed in place)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rng.bit_generator.state))
+    tmp.replace(path)
+
+
+def read_generator_state(path: Path, rng: np.random.Generator) -> None:
+    """Set ``rng`` to the PCG64 state saved in ``path`` by :func:`write_generator_state`.
+
+    Parsed strictly (numpy alone would truncate floats, take booleans and ignore extra keys): the file is
+    at most :data:`_STATE_BYTES` bytes of JSON with exactly the keys of a PCG64 state and integer values
+    in range.
+
+    Raises:
+        ParameterError: the file is not such a state (its path named).
+    """
+    raw = path.read_bytes()[: _STATE_BYTES + 1]
+    try:
+        state = json.loads(raw) if len(raw) <= _STATE_BYTES else None
+    except ValueError:
+        state = None
+
+    def integer(value: object, bound: int) -> bool:
+        return type(value) is int and 0 <= value < bound
+
+    inner = state.get("state") if isinstance(state, dict) else None
+    if not (
+        isinstance(state, dict)
+        and set(state) == {"bit_generator", "state", "has_uint32", "uinteger"}
+        and state["bit_generator"] == "PCG64"
+        and isinstance(inner, dict)
+        and set(inner) == {"state", "inc"}
+        and integer(inner["state"], _UINT128)
+        and integer(inner["inc"], _UINT128)
+        and integer(state["has_uint32"], 2)
+        and integer(state["uinteger"], 1 << 32)
+    ):
+        raise ParameterError(f"{path} is not a PCG64 generator state written by this client ({raw[:80]!r})")
+    rng.bit_generator.state = state
 
 
 def _alpha(config: Any) -> float | None:
@@ -65,11 +118,37 @@ def _setup(config: Any) -> tuple[Any, np.ndarray, list[Any], Any]:
     return net, params, states, data
 
 
+def reply_delta(content: RecordDict, size: int) -> tuple[np.ndarray, float]:
+    """A client's reply checked before aggregation: its (size,) float64 Delta and its handler seconds.
+
+    Raises:
+        ParameterError: not exactly one real (size,) array named ``delta`` with finite entries, or no
+            finite ``handler-seconds`` >= 0.
+    """
+    arrays = content.array_records.get("delta")
+    try:
+        listed = arrays.to_numpy_ndarrays() if arrays is not None else []
+    except (TypeError, ValueError) as error:  # not numpy-serialised, or a malformed .npy
+        raise ParameterError(f"a reply's delta could not be read as numpy arrays: {error}") from error
+    if len(listed) != 1:
+        raise ParameterError(f"a reply must carry one delta array, got {len(listed)}")
+    delta = listed[0]
+    if delta.dtype.kind not in "fiu" or delta.shape != (size,) or not np.isfinite(delta).all():
+        raise ParameterError(f"delta must be ({size},) finite reals, got {delta.dtype} of shape {delta.shape}")
+    job = content.config_records.get("job")
+    handler = job.get("handler-seconds") if job is not None else None
+    if not isinstance(handler, float) or not 0.0 <= handler < float("inf"):
+        raise ParameterError(f"a reply must carry finite handler-seconds >= 0, got {handler!r}")
+    return delta.astype(np.float64), handler
+
+
 @client_app.train()
 def train(message: Message, context: Context) -> Message:
     """Sleep this client's compute delay, run K local steps from the model received, reply Delta."""
     config, node = context.run_config, context.node_config
-    index = int(node["partition"])
+    index, clients = int(node["partition"]), int(config["nodes"])
+    if not 0 <= index < clients:
+        raise ParameterError(f"node config partition must be a client index in [0, {clients}), got {index}")
     delay = message.content.config_records["job"]["delay"]
     if not isinstance(delay, float) or not 0.0 <= delay <= MAX_DELAY:
         raise ParameterError(f"compute delay must be a float in [0, {MAX_DELAY}] seconds, got {delay!r}")
@@ -79,7 +158,7 @@ def train(message: Message, context: Context) -> Message:
     state = states[index]
     state_file = Path(str(node["state-dir"])) / f"{config['tag']}-{index}.json"
     if state_file.exists():  # this client's own generator, where its previous job left it
-        state.rng.bit_generator.state = json.loads(state_file.read_text())
+        read_generator_state(state_file, state.rng)
     params = message.content.array_records["model"].to_numpy_ndarrays()[0]
     if params.shape != (net.size,):
         raise ValueError(f"model of shape {params.shape}, expected ({net.size},)")
@@ -87,7 +166,7 @@ def train(message: Message, context: Context) -> Message:
         WorkerTask(state, params, net, int(config["batch-size"]), 0.0), int(config["local-steps"]), float(config["lr"])
     )
     state, delta = client_update(job)
-    state_file.write_text(json.dumps(state.rng.bit_generator.state))
+    write_generator_state(state_file, state.rng)
     content = RecordDict(
         {"delta": ArrayRecord([delta]), "job": ConfigRecord({"handler-seconds": time.monotonic() - started})}
     )
@@ -177,10 +256,10 @@ def fedfix_loop(grid: Grid, context: Context) -> None:
             if reply.has_error():
                 raise RuntimeError(f"client {entry[0]} failed: {reply.error.reason}")
             client, sent_version, sent = entry
-            delta = np.asarray(reply.content.array_records["delta"].to_numpy_ndarrays()[0], dtype=np.float64)
-            if delta.shape != params.shape or not np.isfinite(delta).all():
-                raise RuntimeError(f"client {client} sent a delta of shape {delta.shape} (or not finite)")
-            handler = float(reply.content.config_records["job"]["handler-seconds"])  # type: ignore[arg-type]
+            try:
+                delta, handler = reply_delta(reply.content, params.size)
+            except ParameterError as error:  # ends the run: a bad update is neither applied nor dropped unseen
+                raise RuntimeError(f"client {client} (node {node_ids[client]}): {error}") from error
             jobs.append({"client": client, "sent": sent, "returned": now, "handler_seconds": handler})
             pending.append((client, sent_version, delta))
             waiting.append(client)
@@ -210,6 +289,7 @@ def fedfix_loop(grid: Grid, context: Context) -> None:
         "weights": [float(w) for w in weights],
         "policy": rule.describe(),
         "loop_seconds": clock(),
+        "params": [float(value) for value in params],  # the final model, for the replay twin's check
     }
     out = Path(str(config["out"]))
     tmp = out.with_suffix(".tmp")

@@ -33,11 +33,19 @@ from typing import Any
 import numpy as np
 
 from securecompute.errors import ParameterError
+from securecompute.federated._checks import check_int, check_positive
 from securecompute.federated.client_times import time_model
+from securecompute.federated.data import load_digits_split
 from securecompute.federated.fedfix import get_policy, simulate_async
 from securecompute.federated.policies import Policy
 
-__all__ = ["compare", "compute_delays", "plot_comparison", "run_fedfix_deployment"]
+__all__ = ["MAX_DELAY", "MAX_HORIZON", "compare", "compute_delays", "plot_comparison", "run_fedfix_deployment"]
+
+MAX_DELAY = 3600.0
+"""Largest compute delay (seconds) of one job: checked here before any process starts, and by the client."""
+
+MAX_HORIZON = 86400.0
+"""Largest wall time (seconds) a deployed run may last (the ServerApp loop and the wait for its result)."""
 
 SETTING: dict[str, Any] = {"local_steps": 10, "lr": 0.1, "batch_size": 16, "eta_g": 1.0}
 """The learning setting both runs use (the simulator's defaults for logistic regression on digits)."""
@@ -73,14 +81,17 @@ def compute_delays(times: str, clients: int, unit: float) -> list[float]:
     """Seconds of compute per job per client: ``unit`` times the deterministic tau_i of ``times`` ("F-X").
 
     Raises:
-        ParameterError: ``times`` not a deterministic F-X model, or ``unit`` <= 0.
+        ParameterError: ``times`` not a deterministic F-X model, ``unit`` not a finite real > 0, or a
+            delay above :data:`MAX_DELAY` (the clients would refuse it).
     """
     model = time_model(times, clients)
     if model.kind != "fixed" or not isinstance(times, str):
         raise ParameterError(f"times must be a deterministic 'F-X' model on the deployment, got {times!r}")
-    if not unit > 0:
-        raise ParameterError(f"unit must be > 0 seconds, got {unit!r}")
-    return [float(unit * tau) for tau in model.taus]
+    seconds = check_positive("unit", unit)
+    delays = [float(seconds * tau) for tau in model.taus]
+    if max(delays) > MAX_DELAY:
+        raise ParameterError(f"unit {unit!r} gives a compute delay of {max(delays):g} s; at most {MAX_DELAY:g} s")
+    return delays
 
 
 def compare(deployed: dict[str, Any], twin: Any, band: float, slack: float = 0.05) -> dict[str, Any]:
@@ -174,7 +185,7 @@ def run_fedfix_deployment(
         the deployed result, the twin's curve, the comparison, the measured transport delays, timings.
 
     Raises:
-        ParameterError: a bad argument (checked before any process starts).
+        ParameterError: a bad argument, or more clients than training rows (checked before any process starts).
         DeploymentError: the run failed.
     """
     from securecompute.federated.deploy.processes import LocalDeployment, NodeSpec
@@ -182,12 +193,21 @@ def run_fedfix_deployment(
 
     if alpha is not None and not alpha > 0:
         raise ParameterError(f"alpha must be > 0 or None (IID), got {alpha!r}")
-    if nodes < 1 or evals < 1 or not horizon > 0 or not transport >= 0:
-        raise ParameterError(
-            f"need nodes >= 1, evals >= 1, horizon > 0, transport >= 0; got {nodes}, {evals}, {horizon}, {transport}"
-        )
+    check_int("nodes", nodes, 1)
+    check_int("evals", evals, 1)
+    check_int("seed", seed, 0)
+    check_positive("transport", transport, allow_zero=True)
+    if check_positive("horizon", horizon) > MAX_HORIZON:
+        raise ParameterError(f"horizon must be at most {MAX_HORIZON:g} s, got {horizon!r}")
     rule = get_policy(policy, dt, c)
     compute = compute_delays(times, nodes, unit)
+    if min(compute) >= horizon:
+        raise ParameterError(
+            f"no job can return within horizon {horizon!r} s: the fastest client computes {min(compute):g} s"
+        )
+    rows = load_digits_split(seed).y_train.shape[0]  # the twins need a share for every client, as the clients do
+    if nodes > rows:
+        raise ParameterError(f"cannot give each of {nodes} clients data: only {rows} training examples")
     if plot is not None:
         from securecompute.plotting import check_output_file
 
@@ -238,6 +258,9 @@ def run_fedfix_deployment(
     comparison["replay_max_abs_difference"] = float(
         np.max(np.abs(np.asarray(deployed["accuracy"]) - np.asarray(replay.accuracy)))
     )
+    comparison["replay_max_abs_parameter_difference"] = float(
+        np.max(np.abs(np.asarray(deployed["params"], dtype=np.float64) - replay.params))
+    )
     comparison["replay_same_aggregations"] = [
         [round(a["time"], 9), sorted(a["clients"])] for a in deployed["aggregations"]
     ] == [[round(at, 9), sorted(who)] for at, who in replay.aggregations]
@@ -256,7 +279,9 @@ def run_fedfix_deployment(
     )
     say(
         f"replay twin (each job's measured round trip): max |deployed - replay| "
-        f"{comparison['replay_max_abs_difference']:.2e}, same aggregations: {comparison['replay_same_aggregations']}"
+        f"{comparison['replay_max_abs_difference']:.2e}, final models "
+        f"{comparison['replay_max_abs_parameter_difference']:.2e} apart, same aggregations: "
+        f"{comparison['replay_same_aggregations']}"
     )
     if plot is not None:
         say(f"plot: {plot_comparison(deployed, twin, replay, comparison, plot)}")
