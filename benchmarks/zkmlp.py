@@ -77,7 +77,7 @@ EZKL_NOTE = (
     "ezkl fixes the weights in its circuit (they are part of the verifying key, so public to verifiers), ours keeps "
     "them committed and hidden; ezkl's output is public, ours committed; ezkl's proof is succinct (KZG, SRS generated "
     "locally: testing only); its verify time includes loading the SRS, settings and key from files; ezkl uses all "
-    "cores, our prover one (MSMs in Rust, field arithmetic in numba)."
+    "cores, ours two threads in its numba field kernels and one in its MSMs (Rust)."
 )
 
 
