@@ -65,10 +65,14 @@ def get_threads() -> int:
     with _lock:
         if _threads is None:
             configured = os.environ.get(ENV_VAR)
-            _threads = (
-                _parse(configured, ENV_VAR) if configured else max(1, min(DEFAULT_CAP, len(os.sched_getaffinity(0))))
-            )
+            _threads = _parse(configured, ENV_VAR) if configured else max(1, min(DEFAULT_CAP, _usable_cores()))
         return _threads
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one, as on Linux; else all)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def _executor(count: int) -> ThreadPoolExecutor:
