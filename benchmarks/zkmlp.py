@@ -13,8 +13,12 @@ uniform 32-bit inputs), as ``benchmarks/zkrelu.py`` measures it.  Medians of ``-
 
 Targets (issue #17), printed MET/MISS on the medians, nothing tuned: digits MLP batch 64 prove < 5 s, verify
 < 0.5 s, proof < 256 KiB; zkReLU 2^16 forward prove < 6 s, 2^14 < 1.5 s; ezkl / ours prove ratio >= 10.
-Baseline in the same run: the previous zkReLU prover's recorded medians (benchmarks/results/zkrelu.json:
-2.55 s at 2^14 and 15.53 s at 2^16 under load 1.5-1.8; 9.66 s at 2^16 on a quieter run).
+Baselines in the same run: (a) threads: zkReLU 2^14 and 2^16 forward and the 64-32-10 batch-64 inference proved
+with 1 and 2 prover threads (``securecompute.zk.threads``), interleaved repeat by repeat, medians, load average
+after each round; (b) the previous zkReLU prover (Python-int field arithmetic, commit af1b2ae, extracted with
+``git archive`` and run in a child interpreter; ``benchmarks/_zk_compare.py``) on the same inputs with the same seed,
+its proof's SHA-256 compared with ours (byte identity); its older recorded medians (benchmarks/results/zkrelu.json:
+2.55 s at 2^14 and 15.53 s at 2^16 under load 1.5-1.8; 9.66 s at 2^16 on a quieter run) are kept in the JSON.
 
 Peer: ezkl 23.0.5 (halo2 + KZG, all cores), in the interpreter ``--ezkl-python`` (a separate venv: ``python -m
 venv /tmp/ezkl && /tmp/ezkl/bin/pip install ezkl==23.0.5 onnx``), proving the same 64-32-10 model exported to ONNX
@@ -44,6 +48,7 @@ from typing import Any
 
 import numpy as np
 from _common import machine_info, markdown_table, median, time_repeats, write_json
+from _zk_compare import compare_threads, previous_prover, proof_digest
 
 from securecompute.federated.models import MLP
 from securecompute.zk import (
@@ -59,7 +64,10 @@ from securecompute.zk import (
     verify_mlp,
     verify_train_step,
 )
+from securecompute.zk import threads as zk_threads
 
+THREAD_COUNTS = (1, 2)
+PREVIOUS_SEED = 7
 PREVIOUS_RELU = {
     "2^14 prove s (recorded median)": 2.55,
     "2^16 prove s (recorded median)": 15.53,
@@ -69,7 +77,7 @@ EZKL_NOTE = (
     "ezkl fixes the weights in its circuit (they are part of the verifying key, so public to verifiers), ours keeps "
     "them committed and hidden; ezkl's output is public, ours committed; ezkl's proof is succinct (KZG, SRS generated "
     "locally: testing only); its verify time includes loading the SRS, settings and key from files; ezkl uses all "
-    "cores, our prover one (MSMs in Rust, field arithmetic in numba)."
+    "cores, ours two threads in its numba field kernels and one in its MSMs (Rust)."
 )
 
 
@@ -98,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         for batch in batches:
             x = quantize_input(x_all[1000 : 1000 + batch], pp)
             rows.append(_measure(pp, name, committed, x, options.repeats))
+            if name == "64-32-10" and batch == batches[-1]:
+                work = lambda committed=committed, x=x: prove_mlp(pp, committed, x)  # noqa: E731
+                rows[-1]["threads"] = compare_threads(work, THREAD_COUNTS, options.repeats)
             print(rows[-1], file=sys.stderr, flush=True)
     train_rows = []
     for name, hidden in (("64-32-10", (32,)),):
@@ -106,13 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         for batch in (4,) if options.quick else (16,):
             train_rows.append(_measure_train(pp, name, committed, layers, x_all, y_all, batch, options.repeats))
             print(train_rows[-1], file=sys.stderr, flush=True)
-    relu_pp = Params.setup(16, 16, 16)
-    relu_rows = []
-    for log_n in (12,) if options.quick else (14, 16):
-        z = np.random.default_rng(log_n).integers(relu_pp.min_value, relu_pp.max_value + 1, size=1 << log_n)
-        times, _ = time_repeats(lambda z=z: prove_relu(relu_pp, z), options.repeats)
-        relu_rows.append({"log_n": log_n, "prove_s": median(times), "prove_repeats_s": times, "load": os.getloadavg()})
-        print(relu_rows[-1], file=sys.stderr, flush=True)
+    relu_rows = [_measure_relu(log_n, options.repeats) for log_n in ((12,) if options.quick else (14, 16))]
     ezkl = "not run (--quick)" if options.quick else _run_ezkl(options.ezkl_python, x_all[1000:1001])
     verdicts = _targets(rows, relu_rows, ezkl)
     verdicts += [
@@ -162,7 +167,24 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['verify_from_bytes_s']:.3f} s from bytes, {row['proof_bytes'] / 1024:.1f} KiB"
         )
     for row in relu_rows:
-        print(f"zkReLU 2^{row['log_n']} forward prove: {row['prove_s']:.2f} s (repeats {row['prove_repeats_s']})")
+        medians = row["threads"]["median_s"]
+        previous = row["previous_prover"]
+        print(
+            f"zkReLU 2^{row['log_n']} forward prove: 1 thread {medians['1']:.2f} s, 2 threads {medians['2']:.2f} s; "
+            + (
+                f"previous prover {previous['median_s']:.2f} s "
+                f"({previous['ratio_previous_over_new_default_threads']:.2f}x), "
+                f"byte-identical {previous['byte_identical_to_new']}"
+                if previous["status"] == "ran"
+                else previous["status"]
+            )
+        )
+    for row in rows:
+        if "threads" in row:
+            medians = row["threads"]["median_s"]
+            print(
+                f"{row['model']} batch {row['batch']} prove: 1 thread {medians['1']:.2f} s, 2 threads {medians['2']:.2f} s"
+            )
     for verdict in verdicts:
         print(f"{'MET ' if verdict['met'] else 'MISS'} {verdict['target']}: measured {verdict['measured']}")
     print(f"ezkl: {ezkl}")
@@ -219,6 +241,32 @@ def _measure(pp: Params, name: str, committed: Any, x: np.ndarray, repeats: int)
         "proof_bytes": len(data),
         "load": os.getloadavg(),
     }
+
+
+def _measure_relu(log_n: int, repeats: int) -> dict[str, Any]:
+    """zkReLU forward at 2^log_n: 1 and 2 threads interleaved, then the previous prover in a child, same input."""
+    relu_pp = Params.setup(16, 16, 16)
+    z = np.random.default_rng(log_n).integers(relu_pp.min_value, relu_pp.max_value + 1, size=1 << log_n)
+    threads = compare_threads(lambda: prove_relu(relu_pp, z), THREAD_COUNTS, repeats)
+    default = zk_threads.get_threads()
+    times = threads["repeats_s"][str(default)]
+    seeded = proof_digest(prove_relu(relu_pp, z, seed=PREVIOUS_SEED).to_bytes())
+    previous = previous_prover(log_n, repeats, PREVIOUS_SEED)
+    if previous["status"] == "ran":
+        previous["byte_identical_to_new"] = previous["proof_sha256"] == seeded
+        previous["ratio_previous_over_new_default_threads"] = previous["median_s"] / median(times)
+        previous["ratio_previous_over_new_1_thread"] = previous["median_s"] / threads["median_s"]["1"]
+    row = {
+        "log_n": log_n,
+        "threads_default": default,
+        "prove_s": median(times),
+        "prove_repeats_s": times,
+        "threads": threads,
+        "previous_prover": previous,
+        "load": os.getloadavg(),
+    }
+    print(row, file=sys.stderr, flush=True)
+    return row
 
 
 def _measure_train(

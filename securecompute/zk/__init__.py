@@ -16,7 +16,8 @@
     step, owner = prove_train_step(pp, owner, x_int, grad_logits)   # one SGD step; owner now holds W'
     assert verify_train_step(pp, step, weight_commitments=published)  # step.updated_weights = Com(W')
 
-What is and is not zero knowledge is stated in ``protocols/zkrelu.md``.  Importing this package is
+The prover uses min(cores, 2) threads for its field kernels (``SECURECOMPUTE_ZK_THREADS`` or
+``securecompute.zk.threads.set_threads``; proofs are the same bytes for any count).  What is and is not zero knowledge is stated in ``protocols/zkrelu.md``.  Importing this package is
 cheap; the BLS12-381 library loads on first use (DependencyMissingError if it is missing).
 """
 

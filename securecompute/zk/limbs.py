@@ -24,6 +24,7 @@ import numba
 import numpy as np
 
 from securecompute.zk.field import MODULUS
+from securecompute.zk.threads import in_shares as _in_shares
 
 __all__ = [
     "LIMBS",
@@ -177,17 +178,15 @@ def _sub_kernel(a: Any, b: Any, mod: Any) -> Any:
 
 
 @_jit
-def _fold_kernel(a: Any, c: Any, mod: Any, n_prime: np.uint64) -> Any:
-    half = a.shape[0] // 2
-    out = np.empty((half, 9), dtype=np.uint64)
+def _fold_kernel(a: Any, c: Any, out: Any, start: int, stop: int, mod: Any, n_prime: np.uint64) -> None:
+    """``out[i] = a[2i] + c (a[2i+1] - a[2i])`` for pairs ``start <= i < stop`` (a thread's share)."""
     t = np.empty(19, dtype=np.uint64)
     d = np.empty(9, dtype=np.uint64)
     e = np.empty(9, dtype=np.uint64)
-    for i in range(half):
+    for i in range(start, stop):
         _submod(a[2 * i + 1], a[2 * i], d, mod)
         _montmul(d, c, e, t, mod, n_prime)
         _addmod(a[2 * i], e, out[i], mod)
-    return out
 
 
 @_jit
@@ -246,13 +245,12 @@ def _limb_sums(a: Any) -> Any:
 
 
 @_jit
-def _outer_kernel(a: Any, b: Any, mod: Any, n_prime: np.uint64) -> Any:
-    out = np.empty((a.shape[0] * b.shape[0], 9), dtype=np.uint64)
+def _outer_kernel(a: Any, b: Any, out: Any, start: int, stop: int, mod: Any, n_prime: np.uint64) -> None:
+    """``out[i len(b) + j] = a[i] b[j]`` for rows ``start <= i < stop`` of ``a``."""
     t = np.empty(19, dtype=np.uint64)
-    for i in range(a.shape[0]):
+    for i in range(start, stop):
         for j in range(b.shape[0]):
             _montmul(a[i], b[j], out[i * b.shape[0] + j], t, mod, n_prime)
-    return out
 
 
 @_jit
@@ -272,13 +270,17 @@ def _at_points(table: Any, i: int, at: Any, step: Any, mod: Any) -> None:
 
 
 @_jit
-def _round_kernel(kind: int, suffix: Any, first: Any, second: Any, one: Any, mod: Any, n_prime: np.uint64) -> Any:
-    """Per-round sums at X = 0, 2, 3 (Montgomery, limb-wise unreduced): ``sums[0]`` inner, ``sums[1]`` outer.
+def _round_kernel(
+    kind: int, suffix: Any, first: Any, second: Any, start: int, stop: int, one: Any, mod: Any, n_prime: np.uint64
+) -> Any:
+    """Per-round sums at X = 0, 2, 3 over pairs ``start <= i < stop`` (Montgomery, limb-wise unreduced).
+
+    ``sums[0]`` inner, ``sums[1]`` outer.  Limb-wise sums are exact integers, so the sums of two shares add up to
+    the sums over the whole range bit for bit (what makes splitting the range across threads deterministic).
 
     kind 0 (masked product): inner ``E (1 - first) second``.  kind 1 (booleanity): inner
     ``E second (second - 1)``, outer ``first second``.  kind 2 (plain product, no eq): outer ``first second``.
     """
-    half = first.shape[0] // 2
     sums = np.zeros((2, 3, 9), dtype=np.uint64)
     a = np.empty((3, 9), dtype=np.uint64)
     b = np.empty((3, 9), dtype=np.uint64)
@@ -286,7 +288,7 @@ def _round_kernel(kind: int, suffix: Any, first: Any, second: Any, one: Any, mod
     u = np.empty(9, dtype=np.uint64)
     w = np.empty(9, dtype=np.uint64)
     t = np.empty(19, dtype=np.uint64)
-    for i in range(half):
+    for i in range(start, stop):
         _at_points(first, i, a, step, mod)
         _at_points(second, i, b, step, mod)
         for x in range(3):
@@ -407,7 +409,11 @@ def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def fold(a: np.ndarray, c: int) -> np.ndarray:
     """:func:`securecompute.zk.field.fold` on limbs: ``T'[t] = T[2t] + c (T[2t+1] - T[2t])``."""
-    return np.asarray(_fold_kernel(a, _constant(c), _MOD, np.uint64(_N_PRIME)))
+    half = a.shape[0] // 2
+    out = np.empty((half, LIMBS), dtype=np.uint64)
+    constant = _constant(c)
+    _in_shares(half, lambda start, stop: _fold_kernel(a, constant, out, start, stop, _MOD, np.uint64(_N_PRIME)))
+    return out
 
 
 def pair_sums(a: np.ndarray) -> np.ndarray:
@@ -417,7 +423,13 @@ def pair_sums(a: np.ndarray) -> np.ndarray:
 
 def outer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``out[i * len(b) + j] = a[i] b[j]`` (a Kronecker product; b indexes the low variables)."""
-    return np.asarray(_outer_kernel(a, b, _MOD, np.uint64(_N_PRIME)))
+    out = np.empty((a.shape[0] * b.shape[0], LIMBS), dtype=np.uint64)
+    _in_shares(
+        a.shape[0],
+        lambda start, stop: _outer_kernel(a, b, out, start, stop, _MOD, np.uint64(_N_PRIME)),
+        weight=b.shape[0],
+    )
+    return out
 
 
 def from_bits(values: Any) -> np.ndarray:
@@ -444,7 +456,14 @@ def round_sums(
 ) -> tuple[list[int], list[int]]:
     """One sumcheck round's (inner, outer) sums at X = 0, 2, 3 over the pairs of two tables (see ``_round_kernel``)."""
     eq_suffix = np.zeros((0, LIMBS), dtype=np.uint64) if suffix is None else suffix
-    sums = _round_kernel(kind, eq_suffix, first, second, _constant(1), _MOD, np.uint64(_N_PRIME))
+    one = _constant(1)
+    shares = _in_shares(
+        first.shape[0] // 2,
+        lambda start, stop: _round_kernel(kind, eq_suffix, first, second, start, stop, one, _MOD, np.uint64(_N_PRIME)),
+    )
+    sums = shares[0]
+    for share in shares[1:]:
+        sums = sums + share  # exact: each limb sum stays far below 2**64 (see the module docstring)
     values = [
         [sum(int(v) << (_BITS * k) for k, v in enumerate(sums[part, x].tolist())) * _R_INV % MODULUS for x in range(3)]
         for part in range(2)
