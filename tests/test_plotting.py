@@ -74,8 +74,12 @@ def test_check_output_directory_refuses_a_file(tmp_path: Path) -> None:
 
 def test_plt_show_still_renders_in_a_kernel_after_plot() -> None:
     """In a live Jupyter kernel: after ``.plot()``, a later cell's ``plt.show()`` still displays a PNG."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip(
+        "nbformat", reason="a live kernel needs the dev extra (nbmake brings nbformat and nbclient)"
+    )
+    nbclient = pytest.importorskip(
+        "nbclient", reason="a live kernel needs the dev extra (nbmake brings nbformat and nbclient)"
+    )
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell(

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["Ciphertext"]
+from securecompute.errors import ShapeError
+
+if TYPE_CHECKING:
+    from securecompute.ckks.params import CKKSParameters
+
+__all__ = ["Ciphertext", "check_ciphertext"]
 
 
 @dataclass(frozen=True)
@@ -31,3 +37,26 @@ class Ciphertext:
     def level(self) -> int:
         """Chain index (SEAL's ``chain_index``): number of limbs minus one."""
         return int(self.data.shape[1]) - 1
+
+
+def check_ciphertext(ciphertext: object, params: CKKSParameters, name: str = "ciphertext") -> Ciphertext:
+    """``ciphertext`` after checking it is a :class:`Ciphertext` whose data fits ``params``.
+
+    Raises:
+        ShapeError: another type, or data that is not uint64 ``(size >= 2, 1 <= L <= max_level + 1, N)``.
+    """
+    if not isinstance(ciphertext, Ciphertext):
+        raise ShapeError(f"{name} must be a Ciphertext, got {type(ciphertext).__name__}")
+    data = ciphertext.data
+    if (
+        data.dtype != np.uint64
+        or data.ndim != 3
+        or data.shape[0] < 2
+        or data.shape[2] != params.n
+        or not 1 <= data.shape[1] <= params.max_level + 1
+    ):
+        raise ShapeError(
+            f"{name} must be a Ciphertext of uint64 (size >= 2, L <= {params.max_level + 1}, N={params.n}); "
+            f"got {data.dtype} {data.shape}"
+        )
+    return ciphertext

@@ -12,14 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from securecompute.blas import single_blas_thread
-from securecompute.ckks.ciphertext import Ciphertext
+from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import PublicKey, SecretKey
 from securecompute.ckks.keyswitch import divide_round_last
 from securecompute.ckks.params import CKKSParameters
 from securecompute.ckks.ring import add_mod, forward, modulus_column, mul_mod_constant, shoup_companion
 from securecompute.ckks.sampling import RandomSource, sample_noise, sample_ternary, signed_to_residues
-from securecompute.errors import ParameterError, ShapeError
+from securecompute.errors import ParameterError
 
 __all__ = ["Decryptor", "Encryptor"]
 
@@ -84,20 +84,7 @@ class Decryptor:
         Raises:
             ShapeError: the ciphertext does not fit the parameters.
         """
-        if not isinstance(ciphertext, Ciphertext):
-            raise ShapeError(f"ciphertext must be a Ciphertext, got {type(ciphertext).__name__}")
-        data = ciphertext.data
-        if (
-            data.dtype != np.uint64
-            or data.ndim != 3
-            or data.shape[0] < 2
-            or data.shape[2] != self.params.n
-            or not 1 <= data.shape[1] <= self.params.max_level + 1
-        ):
-            raise ShapeError(
-                f"ciphertext data must be uint64 (size >= 2, L <= {self.params.max_level + 1}, N={self.params.n}); "
-                f"got {data.dtype} {data.shape}"
-            )
+        data = check_ciphertext(ciphertext, self.params).data
         limbs = data.shape[1]
         q = modulus_column(self.params.moduli_at(limbs - 1))
         secret, secret_shoup = self.secret_key.data[:limbs], self._secret_shoup[:limbs]

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from securecompute.blas import single_blas_thread
-from securecompute.ckks.ciphertext import Ciphertext
+from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import GaloisKeys, KeySwitchingKey
 from securecompute.ckks.keyswitch import divide_round_last, hoisted_switch, mod_up, switch_key
@@ -306,20 +306,7 @@ class Evaluator:
         return modulus_column(self.params.moduli_at(level))
 
     def _check(self, ciphertext: Ciphertext, name: str) -> None:
-        if not isinstance(ciphertext, Ciphertext):
-            raise ShapeError(f"{name} must be a Ciphertext, got {type(ciphertext).__name__}")
-        data = ciphertext.data
-        if (
-            data.dtype != np.uint64
-            or data.ndim != 3
-            or data.shape[2] != self.params.n
-            or not 1 <= data.shape[1] <= self.params.max_level + 1
-            or data.shape[0] < 2
-        ):
-            raise ShapeError(
-                f"{name} must be a Ciphertext of uint64 (size >= 2, L <= {self.params.max_level + 1}, N={self.params.n}); "
-                f"got {data.dtype} {data.shape}"
-            )
+        check_ciphertext(ciphertext, self.params, name)
         self._check_scale_value(ciphertext.scale, name)
 
     def _check_plain(self, plaintext: Plaintext) -> None:

@@ -6,12 +6,11 @@ import struct
 from dataclasses import dataclass, field
 
 from securecompute.binary import FORMAT_VERSION, MAGICS, ByteReader, checked_int
+from securecompute.ckks.params import SECURITY_MAX_COEFF_BITS  # the 128-bit table, owned by the scheme layer
 from securecompute.errors import CorruptPayloadError, InsecureParametersError, ParameterError
 
 __all__ = ["AUTO_DEGREES", "SECURITY_MAX_COEFF_BITS", "CKKSParameters"]
 
-#: HomomorphicEncryption.org 128-bit classical limits (= ``CoeffModulus.MaxBitCount(N, TC128)``).
-SECURITY_MAX_COEFF_BITS: dict[int, int] = {1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881}
 AUTO_DEGREES = (8192, 16384, 32768)
 
 
@@ -56,6 +55,12 @@ class CKKSParameters:
     def depth(self) -> int:
         """Rescalings available to a fresh ciphertext: number of primes minus 2."""
         return len(self.coeff_modulus_bits) - 2
+
+    @property
+    def galois_key_bytes(self) -> int:
+        """Bytes of one rotation key in SEAL's layout: (K-1) x 2 x K x N words of 8 bytes, K primes."""
+        primes = len(self.coeff_modulus_bits)
+        return (primes - 1) * 2 * primes * self.poly_modulus_degree * 8
 
     @property
     def is_secure(self) -> bool:

@@ -44,7 +44,7 @@ def test_bad_arguments_are_one_line_errors(argv: list[str], message: str, capsys
 @pytest.mark.deploy
 def test_deploy_frag_recall_equals_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The command's FRAG run on 3 SuperNodes finds the same rows as the in-process protocol on the same data."""
-    pytest.importorskip("flwr")
+    pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
     outcome = run_frag_deployment(
         nodes=3, n=150, dim=16, k=5, queries=1, nprobe=None, timeout=60.0, seed=3, workdir=str(tmp_path), say=print
     )
@@ -88,7 +88,7 @@ def test_federation_refuses_bad_stores_and_queries(tmp_path: Path) -> None:
 @pytest.mark.skipif(not SWEEP_SUPPORTED, reason="finds the processes through /proc (Linux)")
 def test_ctrl_c_during_a_run_stops_every_process(tmp_path: Path) -> None:
     """Ctrl-C while the FRAG run is in flight: the command exits 130 and nothing it started survives."""
-    pytest.importorskip("flwr")
+    pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
     argv = [sys.executable, "-m", "securecompute", "deploy", "frag", "--nodes", "2", "--n", "60", "--dim", "8"]
     argv += ["--queries", "1", "--workdir", str(tmp_path)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}

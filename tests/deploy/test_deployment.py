@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("flwr")
+pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
 
 from securecompute.federated.deploy.federation import FragFederation
 from securecompute.federated.deploy.processes import leftover_processes

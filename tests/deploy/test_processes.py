@@ -88,7 +88,7 @@ def test_kill_names_an_unknown_process(tmp_path: Path) -> None:
 
 @pytest.mark.deploy
 def test_a_start_that_times_out_raises_and_leaves_nothing(tmp_path: Path) -> None:
-    pytest.importorskip("flwr")
+    pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
     deployment = LocalDeployment([NodeSpec("a")], tmp_path, startup_timeout=0.05)
     with pytest.raises(DeploymentError, match="not healthy within"), deployment:
         pass
@@ -110,7 +110,7 @@ def test_a_process_that_died_is_reported_with_its_log(tmp_path: Path) -> None:
 @pytest.mark.deploy
 def test_flower_processes_run_with_telemetry_and_update_checks_off(tmp_path: Path) -> None:
     """Flower's own switches, as a process started here reads them: nothing may leave loopback."""
-    pytest.importorskip("flwr")
+    pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
     deployment = LocalDeployment([NodeSpec("a")], tmp_path)
     probe = (
         "import os; from flwr.supercore import telemetry; "

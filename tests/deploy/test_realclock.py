@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("flwr")
-pytest.importorskip("sklearn")
+pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
 
 from securecompute import cli
 from securecompute.errors import ParameterError

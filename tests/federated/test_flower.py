@@ -16,7 +16,7 @@ import pytest
 
 from securecompute.errors import DependencyMissingError, ParameterError, ProtocolError
 
-flwr = pytest.importorskip("flwr")
+flwr = pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
 
 from flwr.app import (  # noqa: E402
     Array,

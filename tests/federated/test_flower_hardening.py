@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("flwr")
+pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
 
 from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
 

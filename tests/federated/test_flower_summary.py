@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-pytest.importorskip("flwr")
+pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
 
 from securecompute.federated.flower import robust_strategy
 

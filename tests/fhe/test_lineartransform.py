@@ -18,6 +18,7 @@ class _TinyParams:
     """32 slots, one level: below what CKKSParameters accepts, enough for the simulated engine's slot math."""
 
     slots, depth, poly_modulus_degree, coeff_modulus_bits = SLOTS, 1, 2 * SLOTS, (60, 40, 60)
+    galois_key_bytes = 0  # no keys are sent in these tests
 
     def to_bytes(self) -> bytes:
         return b"tiny"

@@ -102,13 +102,12 @@ def cross_cost_model(params: CKKSParameters) -> CostModel:
     since our key switch is the expensive part.  A rotation key is SEAL's layout, (K-1) x 2 x K x N
     words of 8 bytes.
     """
-    primes = len(params.coeff_modulus_bits)
     return CostModel(
         rotation=1.0,
         diagonal=0.08,
         ciphertext_multiply=1.43,
         plain_multiply=0.36,
-        galois_key_bytes=(primes - 1) * 2 * primes * params.poly_modulus_degree * 8,
+        galois_key_bytes=params.galois_key_bytes,
         galois_generator=3,
     )
 

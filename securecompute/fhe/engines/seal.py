@@ -31,13 +31,12 @@ Plaintext = Any  # a sealapi.Plaintext
 
 def seal_cost_model(params: CKKSParameters) -> CostModel:
     """Weights measured on SEAL 4.3 (protocols/einhops.md); a Galois key is (K-1) x 2 x K x N x 8 bytes."""
-    primes = len(params.coeff_modulus_bits)
     return CostModel(
         rotation=1.0,
         diagonal=0.35,
         ciphertext_multiply=1.4,
         plain_multiply=0.35,
-        galois_key_bytes=(primes - 1) * 2 * primes * params.poly_modulus_degree * 8,
+        galois_key_bytes=params.galois_key_bytes,
         galois_generator=3,
     )
 

@@ -67,9 +67,8 @@ class SimulatedEngine:
         self._rng = rng if rng is not None else np.random.default_rng(0)
         # Like SEAL's parms_id: ciphertext bytes name the parameters they were made under.
         self._parms_id = hashlib.sha256(params.to_bytes()).digest()[:PARMS_ID_BYTES]
-        primes = len(params.coeff_modulus_bits)
         # Same weights and key sizes as SEAL: plans made in simulation are the plans SEAL would run.
-        self.cost_model = CostModel(galois_key_bytes=(primes - 1) * 2 * primes * params.poly_modulus_degree * 8)
+        self.cost_model = CostModel(galois_key_bytes=params.galois_key_bytes)
 
     @property
     def rotation_steps(self) -> frozenset[int]:
