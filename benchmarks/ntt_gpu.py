@@ -18,6 +18,10 @@ by this script; the package is imported from this checkout, so no ``pip install`
    limb-NTT; the median round is recorded too.  A slice of each size's output is checked against numpy.
 4. Reports n = 2^14 forward against the issue's reference points: TensorFHE 913K NTT/s (A100) and
    CROSS 793K NTT/s (TPU v6e), and the issue's target of 1,000,000 limb-NTTs/s.
+5. The fraction of the float64 GEMM peak: each size's GEMM FLOPs per limb-NTT (``2 n (D_l R + D_r C)``
+   for its two digit GEMMs, R x C = n) times its rate, against float64 matmuls timed in the same run:
+   an 8192^3 square one (the device's f64 peak as JAX reaches it) and the NTT's own first-GEMM shape.
+   The machine block records JAX, jaxlib, the device and ``nvidia-smi``'s GPU name, driver and memory.
 
 Writes ``benchmarks/results/ntt_gpu.json`` (``ntt_gpu-quick.json`` with ``--quick``; ``--out`` to
 choose, e.g. ``$OUT/ntt_gpu.json`` on the device machine).  Runtime on an H100: well under 4 minutes
@@ -41,6 +45,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # import securecompute from this checkout (the device machine has no install)
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from ckks_gpu import nvidia_smi  # noqa: E402
 
 from securecompute.cross.jax_backend import JaxNTT, import_jax  # noqa: E402
 from securecompute.cross.ntt import NTT  # noqa: E402
@@ -101,6 +108,40 @@ def check_exact(n: int, batch: int) -> dict[str, Any]:
     return {"n": n, "moduli": moduli, "batch": batch, "values_compared": compared, "bit_exact": True}
 
 
+def gemm_flops_per_ntt(ntt: NTT, direction: str) -> int:
+    """Floating-point operations of one limb-NTT's two digit GEMMs: ``2 n (D_l R + D_r C)``.
+
+    Step 1 multiplies the (R, D_l R) folded left matrix by the digits of every column, step 3 the
+    digits of every row by the (D_r C, C) right matrix; elementwise twiddles and reductions not counted.
+    """
+    stages = ntt._stages_for(direction, "bit_reversed")
+    return 2 * ntt.n * (stages.left.plan.digits * ntt.rows + stages.right.plan.digits * ntt.cols)
+
+
+def gemm_rate(jax: Any, shape_left: tuple[int, ...], shape_right: tuple[int, ...], rounds: int) -> dict[str, Any]:
+    """Float64 matmul FLOP/s (best of ``rounds`` x 5 calls) for ``left @ right`` of the given shapes."""
+    jnp = jax.numpy
+    with jax.enable_x64(True):
+        left = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, shape_left))
+        right = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, shape_right))
+        product = jax.jit(lambda a, b: jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST))
+        product(left, right).block_until_ready()
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(5):
+                out = product(left, right)
+            out.block_until_ready()
+            times.append((time.perf_counter() - start) / 5)
+    flops = 2 * int(np.prod(shape_left)) * shape_right[-1]
+    return {
+        "left": list(shape_left),
+        "right": list(shape_right),
+        "flops": flops,
+        "tflops_best": flops / min(times) / 1e12,
+    }
+
+
 def measure(n: int, batch: int, rounds: int, iterations: int) -> dict[str, Any]:
     """Limb-NTTs per second of the device-resident forward and inverse at ``n``, one limb, ``batch``."""
     moduli = find_ntt_primes(PRIME_BITS, n, 1)
@@ -109,6 +150,7 @@ def measure(n: int, batch: int, rounds: int, iterations: int) -> dict[str, Any]:
     data = _residues(moduli, n, batch, seed=n)
     on_device = backend.to_device(data)
     entry: dict[str, Any] = {"n": n, "batch": batch, "limbs": 1, "modulus": moduli[0], "order": "bit_reversed"}
+    entry["rows_cols"] = [reference.rows, reference.cols]
     for direction in ("forward", "inverse"):
         run = backend.forward_device if direction == "forward" else backend.inverse_device
         start = time.perf_counter()
@@ -135,6 +177,8 @@ def measure(n: int, batch: int, rounds: int, iterations: int) -> dict[str, Any]:
             "limb_ntts_per_s_best": transforms / best,
             "limb_ntts_per_s_median": transforms / middle,
             "us_per_limb_ntt_best": best / transforms * 1e6,
+            "gemm_flops_per_ntt": gemm_flops_per_ntt(reference, direction),
+            "gemm_tflops_best": gemm_flops_per_ntt(reference, direction) * transforms / best / 1e12,
         }
         print(
             f"n={n:6d} batch={batch} {direction:7s}: {transforms / best:12,.0f} limb-NTTs/s "
@@ -143,6 +187,12 @@ def measure(n: int, batch: int, rounds: int, iterations: int) -> dict[str, Any]:
             flush=True,
         )
     return entry
+
+
+def _jaxlib_version() -> str:
+    import jaxlib
+
+    return str(jaxlib.__version__)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -164,15 +214,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         check_n, batch, sizes, iterations = 1 << 12, 16, [1 << 10, 1 << 12], args.iterations or 3
     else:
         check_n, batch, iterations = CHECK_N, 1024, args.iterations or 20
-        sizes = [1 << 14, 1 << 12] + ([] if args.no_64k else [1 << 16])
+        sizes = [1 << 14, 1 << 12, 1 << 15] + ([] if args.no_64k else [1 << 16])
     exactness = check_exact(check_n, batch)
     results = [measure(n, batch, args.rounds, iterations) for n in sizes]
+    square = 1024 if args.quick else 8192
+    peaks = {
+        "square": gemm_rate(jax, (square, square), (square, square), args.rounds),
+        "ntt_step1_shape": gemm_rate(
+            jax,
+            (results[0]["rows_cols"][0], 2 * results[0]["rows_cols"][0]),
+            (2 * results[0]["rows_cols"][0], batch * results[0]["rows_cols"][1]),
+            args.rounds,
+        ),
+    }
+    for name, peak in peaks.items():
+        print(f"float64 GEMM {name} {peak['left']} @ {peak['right']}: {peak['tflops_best']:.2f} TFLOP/s", flush=True)
     headline = next((r for r in results if r["n"] == 1 << 14), None)
     comparison: dict[str, Any] = {}
     if headline is not None:
         rate = headline["forward"]["limb_ntts_per_s_best"]
         comparison = {name: {"reference": value, "ratio": rate / value} for name, value in REFERENCES.items()}
         comparison["target_1M_per_s"] = {"reference": TARGET, "ratio": rate / TARGET, "met": rate > TARGET}
+        gemm = headline["forward"]["gemm_tflops_best"]
+        comparison["fraction_of_f64_gemm_peak"] = {name: gemm / peak["tflops_best"] for name, peak in peaks.items()}
+        print(f"  GEMM rate inside the NTT: {gemm:.2f} TFLOP/s", flush=True)
         print(f"n=2^14 forward: {rate:,.0f} limb-NTTs/s")
         for name, item in comparison.items():
             print(f"  vs {name}: {item['ratio']:.2f}x")
@@ -183,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "machine": {
             "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (device Python may be < 3.11)
             "jax": jax.__version__,
+            "jaxlib": _jaxlib_version(),
+            **nvidia_smi(),
             "backend": jax.default_backend(),
             "device": str(device),
             "device_kind": device.device_kind,
@@ -194,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "method": "device-resident int64 (B, 1, n) arrays, forward_device/inverse_device, best of rounds",
         "exactness": exactness,
         "results": results,
+        "float64_gemm": peaks,
         "comparison_n_2_14_forward": comparison,
         "total_seconds": round(total, 1),
     }
