@@ -8,6 +8,8 @@ import pytest
 from securecompute.federated.frag import Party, Querier
 
 DIM = 16
+ENGINES = ("seal", "cross")
+"""The encrypting CKKS engines every engine-dependent FRAG test runs on (``protocols/frag.md``, Engines)."""
 
 
 def clustered(n: int, seed: int, dim: int = DIM, clusters: int = 12) -> np.ndarray:
@@ -59,6 +61,13 @@ def parties(stores: list[np.ndarray]) -> list[Party]:
     ]
 
 
+@pytest.fixture(scope="session", params=ENGINES)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The querier's CKKS engine: each test that takes it runs once on ``seal`` and once on ``cross``."""
+    return str(request.param)
+
+
 @pytest.fixture
-def querier() -> Querier:
-    return Querier(dim=DIM)
+def querier(backend: str) -> Querier:
+    """A cosine querier on ``backend``."""
+    return Querier(dim=DIM, backend=backend)

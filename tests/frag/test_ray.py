@@ -31,12 +31,12 @@ def ray_module() -> Iterator[Any]:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_ray_actors_give_the_in_process_answer(ray_module: Any) -> None:
+def test_ray_actors_give_the_in_process_answer(ray_module: Any, backend: str) -> None:
     stores = [clustered(400, 21), clustered(300, 22)]
     parties = [Party("r1", stores[0], nlist=4, seed=0), Party("r2", stores[1], payloads=["x"] * 300)]
     query = clustered(1, 23)[0]
-    local = Querier(dim=DIM).search(query, parties, k=5, nprobe=4)
-    remote_querier = Querier(dim=DIM, executor="ray")
+    local = Querier(dim=DIM, backend=backend).search(query, parties, k=5, nprobe=4)
+    remote_querier = Querier(dim=DIM, executor="ray", backend=backend)
     try:
         remote = remote_querier.search(query, parties, k=5, nprobe=4)
         assert not remote.partial
