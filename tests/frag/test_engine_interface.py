@@ -5,6 +5,7 @@ Searches on each engine are the ``backend``-parametrised tests of the other modu
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from securecompute.encoding import pack, unpack
@@ -12,7 +13,8 @@ from securecompute.errors import ParameterError
 from securecompute.federated.frag import Party, Querier
 from securecompute.federated.frag import messages as wire
 from securecompute.fhe.engines import engine_factory
-from tests.frag.conftest import DIM, clustered
+from tests.frag.conftest import DIM, ENGINES, clustered
+from tests.frag.test_search import assert_exact_top_k
 
 
 def test_a_setup_carrying_a_simulated_context_is_refused() -> None:
@@ -54,3 +56,16 @@ def test_the_querier_key_lives_in_an_engine_context(backend: str) -> None:
     assert querier.context.engine_name == backend
     assert querier.context.is_private
     assert not hasattr(querier, "kit")
+
+
+def test_one_party_serves_queriers_on_both_engines(stores: list[np.ndarray], queries: np.ndarray) -> None:
+    """A party's sessions follow each setup's engine: a seal and a cross querier, in turn, both get the oracle's top-k."""
+    party = Party("shared", stores[2], nlist=4, seed=0, payloads=[f"shared-{row}" for row in range(len(stores[2]))])
+    queriers = [Querier(dim=DIM, backend=name) for name in ENGINES]
+    for query in queries[:2]:
+        for querier in queriers:
+            result = querier.search(query, [party], k=5, nprobe=4)  # every list probed: the full scan's rows
+            assert not result.partial, result.failures
+            assert_exact_top_k(querier, result, [party], [stores[2]], query)
+    engines = {session.engine.name for session in party._sessions.values()}
+    assert engines == set(ENGINES)
