@@ -191,6 +191,7 @@ def session_key(querier: Querier) -> tuple[bytes, bytes]:
 
 def test_party_state_is_bounded(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
     monkeypatch.setattr(party_module, "MAX_SESSIONS", 2)
+    monkeypatch.setattr(party_module, "HANDLE_MEMORY", 4)  # the same expiry as at 16, in fewer searches
     party = Party("bounded", clustered(60, 44))
     queriers = [Querier(dim=DIM, backend=backend) for _ in range(3)]
     query = clustered(1, 45)[0]
