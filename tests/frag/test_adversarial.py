@@ -26,7 +26,7 @@ from securecompute.federated.frag import party as party_module
 from securecompute.federated.frag.channels import ChannelEnd
 from securecompute.federated.frag.outsourced import OutsourcedOwner, StorageHost
 from securecompute.federated.frag.params import FragParameters
-from tests.frag.conftest import DIM, clustered
+from tests.frag.conftest import DIM, clustered, engines_of
 from tests.frag.test_hardening import Recorder, session_key
 from tests.hostile import hostile_bytes
 
@@ -242,7 +242,9 @@ def federated(backend: str) -> tuple[Querier, Party, bytes, bytes]:
     ciphertexts, _ = querier.encrypt_query(clustered(1, 74)[0])
     meta = json.dumps({"mode": "scan", "query_id": "00" * 16}).encode()
     query = pack(wire.QUERY, {"meta": meta, **wire.ciphertext_sections(ciphertexts)}, querier.fingerprint)
-    return querier, party, setup, party.handle(query)
+    scores = party.handle(query)
+    assert engines_of(querier, party) == {backend}
+    return querier, party, setup, scores
 
 
 @FUZZ
@@ -294,7 +296,9 @@ def outsourced(backend: str) -> tuple[OutsourcedOwner, bytes, StorageHost]:
     """An owner on ``backend``, its upload (20 vectors, d = 16) and the host holding it."""
     owner = OutsourcedOwner(clustered(20, 75), backend=backend)
     upload = owner.upload()
-    return owner, upload, StorageHost(upload)
+    host = StorageHost(upload)
+    assert engines_of(owner, host) == {backend}
+    return owner, upload, host
 
 
 def test_outsourced_mode_refuses_hostile_uploads_and_queries_by_name(

@@ -8,6 +8,7 @@ import pytest
 from securecompute.errors import ParameterError, ShapeError
 from securecompute.federated.frag import Querier, as_arrays
 from securecompute.federated.frag.workload import exact_top_k, fetch_ids, make_parties, synthetic_vectors, unit_rows
+from tests.frag.conftest import engines_of
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +18,7 @@ def batch(backend: str):  # type: ignore[no-untyped-def]
     parties, _ = make_parties(base, 2, seed=0)
     querier = Querier(dim=16, backend=backend)
     results = querier.search_batch(queries, parties, k=5)
+    assert engines_of(querier, *parties) == {backend}
     return base, queries, parties, querier, results
 
 

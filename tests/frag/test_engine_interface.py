@@ -13,7 +13,7 @@ from securecompute.errors import ParameterError
 from securecompute.federated.frag import Party, Querier
 from securecompute.federated.frag import messages as wire
 from securecompute.fhe.engines import engine_factory
-from tests.frag.conftest import DIM, ENGINES, clustered
+from tests.frag.conftest import DIM, ENGINES, clustered, engines_of
 from tests.frag.test_search import assert_exact_top_k
 
 
@@ -67,5 +67,4 @@ def test_one_party_serves_queriers_on_both_engines(stores: list[np.ndarray], que
             result = querier.search(query, [party], k=5, nprobe=4)  # every list probed: the full scan's rows
             assert not result.partial, result.failures
             assert_exact_top_k(querier, result, [party], [stores[2]], query)
-    engines = {session.engine.name for session in party._sessions.values()}
-    assert engines == set(ENGINES)
+    assert engines_of(party) == set(ENGINES)

@@ -8,7 +8,7 @@ import pytest
 from securecompute.encoding import pack, unpack
 from securecompute.errors import CorruptPayloadError, KeyMismatchError, ParameterError, ProtocolError
 from securecompute.federated.frag.outsourced import STORE, OutsourcedOwner, StorageHost
-from tests.frag.conftest import clustered, exact_top
+from tests.frag.conftest import clustered, engines_of, exact_top
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,9 @@ def owner_and_host(backend: str) -> tuple[OutsourcedOwner, StorageHost, np.ndarr
     """An owner on ``backend`` with 600 vectors (d = 8) and the host holding its upload."""
     vectors = clustered(600, 41, dim=8)
     owner = OutsourcedOwner(vectors, backend=backend)
-    return owner, StorageHost(owner.upload()), vectors
+    host = StorageHost(owner.upload())
+    assert engines_of(owner, host) == {backend}
+    return owner, host, vectors
 
 
 def test_the_owner_reads_the_exact_top_k_from_the_host(

@@ -175,7 +175,7 @@ def run_frag(
     chain = querier.context.params
     lines = [
         f"frag: {parties} parties, {n} vectors, d={dim}, {querier.params.metric}, k={k}, {queries} queries, "
-        f"key N={chain.poly_modulus_degree} ({'/'.join(map(str, chain.coeff_modulus_bits))} bits, {backend})"
+        f"key N={chain.poly_modulus_degree} ({'/'.join(map(str, chain.coeff_modulus_bits))} bits, {querier.context.engine_name})"
     ]
     for probes in modes:
         results, recalls, wall = [], [], 0.0
