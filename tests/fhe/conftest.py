@@ -67,7 +67,9 @@ def cross_small_ctx() -> CKKSContext:
 @pytest.fixture(scope="session")
 def cross_contexts(cross_small_ctx: CKKSContext, cross_ctx: CKKSContext) -> tuple[CKKSContext, ...]:
     """The ``cross`` contexts, smallest first (N = 8192 depth 2, N = 16384 depth 4)."""
-    return (cross_small_ctx, cross_ctx)
+    contexts = (cross_small_ctx, cross_ctx)
+    assert [context.engine_name for context in contexts] == ["cross", "cross"]
+    return contexts
 
 
 def smallest_holding(
