@@ -22,6 +22,7 @@ import pytest
 
 from securecompute.errors import ShapeError
 from securecompute.fhe import CKKSContext, einsum, plan_einsum
+from tests.fhe.conftest import smallest_holding
 
 # The size table both suites build operands from (opt_einsum's is a superset of numpy's).
 SUITE_SIZES = dict(zip("abcdefghijklmopqABC", (2, 3, 4, 5, 4, 3, 2, 6, 5, 4, 3, 2, 5, 7, 4, 3, 2, 3, 4), strict=True))
@@ -395,14 +396,21 @@ REAL_SAMPLE = [
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["seal", "cross"])
 @pytest.mark.parametrize(("expression", "pattern"), REAL_SAMPLE)
-def test_suite_sample_under_real_ckks(real_ctx: CKKSContext, expression: str, pattern: tuple[bool, ...]) -> None:
+def test_suite_sample_under_real_ckks(
+    real_ctx: CKKSContext,
+    cross_contexts: tuple[CKKSContext, ...],
+    engine: str,
+    expression: str,
+    pattern: tuple[bool, ...],
+) -> None:
+    """On ``seal`` at N = 16384; on the smallest ``cross`` context deep enough for the expression."""
     shapes = [(2, 1, 3), (3, 3)] if expression.startswith("...") else _table_shapes(expression)
     arrays = _operands(shapes, 3)
-    operands = [
-        real_ctx.encrypt(array) if encrypted else array for array, encrypted in zip(arrays, pattern, strict=True)
-    ]
-    result = real_ctx.decrypt(einsum(expression, *operands))
+    ctx = real_ctx if engine == "seal" else smallest_holding(cross_contexts, expression, arrays, pattern)
+    operands = [ctx.encrypt(array) if encrypted else array for array, encrypted in zip(arrays, pattern, strict=True)]
+    result = ctx.decrypt(einsum(expression, *operands))
     np.testing.assert_allclose(result, np.einsum(expression, *arrays), atol=1e-3)
 
 

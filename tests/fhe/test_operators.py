@@ -157,7 +157,10 @@ def test_decrypt_refuses_what_is_not_a_tensor(ctx: CKKSContext, value: object) -
 
 
 @pytest.mark.slow
-def test_operators_under_real_ckks(real_ctx: CKKSContext) -> None:
+@pytest.mark.parametrize("context", ["real_ctx", "cross_ctx"])
+def test_operators_under_real_ckks(context: str, request: pytest.FixtureRequest) -> None:
+    """On ``seal`` and ``cross``, both at N = 16384 and depth 4 (the chain below spends 3 levels)."""
+    real_ctx: CKKSContext = request.getfixturevalue(context)
     a, b, w = _values((2, 3), 14), _values((3,), 15), _values((3, 2), 16)
     x, y = real_ctx.encrypt(a), real_ctx.encrypt(b)
     result = ((x * y) @ w).sum(0) - 1.0

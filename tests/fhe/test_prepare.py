@@ -73,7 +73,10 @@ def test_operands_at_lower_levels_get_plaintexts_at_those_levels() -> None:
         prepare(plan, ctx.backend, {1: 3})
 
 
-def test_einsum_reuses_the_prepared_plaintexts_across_calls(real_ctx: CKKSContext) -> None:
+@pytest.mark.parametrize("context", ["real_ctx", "cross_small_ctx"])
+def test_einsum_reuses_the_prepared_plaintexts_across_calls(context: str, request: pytest.FixtureRequest) -> None:
+    """On ``seal`` (N = 16384) and ``cross`` (N = 8192): the cache is per engine."""
+    real_ctx: CKKSContext = request.getfixturevalue(context)
     a, b = operands_for([(3, 4), (4, 5)], seed=5)
     x = real_ctx.encrypt(a)
     first = real_ctx.decrypt(sc.einsum("ik,kj->ij", x, b))

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import numpy as np
 import pytest
 
 from securecompute.federated.frag import Party, Querier
+from securecompute.federated.frag import messages as wire
+from securecompute.federated.frag import outsourced as outsourced_module
+from securecompute.federated.frag import querier as querier_module
+from securecompute.federated.frag.outsourced import StorageHost
+from securecompute.federated.frag.params import secret_context
 
 DIM = 16
+ENGINES = ("seal", "cross")
+"""The encrypting CKKS engines every engine-dependent FRAG test runs on (``protocols/frag.md``, Engines)."""
 
 
 def clustered(n: int, seed: int, dim: int = DIM, clusters: int = 12) -> np.ndarray:
@@ -37,6 +47,19 @@ def exact_top(
     return [(int(owners[i][0]), int(owners[i][1])) for i in best], scores[best], scores
 
 
+def engines_of(*holders: object) -> set[str]:
+    """The CKKS engines behind queriers and owners (their keys), parties (their sessions) and storage hosts."""
+    names: set[str] = set()
+    for holder in holders:
+        if isinstance(holder, Party):
+            names |= {session.engine.name for session in holder._sessions.values()}
+        elif isinstance(holder, StorageHost):
+            names.add(holder._engine.name)
+        else:  # a Querier or an OutsourcedOwner
+            names.add(holder._context.engine_name)  # type: ignore[attr-defined]
+    return names
+
+
 @pytest.fixture(scope="session")
 def stores() -> list[np.ndarray]:
     """Three parties' stores of unequal sizes (one spans two 2048-slot batches)."""
@@ -59,6 +82,42 @@ def parties(stores: list[np.ndarray]) -> list[Party]:
     ]
 
 
+@pytest.fixture(scope="session", params=ENGINES)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The querier's CKKS engine: each test that takes it runs once on ``seal`` and once on ``cross``."""
+    return str(request.param)
+
+
 @pytest.fixture
-def querier() -> Querier:
-    return Querier(dim=DIM)
+def querier(backend: str) -> Querier:
+    """A cosine querier on ``backend``."""
+    made = Querier(dim=DIM, backend=backend)
+    assert engines_of(made) == {backend}
+    return made
+
+
+@pytest.fixture(autouse=True)
+def engines_used(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The engines of every key made (querier, owner) and every public context loaded (party, host) in the test.
+
+    In a test that takes ``backend``, each of them must be that engine: a ``cross`` case never runs on
+    ``seal`` through a default somewhere.  (Objects of module-scoped fixtures are made before this fixture
+    starts; those fixtures check their engine themselves.)
+    """
+    backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else None
+    used: list[str] = []
+
+    def recorded(function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            context = function(*args)
+            used.append(context.engine_name)
+            return context
+
+        return call
+
+    monkeypatch.setattr(querier_module, "secret_context", recorded(secret_context))
+    monkeypatch.setattr(outsourced_module, "secret_context", recorded(secret_context))
+    monkeypatch.setattr(wire, "load_public_context", recorded(wire.load_public_context))
+    yield used
+    if backend is not None:
+        assert set(used) <= {backend}, f"a {backend!r} test made or loaded keys on {sorted(set(used))}"

@@ -26,7 +26,7 @@ from securecompute.federated.frag import party as party_module
 from securecompute.federated.frag.channels import ChannelEnd
 from securecompute.federated.frag.outsourced import OutsourcedOwner, StorageHost
 from securecompute.federated.frag.params import FragParameters
-from tests.frag.conftest import DIM, clustered
+from tests.frag.conftest import DIM, clustered, engines_of
 from tests.frag.test_hardening import Recorder, session_key
 from tests.hostile import hostile_bytes
 
@@ -37,10 +37,10 @@ def recorded_setup(transport: Recorder) -> bytes:
     return next(message for _, message, _ in transport.log if message[: len(MAGIC)] == MAGIC)
 
 
-def test_a_replayed_setup_does_not_cut_the_querier_off() -> None:
+def test_a_replayed_setup_does_not_cut_the_querier_off(backend: str) -> None:
     """Finding 4: replaying a querier's recorded frag/setup replaced its live channel at the party."""
     transport = Recorder()
-    querier = Querier(dim=DIM, executor=transport)
+    querier = Querier(dim=DIM, backend=backend, executor=transport)
     party = Party("target", clustered(80, 60))
     query = clustered(1, 61)[0]
     assert not querier.search(query, [party], k=3).partial
@@ -54,12 +54,14 @@ def test_a_replayed_setup_does_not_cut_the_querier_off() -> None:
     assert len(result.hits) == 3
 
 
-def test_setups_from_many_fresh_sender_keys_evict_no_live_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_setups_from_many_fresh_sender_keys_evict_no_live_channel(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
     """Finding 4: MAX_CHANNELS setups under fake sender keys evicted every live channel."""
     monkeypatch.setattr(party_module, "MAX_CHANNELS", 2)
     monkeypatch.setattr(party_module, "MAX_PENDING_SENDERS", 3)
     transport = Recorder()
-    querier = Querier(dim=DIM, executor=transport)
+    querier = Querier(dim=DIM, backend=backend, executor=transport)
     party = Party("crowded", clustered(60, 62))
     query = clustered(1, 63)[0]
     assert not querier.search(query, [party], k=2).partial
@@ -70,7 +72,7 @@ def test_setups_from_many_fresh_sender_keys_evict_no_live_channel(monkeypatch: p
     assert not querier.search(query, [party], k=2).partial
 
 
-def test_unconfirmed_setups_with_many_parameters_pin_no_more_stores_than_max_stores() -> None:
+def test_unconfirmed_setups_with_many_parameters_pin_no_more_stores_than_max_stores(backend: str) -> None:
     """Review: each pending setup kept its prepared store, an (n, d) copy of the vectors per distinct
     FragParameters, so 128 unauthenticated setups with 128 max_norms pinned 128 copies (MAX_STORES is 4)."""
     gc.collect()
@@ -78,7 +80,9 @@ def test_unconfirmed_setups_with_many_parameters_pin_no_more_stores_than_max_sto
     party = Party("frugal", clustered(50, 75))
     largest = float(np.linalg.norm(party.vectors, axis=1).max())
     for step in range(12):
-        querier = Querier(dim=DIM, metric="ip", max_norm=largest + 1.0 + step)  # one store per max_norm
+        querier = Querier(
+            dim=DIM, backend=backend, metric="ip", max_norm=largest + 1.0 + step
+        )  # one store per max_norm
         reply = unpack(party.handle_frame(ChannelKey.generate().public_bytes, querier.public_setup()))
         assert reply.kind == wire.CHANNEL_OPEN
     assert sum(len(waiting) for waiting in party._pending_setups.values()) == 12
@@ -96,8 +100,8 @@ def test_a_sender_that_is_not_a_channel_key_gets_an_answer_not_an_exception(send
             wire.raise_if_error(unpack(party.handle_frame(sender, frame)), "picky")
 
 
-def test_a_pending_setup_installs_its_session_only_when_confirmed() -> None:
-    querier = Querier(dim=DIM)
+def test_a_pending_setup_installs_its_session_only_when_confirmed(backend: str) -> None:
+    querier = Querier(dim=DIM, backend=backend)
     party = Party("careful", clustered(40, 64))
     querier.connect([party])
     assert session_key(querier) not in party._sessions  # no frame under the new keys yet
@@ -106,12 +110,12 @@ def test_a_pending_setup_installs_its_session_only_when_confirmed() -> None:
     assert not party._pending_setups
 
 
-def test_a_confirmed_setup_under_another_channel_key_leaves_the_victims_session_alone() -> None:
+def test_a_confirmed_setup_under_another_channel_key_leaves_the_victims_session_alone(backend: str) -> None:
     """Review of finding 4: sessions were keyed by CKKS fingerprint alone, so anyone with a channel of their
     own could confirm a setup carrying the victim's public context (it travels in the clear) with other
     parameters; the victim's next search then silently returned inner products instead of cosines."""
     transport = Recorder()
-    victim = Querier(dim=DIM, executor=transport)
+    victim = Querier(dim=DIM, backend=backend, executor=transport)
     unit = clustered(80, 70)
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
     party = Party("shared", unit * np.random.default_rng(1).uniform(0.05, 1.0, (80, 1)))  # norms differ
@@ -160,18 +164,18 @@ class Refusing(Party):
         raise ParameterError("your configuration is wrong (it is not)")
 
 
-def test_one_party_claiming_a_configuration_error_costs_the_others_nothing() -> None:
+def test_one_party_claiming_a_configuration_error_costs_the_others_nothing(backend: str) -> None:
     """Review: a party's ParameterError refusal at setup was re-raised by search, so one malicious party
     that claimed one lost every honest party's hits.  Raised now only when no party accepts the setup."""
     honest, liar = Party("honest", clustered(60, 72)), Refusing("liar", clustered(60, 73))
-    querier = Querier(dim=DIM)
+    querier = Querier(dim=DIM, backend=backend)
     result = querier.search(clustered(1, 74)[0], [honest, liar], k=4)
     assert result.partial
     assert "ParameterError" in result.failures["liar"]
     assert {hit.party for hit in result.hits} == {"honest"}
     assert len(result.hits) == 4
     with pytest.raises(ParameterError, match="it is not"):  # nobody accepted: the caller must hear it
-        Querier(dim=DIM).search(clustered(1, 74)[0], [Refusing("only", clustered(60, 73))], k=1)
+        Querier(dim=DIM, backend=backend).search(clustered(1, 74)[0], [Refusing("only", clustered(60, 73))], k=1)
 
 
 class Lying(Party):
@@ -193,12 +197,12 @@ class Lying(Party):
 
 
 @pytest.mark.parametrize("seconds", [b"9" * 5000, b"1e999"])
-def test_one_lying_party_costs_the_others_nothing(seconds: bytes) -> None:
+def test_one_lying_party_costs_the_others_nothing(seconds: bytes, backend: str) -> None:
     """Findings 3 and 5: a 5000-digit ``seconds`` crashed the whole search (honest hits lost); ``1e999``
     landed in SearchStats as inf.  Now the liar is a recorded failure and the honest party's hits stand."""
     honest = Party("honest", clustered(60, 67))
     liar = Lying("liar", clustered(60, 68), seconds=seconds)
-    result = Querier(dim=DIM).search(clustered(1, 69)[0], [honest, liar], k=4)
+    result = Querier(dim=DIM, backend=backend).search(clustered(1, 69)[0], [honest, liar], k=4)
     assert result.partial
     assert "CorruptPayloadError" in result.failures["liar"]
     assert {hit.party for hit in result.hits} == {"honest"}
@@ -208,9 +212,10 @@ def test_one_lying_party_costs_the_others_nothing(seconds: bytes) -> None:
 
 def test_any_exception_while_processing_one_party_becomes_its_recorded_failure(
     monkeypatch: pytest.MonkeyPatch,
+    backend: str,
 ) -> None:
     """A reply that escapes every parser (here: a bug simulated in the querier's reading) is one failure."""
-    querier = Querier(dim=DIM)
+    querier = Querier(dim=DIM, backend=backend)
     original = querier._read_scores
 
     def broken(party: Party, *args: Any) -> Any:
@@ -228,16 +233,18 @@ def test_any_exception_while_processing_one_party_becomes_its_recorded_failure(
 
 
 @pytest.fixture(scope="module")
-def federated() -> tuple[Querier, Party, bytes, bytes]:
-    """A connected querier and party, a setup, and a scores reply (bytes fixed once for Hypothesis)."""
-    querier = Querier(dim=DIM, authenticated=False)
+def federated(backend: str) -> tuple[Querier, Party, bytes, bytes]:
+    """A connected querier on ``backend`` and a party, a setup, and a scores reply (bytes fixed once for Hypothesis)."""
+    querier = Querier(dim=DIM, authenticated=False, backend=backend)
     party = Party("fuzzed", clustered(40, 73), nlist=4, seed=0)
     setup = querier.public_setup()
     party.handle(setup)
     ciphertexts, _ = querier.encrypt_query(clustered(1, 74)[0])
     meta = json.dumps({"mode": "scan", "query_id": "00" * 16}).encode()
     query = pack(wire.QUERY, {"meta": meta, **wire.ciphertext_sections(ciphertexts)}, querier.fingerprint)
-    return querier, party, setup, party.handle(query)
+    scores = party.handle(query)
+    assert engines_of(querier, party) == {backend}
+    return querier, party, setup, scores
 
 
 @FUZZ
@@ -285,10 +292,13 @@ def test_scores_parser_raises_only_package_errors(
 
 
 @pytest.fixture(scope="module")
-def outsourced() -> tuple[OutsourcedOwner, bytes, StorageHost]:
-    owner = OutsourcedOwner(clustered(20, 75))
+def outsourced(backend: str) -> tuple[OutsourcedOwner, bytes, StorageHost]:
+    """An owner on ``backend``, its upload (20 vectors, d = 16) and the host holding it."""
+    owner = OutsourcedOwner(clustered(20, 75), backend=backend)
     upload = owner.upload()
-    return owner, upload, StorageHost(upload)
+    host = StorageHost(upload)
+    assert engines_of(owner, host) == {backend}
+    return owner, upload, host
 
 
 def test_outsourced_mode_refuses_hostile_uploads_and_queries_by_name(

@@ -8,15 +8,17 @@ import pytest
 from securecompute.errors import ParameterError, ShapeError
 from securecompute.federated.frag import Querier, as_arrays
 from securecompute.federated.frag.workload import exact_top_k, fetch_ids, make_parties, synthetic_vectors, unit_rows
+from tests.frag.conftest import engines_of
 
 
 @pytest.fixture(scope="module")
-def batch():  # type: ignore[no-untyped-def]
+def batch(backend: str):  # type: ignore[no-untyped-def]
     data = synthetic_vectors(303, 16, seed=5)
     base, queries = data[:300], data[300:]
     parties, _ = make_parties(base, 2, seed=0)
-    querier = Querier(dim=16)
+    querier = Querier(dim=16, backend=backend)
     results = querier.search_batch(queries, parties, k=5)
+    assert engines_of(querier, *parties) == {backend}
     return base, queries, parties, querier, results
 
 

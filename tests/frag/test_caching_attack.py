@@ -1,4 +1,9 @@
-"""FRAG's published "multiplicative caching" falls to one chosen plaintext; the Enc(0) pool does not."""
+"""FRAG's published "multiplicative caching" falls to one chosen plaintext; the Enc(0) pool does not.
+
+The attack and its control are written against SEAL's plaintext and ciphertext objects
+(``caching_attack`` works through ``tenseal.sealapi``), so they run on ``seal``, the engine whose
+key material they reach into; the freshness of pooled encryptions is checked on every engine.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ def test_one_chosen_plaintext_decrypts_another_cached_encryption_without_the_key
     assert np.abs(outcome.secret).max() > 0.9  # a real secret, not a trivial one
 
 
-def test_pooled_encryptions_of_one_value_are_fresh_each_time() -> None:
-    querier = Querier(dim=4)
+def test_pooled_encryptions_of_one_value_are_fresh_each_time(backend: str) -> None:
+    querier = Querier(dim=4, backend=backend)
     querier.fill_pool(2)
     engine = querier.context.holder
     first, second = querier.pool.encrypt_constant(0.5), querier.pool.encrypt_constant(0.5)

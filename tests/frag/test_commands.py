@@ -26,7 +26,7 @@ def test_the_real_cli_runs_frag_end_to_end(capsys: pytest.CaptureFixture[str]) -
     arguments = ["frag", "--parties", "3", "--n", "900", "--dim", "8", "--queries", "2", "--nprobe", "3", "--pad", "1"]
     assert main(arguments) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "frag: 3 parties, 900 vectors, d=8, cosine, k=10, 2 queries, key N=4096 (40/29/40 bits)"
+    assert lines[0] == "frag: 3 parties, 900 vectors, d=8, cosine, k=10, 2 queries, key N=4096 (40/29/40 bits, seal)"
     assert "full scan: recall@10 1.000 vs exact" in lines[1]
     assert "partial or short results 0/2" in lines[1]
     assert "IVF nlist=4 nprobe=3 pad=1" in lines[3]
@@ -36,9 +36,37 @@ def test_the_real_cli_runs_frag_end_to_end(capsys: pytest.CaptureFixture[str]) -
     assert lines[-1] == "frag: query encryption used 96 pooled Enc(0) ciphertexts, each once"
 
 
+def test_the_real_cli_runs_frag_on_the_cross_engine(
+    capsys: pytest.CaptureFixture[str], engines_used: list[str]
+) -> None:
+    arguments = ["frag", "--parties", "2", "--n", "300", "--dim", "8", "--queries", "1", "--backend", "cross"]
+    assert main(arguments) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "frag: 2 parties, 300 vectors, d=8, cosine, k=10, 1 queries, key N=4096 (40/29/40 bits, cross)"
+    assert "full scan: recall@10 1.000 vs exact" in lines[1]
+    assert "partial or short results 0/1" in lines[1]
+    assert engines_used == ["cross"] * 3  # the querier's key, and each party's session
+
+
+def test_the_cli_header_names_the_engine_the_key_is_on(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: the header echoed --backend, so it would say cross over a search that ran on seal."""
+    from securecompute.federated.frag import querier as querier_module
+    from securecompute.federated.frag.params import secret_context
+
+    monkeypatch.setattr(querier_module, "secret_context", lambda params, backend: secret_context(params, "seal"))
+    assert main(["frag", "--parties", "1", "--n", "50", "--dim", "4", "--queries", "1", "--backend", "cross"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("(40/29/40 bits, seal)")
+
+
 def test_the_real_cli_reports_bad_options_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["frag", "--parties", "0"]) == 1
     assert capsys.readouterr().err.strip() == "securecompute: error: --parties 0 is invalid; accepted: 1 or more"
+    assert main(["frag", "--backend", "simulate"]) == 1  # registered, but it does not encrypt
+    assert capsys.readouterr().err.strip() == (
+        "securecompute: error: backend 'simulate' does not encrypt; accepted: an encrypting engine such as 'seal'"
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,6 +83,7 @@ def test_the_real_cli_reports_bad_options_in_one_line(capsys: pytest.CaptureFixt
         (["--dim", "100000000"], "--dim 100000000 is invalid; accepted: 1 to 4096"),  # was a 48 GB allocation
         (["--n", "1000000000"], "at most 100,000,000"),
         (["--queries", "100000000"], "--queries 100000000 vectors"),
+        (["--backend", "sael"], "--backend 'sael' is invalid; accepted: a registered engine that encrypts"),
     ],
 )
 def test_frag_command_refuses_bad_options_before_any_setup(

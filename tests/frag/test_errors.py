@@ -108,22 +108,22 @@ def test_bad_stores_are_refused_when_made() -> None:
         Party("key", clustered(10, 1), channel_key=b"short")
 
 
-def test_a_party_of_another_dimension_refuses_at_setup() -> None:
-    querier = Querier(dim=DIM)
+def test_a_party_of_another_dimension_refuses_at_setup(backend: str) -> None:
+    querier = Querier(dim=DIM, backend=backend)
     with pytest.raises(ParameterError, match="refused: party 'wide' stores d=17"):
         querier.search(np.ones(DIM), [Party("wide", clustered(20, 1, dim=17))])
 
 
-def test_norms_above_the_declared_bound_are_refused() -> None:
-    querier = Querier(dim=DIM, metric="ip", max_norm=1.0)
+def test_norms_above_the_declared_bound_are_refused(backend: str) -> None:
+    querier = Querier(dim=DIM, backend=backend, metric="ip", max_norm=1.0)
     with pytest.raises(ParameterError, match="above the querier's max_norm"):
         querier.search(np.ones(DIM) / 8, [Party("big", clustered(20, 1))])
     with pytest.raises(ParameterError, match="exceeds max_norm"):
         querier.search(np.ones(DIM), [Party("ok", clustered(20, 1) / 100)])
 
 
-def test_a_party_refuses_a_context_carrying_the_secret_key(small: list[Party]) -> None:
-    querier = Querier(dim=DIM)
+def test_a_party_refuses_a_context_carrying_the_secret_key(small: list[Party], backend: str) -> None:
+    querier = Querier(dim=DIM, backend=backend)
     secret = querier._context.serialize()
     sections = {"params": querier.params.to_bytes(), "context": secret, "nonce": bytes(32)}
     message = pack(wire.SETUP, sections, querier.fingerprint)
@@ -132,24 +132,24 @@ def test_a_party_refuses_a_context_carrying_the_secret_key(small: list[Party]) -
         wire.raise_if_error(reply, "one")
 
 
-def test_ciphertexts_from_another_querier_are_refused_before_decryption(small: list[Party]) -> None:
+def test_ciphertexts_from_another_querier_are_refused_before_decryption(small: list[Party], backend: str) -> None:
     # alice without a channel: plain requests (party.handle) reach the sessions set up by plain requests only
-    alice, mallory = Querier(dim=DIM, authenticated=False), Querier(dim=DIM)
+    alice, mallory = Querier(dim=DIM, backend=backend, authenticated=False), Querier(dim=DIM, backend=backend)
     alice.search(np.ones(DIM), small, k=1)  # alice is set up with both parties; mallory is not
     ciphertexts, _ = mallory.encrypt_query(np.ones(DIM) / 4)
     meta = encode_json({"query_id": "00" * 16, "mode": "scan"})
     query = pack(wire.QUERY, {"meta": meta, **wire.ciphertext_sections(ciphertexts)}, mallory.fingerprint)
     with pytest.raises(KeyMismatchError, match="no session for querier key"):
         wire.raise_if_error(unpack(small[0].handle(query)), "one")
-    # Relabelled with alice's fingerprint, SEAL cannot tell the keys apart, but alice refuses the garbage.
+    # Relabelled with alice's fingerprint, the engine cannot tell the keys apart, but alice refuses the garbage.
     forged = pack(wire.QUERY, {"meta": meta, **wire.ciphertext_sections(ciphertexts)}, alice.fingerprint)
     scores = wire.parse_scores(small[0].handle(forged), alice.fingerprint, 2048, alice.params.max_score_noise)
     with pytest.raises(CorruptPayloadError, match="beyond the bound"):
         alice._decrypt(scores)
 
 
-def test_a_tampered_request_is_refused_by_the_party(small: list[Party]) -> None:
-    querier = Querier(dim=DIM)
+def test_a_tampered_request_is_refused_by_the_party(small: list[Party], backend: str) -> None:
+    querier = Querier(dim=DIM, backend=backend)
     querier.search(np.ones(DIM), small, k=1)
     ciphertexts, _ = querier.encrypt_query(np.ones(DIM) / 4)
     meta = encode_json({"query_id": "00" * 16, "mode": "scan"})
@@ -174,9 +174,9 @@ def test_a_tampered_request_is_refused_by_the_party(small: list[Party]) -> None:
     ],
 )
 def test_a_failing_party_gives_a_partial_result(
-    small: list[Party], fault: str, authenticated: bool, reason: str
+    small: list[Party], fault: str, authenticated: bool, reason: str, backend: str
 ) -> None:
-    querier = Querier(dim=DIM, executor=FaultyTransport("two", fault), authenticated=authenticated)
+    querier = Querier(dim=DIM, backend=backend, executor=FaultyTransport("two", fault), authenticated=authenticated)
     result = querier.search(np.ones(DIM), small, k=5, nprobe=2)
     assert result.partial
     assert set(result.failures) == {"two"}
@@ -202,9 +202,9 @@ def test_an_injected_request_without_the_channel_key_is_refused(small: list[Part
     assert not querier.search(np.ones(DIM), small, k=2).partial  # the genuine channel still works
 
 
-def test_the_next_search_recovers_from_a_desynchronised_channel(small: list[Party]) -> None:
+def test_the_next_search_recovers_from_a_desynchronised_channel(small: list[Party], backend: str) -> None:
     transport = FaultyTransport("two", "flip-request")
-    querier = Querier(dim=DIM, executor=transport)
+    querier = Querier(dim=DIM, backend=backend, executor=transport)
     assert querier.search(np.ones(DIM), small, k=2).partial
     transport.fault = "none"
     # The channel to "two" was out of step; the querier set it up again under fresh keys by itself.
@@ -213,9 +213,9 @@ def test_the_next_search_recovers_from_a_desynchronised_channel(small: list[Part
     assert not querier.search(np.ones(DIM), small, k=2).partial
 
 
-def test_the_query_budget_is_enforced_per_querier_key() -> None:
+def test_the_query_budget_is_enforced_per_querier_key(backend: str) -> None:
     party = Party("budget", clustered(50, 1), query_budget=2)
-    querier = Querier(dim=DIM)
+    querier = Querier(dim=DIM, backend=backend)
     for _ in range(2):
         assert not querier.search(np.ones(DIM), [party], k=1).partial
     result = querier.search(np.ones(DIM), [party], k=1)
@@ -223,7 +223,9 @@ def test_the_query_budget_is_enforced_per_querier_key() -> None:
     assert "budget of 2" in result.failures["budget"]
     assert result.hits == []
     assert party.queries_served(querier.fingerprint) == 2
-    assert not Querier(dim=DIM).search(np.ones(DIM), [party], k=1).partial  # another key, its own budget
+    assert (
+        not Querier(dim=DIM, backend=backend).search(np.ones(DIM), [party], k=1).partial
+    )  # another key, its own budget
 
 
 def test_fetch_refuses_handles_it_did_not_issue(small: list[Party]) -> None:

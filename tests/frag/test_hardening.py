@@ -39,11 +39,11 @@ class Recorder(LocalTransport):
         return out
 
 
-def test_a_restarted_party_with_a_fixed_key_gets_fresh_channel_keys() -> None:
+def test_a_restarted_party_with_a_fixed_key_gets_fresh_channel_keys(backend: str) -> None:
     key = secrets.token_bytes(32)
     store = clustered(120, 31)
     transport = Recorder()
-    querier = Querier(dim=DIM, executor=transport)
+    querier = Querier(dim=DIM, backend=backend, executor=transport)
     query = clustered(1, 32)[0]
     for _ in range(2):  # the same party restarted: same name, store and channel key, a new object
         assert not querier.search(query, [Party("fixed", store, channel_key=key)], k=3).partial
@@ -77,10 +77,10 @@ def test_channel_keys_depend_on_both_nonces() -> None:
     assert channel.open(party_end.open_with(querier_end.public_key, nonces[0], nonces[1]).seal(b"x")) == b"x"
 
 
-def test_each_party_gets_its_own_query_id_and_its_own_encryption() -> None:
+def test_each_party_gets_its_own_query_id_and_its_own_encryption(backend: str) -> None:
     transport = Recorder()
     parties = [Party("u", clustered(100, 33)), Party("v", clustered(100, 34))]
-    querier = Querier(dim=DIM, executor=transport, authenticated=False)
+    querier = Querier(dim=DIM, backend=backend, executor=transport, authenticated=False)
     querier.fill_pool(2 * DIM)  # exactly one query's worth for each party
     result = querier.search(clustered(1, 35)[0], parties, k=4)
     assert result.stats.encryption == "pooled"
@@ -91,8 +91,10 @@ def test_each_party_gets_its_own_query_id_and_its_own_encryption() -> None:
     assert not {sent["u"].section(f"ct{j}") for j in range(DIM)} & {sent["v"].section(f"ct{j}") for j in range(DIM)}
 
 
-def test_fetch_leakage_is_reported_and_padding_hides_the_hits(parties: list[Party], queries: np.ndarray) -> None:
-    querier = Querier(dim=DIM)
+def test_fetch_leakage_is_reported_and_padding_hides_the_hits(
+    parties: list[Party], queries: np.ndarray, backend: str
+) -> None:
+    querier = Querier(dim=DIM, backend=backend)
     result = querier.search(queries[0], parties, k=4)
     before = result.leakage.parties["a"]
     assert before.fetched == 0
@@ -142,18 +144,18 @@ class ShortParty(Party):
         )
 
 
-def test_a_full_scan_that_skips_rows_is_flagged_not_silently_smaller() -> None:
+def test_a_full_scan_that_skips_rows_is_flagged_not_silently_smaller(backend: str) -> None:
     honest = Party("honest", clustered(200, 36))
     short = ShortParty("short", clustered(2500, 37))  # two batches; it returns one
-    result = Querier(dim=DIM).search(clustered(1, 38)[0], [honest, short], k=5)
+    result = Querier(dim=DIM, backend=backend).search(clustered(1, 38)[0], [honest, short], k=5)
     assert result.partial
     assert "scored 2048 rows in a full scan of its 2500" in result.failures["short"]
     assert {hit.party for hit in result.hits} == {"honest"}
 
 
-def test_ivf_with_too_few_candidates_is_flagged_incomplete() -> None:
+def test_ivf_with_too_few_candidates_is_flagged_incomplete(backend: str) -> None:
     party = Party("lists", clustered(5000, 39), nlist=4, seed=0)
-    querier = Querier(dim=DIM)
+    querier = Querier(dim=DIM, backend=backend)
     result = querier.search(clustered(1, 40)[0], [party], k=4000, nprobe=1)
     assert not result.partial
     assert result.incomplete
@@ -161,10 +163,10 @@ def test_ivf_with_too_few_candidates_is_flagged_incomplete() -> None:
     assert not querier.search(clustered(1, 40)[0], [party], k=10, nprobe=1).incomplete
 
 
-def test_setup_crashes_and_timeouts_give_partial_results_and_reconnect() -> None:
+def test_setup_crashes_and_timeouts_give_partial_results_and_reconnect(backend: str) -> None:
     parties = [Party("up", clustered(150, 41)), Party("down", clustered(150, 42))]
     transport = Recorder()
-    querier = Querier(dim=DIM, executor=transport)
+    querier = Querier(dim=DIM, backend=backend, executor=transport)
     transport.fail["down"] = "crash"
     result = querier.search(clustered(1, 43)[0], parties, k=3)  # the crash happens at setup
     assert result.partial
@@ -187,10 +189,11 @@ def session_key(querier: Querier) -> tuple[bytes, bytes]:
     return (querier.channel_public_key or b"", querier.fingerprint)
 
 
-def test_party_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_party_state_is_bounded(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
     monkeypatch.setattr(party_module, "MAX_SESSIONS", 2)
+    monkeypatch.setattr(party_module, "HANDLE_MEMORY", 4)  # the same expiry as at 16, in fewer searches
     party = Party("bounded", clustered(60, 44))
-    queriers = [Querier(dim=DIM) for _ in range(3)]
+    queriers = [Querier(dim=DIM, backend=backend) for _ in range(3)]
     query = clustered(1, 45)[0]
     for querier in queriers:
         querier.connect([party])
@@ -213,8 +216,8 @@ def test_party_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (handles[1:] >= handles[:-1]).all()  # sorted, for a binary search at fetch
 
 
-def test_score_noise_is_capped_by_the_chain_and_declared_noise_too() -> None:
-    querier = Querier(dim=DIM)
+def test_score_noise_is_capped_by_the_chain_and_declared_noise_too(backend: str) -> None:
+    querier = Querier(dim=DIM, backend=backend)
     limit = querier.params.max_score_noise
     assert 1.0 + 8 * limit <= querier.params.headroom / 2
     with pytest.raises(ParameterError, match="exceeds"):
@@ -226,21 +229,36 @@ def test_score_noise_is_capped_by_the_chain_and_declared_noise_too() -> None:
         wire.parse_scores(fake, querier.fingerprint, 2048, limit)
 
 
-def test_a_public_envelope_hiding_a_secret_key_is_refused_at_setup() -> None:
-    querier = Querier(dim=DIM)
-    secret_kit = querier.context.holder.secret_bytes()  # b"SCSK", version, params, TenSEAL context WITH the secret key
-    naming = {"engine": b"seal", "params": querier.params.ckks().to_bytes()}
-    disguised = pack("fhe/public-context", {**naming, "keys": b"SCEK" + secret_kit[4:]}, querier.fingerprint)
+def disguised_secret(querier: Querier) -> tuple[bytes, str]:
+    """The querier's secret key words in bytes that start as its engine's public context, and the refusal due.
+
+    ``seal``: the secret kit (b"SCSK", version, params, the TenSEAL context WITH the secret key) relabelled
+    with the public kit's magic b"SCEK".  ``cross``: the public context followed by the secret key words
+    (what a b"SCXS" secret context holds after its public part); the strict parser stops at the public part.
+    """
+    holder = querier.context.holder
+    secret = holder.secret_bytes()
+    if querier.context.engine_name == "seal":
+        return b"SCEK" + secret[4:], "secret key"
+    public = holder.public_bytes()
+    return public + secret[secret.index(public) + len(public) :], "trailing bytes"
+
+
+def test_a_public_envelope_hiding_a_secret_key_is_refused_at_setup(backend: str) -> None:
+    querier = Querier(dim=DIM, backend=backend)
+    keys, refusal = disguised_secret(querier)
+    naming = {"engine": backend.encode(), "params": querier.params.ckks().to_bytes()}
+    disguised = pack("fhe/public-context", {**naming, "keys": keys}, querier.fingerprint)
     sections = {"params": querier.params.to_bytes(), "context": disguised, "nonce": bytes(32)}
     reply = unpack(Party("careful", clustered(30, 47)).handle(pack(wire.SETUP, sections, querier.fingerprint)))
-    with pytest.raises(CorruptPayloadError, match="secret key"):
+    with pytest.raises(CorruptPayloadError, match=refusal):
         wire.raise_if_error(reply, "careful")
 
 
-def test_the_setup_carries_no_relinearisation_keys() -> None:
+def test_the_setup_carries_no_relinearisation_keys(backend: str) -> None:
     from securecompute.errors import MissingKeyError
 
-    querier = Querier(dim=DIM)
+    querier = Querier(dim=DIM, backend=backend)
     party = Party("plain", clustered(30, 48))
     querier.search(clustered(1, 48)[0], [party], k=1)  # the session exists once the first frame confirms the setup
     kit = party._sessions[session_key(querier)].engine

@@ -6,16 +6,19 @@ import numpy as np
 import pytest
 
 from securecompute.encoding import pack, unpack
-from securecompute.errors import CorruptPayloadError, KeyMismatchError, ProtocolError
+from securecompute.errors import CorruptPayloadError, KeyMismatchError, ParameterError, ProtocolError
 from securecompute.federated.frag.outsourced import STORE, OutsourcedOwner, StorageHost
-from tests.frag.conftest import clustered, exact_top
+from tests.frag.conftest import clustered, engines_of, exact_top
 
 
 @pytest.fixture(scope="module")
-def owner_and_host() -> tuple[OutsourcedOwner, StorageHost, np.ndarray]:
+def owner_and_host(backend: str) -> tuple[OutsourcedOwner, StorageHost, np.ndarray]:
+    """An owner on ``backend`` with 600 vectors (d = 8) and the host holding its upload."""
     vectors = clustered(600, 41, dim=8)
-    owner = OutsourcedOwner(vectors)
-    return owner, StorageHost(owner.upload()), vectors
+    owner = OutsourcedOwner(vectors, backend=backend)
+    host = StorageHost(owner.upload())
+    assert engines_of(owner, host) == {backend}
+    return owner, host, vectors
 
 
 def test_the_owner_reads_the_exact_top_k_from_the_host(
@@ -29,9 +32,9 @@ def test_the_owner_reads_the_exact_top_k_from_the_host(
     np.testing.assert_allclose([score for _, score in hits], scores, atol=1e-4)
 
 
-def test_l2_outsourced_matches_squared_distances() -> None:
+def test_l2_outsourced_matches_squared_distances(backend: str) -> None:
     vectors = clustered(200, 43, dim=4) / 20
-    owner = OutsourcedOwner(vectors, metric="l2", max_norm=1.0)
+    owner = OutsourcedOwner(vectors, metric="l2", max_norm=1.0, backend=backend)
     host = StorageHost(owner.upload())
     query = vectors[5] + 0.001
     hits = owner.read(host.handle(owner.query(query)), 3)
@@ -42,7 +45,7 @@ def test_l2_outsourced_matches_squared_distances() -> None:
 
 def test_only_the_owner_can_query_and_read(owner_and_host: tuple[OutsourcedOwner, StorageHost, np.ndarray]) -> None:
     owner, host, _ = owner_and_host
-    stranger = OutsourcedOwner(clustered(10, 44, dim=8))
+    stranger = OutsourcedOwner(clustered(10, 44, dim=8), backend=owner._context.engine_name)
     with pytest.raises(KeyMismatchError):
         host.handle(stranger.query(np.ones(8)))
     reply = host.handle(owner.query(np.ones(8)))
@@ -66,3 +69,8 @@ def test_the_host_refuses_a_secret_context_and_a_tampered_upload(
     sections["context"] = upload.sections["context"]
     with pytest.raises(CorruptPayloadError, match="sections"):
         StorageHost(pack(STORE, sections, owner.fingerprint))
+
+
+def test_an_owner_refuses_a_backend_that_does_not_encrypt() -> None:
+    with pytest.raises(ParameterError, match="'simulate' does not encrypt"):
+        OutsourcedOwner(clustered(10, 45, dim=8), backend="simulate")

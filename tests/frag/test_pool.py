@@ -10,8 +10,8 @@ from securecompute.federated.frag import Party, Querier
 from tests.frag.conftest import DIM, clustered
 
 
-def test_pooled_constants_decrypt_to_the_constant_in_every_slot() -> None:
-    querier = Querier(dim=DIM)
+def test_pooled_constants_decrypt_to_the_constant_in_every_slot(backend: str) -> None:
+    querier = Querier(dim=DIM, backend=backend)
     querier.fill_pool(3)
     engine = querier.context.holder
     values = [engine.decrypt(querier.pool.encrypt_constant(value)) for value in (0.25, -0.7, 0.0)]
@@ -19,8 +19,8 @@ def test_pooled_constants_decrypt_to_the_constant_in_every_slot() -> None:
         np.testing.assert_allclose(decrypted, value, atol=5e-5)  # fresh-encryption noise at scale 2^29
 
 
-def test_each_pooled_ciphertext_is_used_once_and_an_empty_pool_refuses() -> None:
-    querier = Querier(dim=DIM)
+def test_each_pooled_ciphertext_is_used_once_and_an_empty_pool_refuses(backend: str) -> None:
+    querier = Querier(dim=DIM, backend=backend)
     querier.fill_pool(2)
     first, second = querier.pool.take(), querier.pool.take()
     engine = querier.context.holder
@@ -33,9 +33,9 @@ def test_each_pooled_ciphertext_is_used_once_and_an_empty_pool_refuses() -> None
         querier.fill_pool(-1)
 
 
-def test_queries_draw_from_the_pool_when_it_holds_enough() -> None:
+def test_queries_draw_from_the_pool_when_it_holds_enough(backend: str) -> None:
     party = Party("p", clustered(300, 4))
-    querier = Querier(dim=DIM)
+    querier = Querier(dim=DIM, backend=backend)
     query = clustered(1, 5)[0]
     fresh = querier.search(query, [party], k=5)
     querier.fill_pool(DIM + 3)
@@ -46,8 +46,8 @@ def test_queries_draw_from_the_pool_when_it_holds_enough() -> None:
     assert querier.search(query, [party], k=5).stats.encryption == "fresh"  # 3 left < 16 needed: no reuse
 
 
-def test_the_pool_fills_in_the_background_and_queries_draw_from_it() -> None:
-    querier = Querier(dim=DIM)
+def test_the_pool_fills_in_the_background_and_queries_draw_from_it(backend: str) -> None:
+    querier = Querier(dim=DIM, backend=backend)
     worker = querier.pool.fill_in_background(2 * DIM)
     worker.join(timeout=60)
     assert not worker.is_alive()

@@ -62,20 +62,22 @@ def test_full_scan_returns_the_exact_top_k_over_three_parties(
 
 
 @pytest.mark.parametrize("metric", ["l2", "ip"])
-def test_l2_and_inner_product_match_the_oracle(metric: str, stores: list[np.ndarray], queries: np.ndarray) -> None:
+def test_l2_and_inner_product_match_the_oracle(
+    metric: str, stores: list[np.ndarray], queries: np.ndarray, backend: str
+) -> None:
     scale = 1.0 / 25.0  # the data's norms stay below 1 after this scaling
     scaled = [store * scale for store in stores]
     parties = [Party(name, store) for name, store in zip("xyz", scaled, strict=True)]
-    querier = Querier(dim=DIM, metric=metric, max_norm=1.0)  # type: ignore[arg-type]
+    querier = Querier(dim=DIM, backend=backend, metric=metric, max_norm=1.0)  # type: ignore[arg-type]
     query = queries[0] * scale
     result = querier.search(query, parties, k=8)
     _, best_scores, _ = exact_top(scaled, query, 8, metric)
     np.testing.assert_allclose([hit.score for hit in result.hits], best_scores, atol=5e-4)
 
 
-def test_l2_with_large_norms_picks_the_larger_ring(stores: list[np.ndarray], queries: np.ndarray) -> None:
+def test_l2_with_large_norms_picks_the_larger_ring(stores: list[np.ndarray], queries: np.ndarray, backend: str) -> None:
     norm = float(max(np.linalg.norm(store, axis=1).max() for store in stores))
-    querier = Querier(dim=DIM, metric="l2", max_norm=norm)
+    querier = Querier(dim=DIM, backend=backend, metric="l2", max_norm=norm)
     assert querier.params.ckks().poly_modulus_degree == 8192
     parties = [Party(name, store) for name, store in zip("xyz", stores, strict=True)]
     result = querier.search(queries[1], parties, k=5)
@@ -94,13 +96,13 @@ def test_ivf_probing_every_list_equals_full_scan(querier: Querier, parties: list
     assert probed.leakage.parties["b"].real_lists == 8  # nprobe capped at nlist
 
 
-def test_ivf_recall_on_clustered_data_and_fewer_candidates() -> None:
+def test_ivf_recall_on_clustered_data_and_fewer_candidates(backend: str) -> None:
     stores = [clustered(6000, 5, clusters=40), clustered(3000, 6, clusters=40)]
     parties = [
         Party(name, store, nlist=nlist, seed=0, payloads=[f"{name}-{row}" for row in range(len(store))])
         for name, store, nlist in (("p", stores[0], 32), ("q", stores[1], 16))
     ]
-    querier = Querier(dim=DIM)
+    querier = Querier(dim=DIM, backend=backend)
     recalls = []
     for query in clustered(6, 7, clusters=40):
         result = querier.search(query, parties, k=10, nprobe=6)
@@ -130,9 +132,9 @@ def test_search_batch_answers_each_row(querier: Querier, parties: list[Party], q
         np.testing.assert_allclose([h.score for h in result.hits], [h.score for h in single.hits], atol=TOLERANCE)
 
 
-def test_handles_are_fresh_per_query_and_payloads_default_to_vectors(stores: list[np.ndarray]) -> None:
+def test_handles_are_fresh_per_query_and_payloads_default_to_vectors(stores: list[np.ndarray], backend: str) -> None:
     party = Party("solo", stores[2])
-    querier = Querier(dim=DIM)
+    querier = Querier(dim=DIM, backend=backend)
     query = stores[2][7]
     first, second = querier.search(query, [party], k=1), querier.search(query, [party], k=1)
     assert first.hits[0].handle != second.hits[0].handle

@@ -47,6 +47,11 @@ def register_commands(commands: Any) -> None:
     frag.add_argument("--pad", type=int, default=0, help="dummy lists added to each probe (default: %(default)s)")
     frag.add_argument("--queries", type=int, default=5, help="queries to run (default: %(default)s)")
     frag.add_argument(
+        "--backend",
+        default="seal",
+        help="CKKS engine of the querier's key: seal or cross (any encrypting engine; default: %(default)s)",
+    )
+    frag.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -70,6 +75,13 @@ def check_options(options: argparse.Namespace) -> list[str]:
         value = getattr(options, name)
         if value is not None and value < least:
             raise ParameterError(f"--{name} {value} is invalid; accepted: {least} or more")
+    from securecompute.fhe.engines import engine_names
+
+    if options.backend not in engine_names():
+        raise ParameterError(
+            f"--backend {options.backend!r} is invalid; accepted: a registered engine that encrypts "
+            f"(registered: {', '.join(engine_names())}; FRAG is tested on seal and cross)"
+        )
     if options.n < options.parties:
         raise ParameterError(f"--n {options.n} must be at least --parties {options.parties}")
     if options.dim > MAX_DIM:
@@ -114,6 +126,7 @@ def _run_frag(options: argparse.Namespace) -> int:
         pad=options.pad,
         queries=options.queries,
         seed=options.seed,
+        backend=options.backend,
     ):
         print(line)
     return 0
@@ -130,8 +143,15 @@ def run_frag(
     pad: int,
     queries: int,
     seed: int,
+    backend: str = "seal",
 ) -> list[str]:
-    """Run the CLI's experiment and return its one-line outcomes (recall, seconds, bytes, leakage)."""
+    """Run the CLI's experiment on the CKKS engine ``backend`` and return its one-line outcomes.
+
+    The outcomes: recall, seconds, bytes, leakage.
+
+    Raises:
+        ParameterError: ``backend`` is unknown or does not encrypt (before any data or setup).
+    """
     from securecompute.federated.frag.index import default_nlist
     from securecompute.federated.frag.querier import Querier
     from securecompute.federated.frag.workload import (
@@ -142,12 +162,12 @@ def run_frag(
         synthetic_vectors,
     )
 
+    querier = Querier(dim=dim, backend=backend)  # refuses an engine that does not encrypt, before any work
     data = synthetic_vectors(n + queries, dim, seed)
     base, held_out = data[:n], data[n:]
     truth = exact_top_k(base, held_out, min(k, n))
     lists = (nlist if nlist is not None else default_nlist(n // parties)) if nprobe is not None else None
     stores, _ = make_parties(base, parties, nlist=lists, seed=seed)
-    querier = Querier(dim=dim)
     modes: list[int | None] = [None] + ([nprobe] if nprobe is not None else [])
     # offline: each query then costs encode + add per column, for each party (one encryption per party)
     querier.fill_pool(queries * querier.params.columns * parties * len(modes))
@@ -155,7 +175,7 @@ def run_frag(
     chain = querier.context.params
     lines = [
         f"frag: {parties} parties, {n} vectors, d={dim}, {querier.params.metric}, k={k}, {queries} queries, "
-        f"key N={chain.poly_modulus_degree} ({'/'.join(map(str, chain.coeff_modulus_bits))} bits)"
+        f"key N={chain.poly_modulus_degree} ({'/'.join(map(str, chain.coeff_modulus_bits))} bits, {querier.context.engine_name})"
     ]
     for probes in modes:
         results, recalls, wall = [], [], 0.0

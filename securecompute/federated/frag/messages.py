@@ -210,8 +210,10 @@ def load_public_context(context_bytes: bytes, fingerprint: bytes) -> Any:
 
     Raises:
         ProtocolError: a ``fhe/secret-context`` envelope.
-        CorruptPayloadError: a public envelope hiding a secret key (``SealPublicKit.from_bytes``), or
-            malformed bytes.
+        CorruptPayloadError: a public envelope hiding a secret key (refused by the named engine's
+            ``load_public``: on ``seal`` a TenSEAL context holding one, on ``cross`` an ``SCXS`` magic or
+            secret key words after the public part), or malformed bytes.
+        ParameterError: the envelope names an engine that is not registered.
         KeyMismatchError: the context's fingerprint is not ``fingerprint``.
     """
     from securecompute.errors import KeyMismatchError

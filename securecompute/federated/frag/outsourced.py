@@ -24,7 +24,7 @@ from securecompute.encoding import decode_json, encode_json, pack, unpack
 from securecompute.errors import CorruptPayloadError, ParameterError, ProtocolError
 from securecompute.federated.frag import messages as wire
 from securecompute.federated.frag.index import check_query, check_vectors, score_columns
-from securecompute.federated.frag.params import FragParameters, Metric
+from securecompute.federated.frag.params import FragParameters, Metric, secret_context
 from securecompute.fhe.backend import CKKSEngine
 from securecompute.fhe.params import CKKSParameters
 
@@ -43,18 +43,21 @@ class OutsourcedOwner:
     Args:
         vectors: (n, d) real, finite.
         metric: "cosine" (default), "ip" or "l2"; ``max_norm`` bounds norms for ip/l2.
+        backend: the CKKS engine of the owner's keys ("seal", default, or "cross"; any encrypting engine
+            of :mod:`securecompute.fhe.engines`); the host follows the engine named in the upload.
 
     Raises:
-        ShapeError / ParameterError: bad vectors, norms above max_norm, bad metric.
+        ShapeError / ParameterError: bad vectors, norms above max_norm, bad metric, a backend that is
+            unknown or does not encrypt.
     """
 
-    def __init__(self, vectors: np.ndarray, *, metric: Metric = "cosine", max_norm: float = 1.0) -> None:
-        from securecompute.fhe import CKKSContext
-
+    def __init__(
+        self, vectors: np.ndarray, *, metric: Metric = "cosine", max_norm: float = 1.0, backend: str = "seal"
+    ) -> None:
         store = check_vectors(vectors, "outsourced store")
         self.params = FragParameters(store.shape[1], metric, max_norm)
         self._columns = score_columns(store, self.params)
-        self._context = CKKSContext.generate(OUTSOURCED_PARAMETERS)
+        self._context = secret_context(OUTSOURCED_PARAMETERS, backend)
         self._engine = self._context.holder
         self.fingerprint: bytes = self._context.fingerprint
         self.size = int(store.shape[0])

@@ -18,13 +18,16 @@ and N = 8192 with (60, 40, 60) bits (|score| < 2**19).  A margin of 4x is kept b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from securecompute.encoding import decode_json, encode_json
 from securecompute.errors import CorruptPayloadError, ParameterError
 from securecompute.fhe.params import CKKSParameters
 
-__all__ = ["METRICS", "FragParameters", "Metric"]
+if TYPE_CHECKING:
+    from securecompute.fhe.context import CKKSContext
+
+__all__ = ["METRICS", "FragParameters", "Metric", "secret_context"]
 
 Metric = Literal["cosine", "ip", "l2"]
 METRICS: tuple[str, ...] = ("cosine", "ip", "l2")
@@ -124,3 +127,18 @@ class FragParameters:
             return cls(fields["dim"], fields["metric"], fields["max_norm"])
         except ParameterError as error:
             raise CorruptPayloadError(f"FRAG parameters are invalid: {error}") from None
+
+
+def secret_context(params: CKKSParameters, backend: str) -> CKKSContext:
+    """Fresh keys for ``params`` on the engine ``backend``, which must encrypt (a querier's or an owner's key).
+
+    Raises:
+        ParameterError: ``backend`` is unknown, or a simulation that does not encrypt (queries and
+            uploads would travel in the clear).
+    """
+    from securecompute.fhe.context import CKKSContext
+
+    context = CKKSContext.generate(params, backend=backend)
+    if not context.holder.encrypts:
+        raise ParameterError(f"backend {backend!r} does not encrypt; accepted: an encrypting engine such as 'seal'")
+    return context
