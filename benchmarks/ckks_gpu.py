@@ -149,7 +149,15 @@ def check_bit_exact(n: int, bits: Sequence[int], allow_insecure: bool = False) -
     Raises:
         MismatchError: the first op whose words or scale differ, named.
     """
-    from securecompute.ckks import CKKSEncoder, CKKSParameters, Encryptor, Evaluator, KeyGenerator, RandomSource
+    from securecompute.ckks import (
+        Ciphertext,
+        CKKSEncoder,
+        CKKSParameters,
+        Encryptor,
+        Evaluator,
+        KeyGenerator,
+        RandomSource,
+    )
 
     start = time.perf_counter()
     params = CKKSParameters.from_bit_sizes(n, list(bits), allow_insecure=allow_insecure)
@@ -177,7 +185,8 @@ def check_bit_exact(n: int, bits: Sequence[int], allow_insecure: bool = False) -
     compared = 0
     for name, op in ops.items():
         expected, got = op(reference), op(device)
-        for index, (left, right) in enumerate(zip(expected, got, strict=True)):
+        for index, (left, device_result) in enumerate(zip(expected, got, strict=True)):
+            right = Ciphertext(np.asarray(device_result.data), device_result.scale)  # JAX's device array to host
             if left.scale != right.scale or left.data.shape != right.data.shape:
                 raise MismatchError(f"{name}[{index}] N={n} {list(bits)}: scale or shape differs")
             if not np.array_equal(left.data, right.data):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -172,7 +173,7 @@ class CrossEvaluator:
         self._check(ciphertext)
         k = self._held_step(step)
         if k == 0:
-            return self._own(Ciphertext(ciphertext.data.copy(), ciphertext.scale))
+            return self._own(Ciphertext(_copy(ciphertext.data), ciphertext.scale))
         return self._own(self._evaluator.apply_galois(ciphertext, self._element(k)))
 
     def rotate_many(self, ciphertext: Ciphertext, steps: Sequence[int]) -> list[Ciphertext]:
@@ -180,7 +181,7 @@ class CrossEvaluator:
         reduced = [self._held_step(step) for step in steps]  # every key checked before any work
         rotated = self._evaluator.rotate_many(ciphertext, reduced)
         return [
-            self._own(out if k else Ciphertext(out.data.copy(), out.scale))
+            self._own(out if k else Ciphertext(_copy(out.data), out.scale))
             for k, out in zip(reduced, rotated, strict=True)
         ]
 
@@ -251,7 +252,12 @@ class CrossEvaluator:
     # --- bytes -------------------------------------------------------------------------------------
     def ciphertext_to_bytes(self, ciphertext: Ciphertext) -> bytes:
         level = self._check(ciphertext)
-        return header("cross-ciphertext") + self._parms_id + bytes([level]) + ciphertext.data.astype("<u8").tobytes()
+        return (
+            header("cross-ciphertext")
+            + self._parms_id
+            + bytes([level])
+            + np.asarray(ciphertext.data).astype("<u8").tobytes()
+        )
 
     def ciphertext_from_bytes(self, data: bytes) -> Ciphertext:
         reader = ByteReader(data, "cross ciphertext", MAGICS["cross-ciphertext"])
@@ -391,6 +397,11 @@ class CrossKeyHolder(CrossEvaluator):
         with self._keygen_lock:
             made = self._keygen.galois_keys(fresh).keys if fresh else {}
         return {k: self._rotation_keys.get(k) or made[self._element(k)] for k in reduced}
+
+
+def _copy(data: Any) -> Any:
+    """A fresh array for a returned ciphertext: numpy data is copied; JAX arrays are immutable and shared."""
+    return data.copy() if isinstance(data, np.ndarray) else data
 
 
 class CrossFactory:
