@@ -15,8 +15,9 @@ soon as it ends (a run cut short still leaves what it finished):
    check).  Any difference exits with status 1 (JSON written first), before anything is timed.
 3. Per-op table (``ckks_ops.measure_seal`` / ``measure_ours``, same code as benchmarks/ckks_ops.py):
    rotate, rotate x8, hoisted rotate x8, multiply+relinearise, rescale, encrypt, decrypt; SEAL
-   (tenseal.sealapi, CPU), our numpy engine (CPU) and our JAX engine (its transforms on the device, its
-   elementwise modular products in numpy on the host: protocols/ckks.md section 10); medians (5
+   (tenseal.sealapi, CPU), our numpy engine (CPU) and our JAX engine (device-resident: every op one
+   jitted program, keys uploaded once, each timed op waits for its result with ``block_until_ready``;
+   protocols/ckks.md section 10); medians (5
    repeats JAX and SEAL, 3 numpy) and ratios to SEAL.  Rings in priority order: N = 2^15 with SEAL's
    chain and with the 40/30-bit chain, then the same at 2^14.
 4. The einsum benchmark's engine column (``_einsum_engines.run_engines``): ``seal`` vs ``cross-jax``

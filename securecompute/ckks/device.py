@@ -37,6 +37,10 @@ __all__ = ["DeviceEngine", "JaxRingOps"]
 
 Program = Callable[[Any, Any], Any]
 
+# (N, device id, body, statics, NTT sets) -> (jitted program, NTT constants): shared by every engine, so a
+# new Evaluator (a loaded public context, say) reuses the compiled programs; keys are arguments, not here.
+_PROGRAMS: dict[tuple[object, ...], tuple[Any, dict[str, Any]]] = {}
+
 
 @lru_cache(maxsize=256)
 def _reduction_columns(moduli: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +132,7 @@ class JaxRingOps:
 
 
 class DeviceEngine:
-    """Runs op bodies as cached jitted programs on one JAX device; holds the device copies of keys.
+    """Runs op bodies as jitted programs on one JAX device (cached per process); holds the device copies of keys.
 
     Args:
         n: the ring degree N.
@@ -142,7 +146,6 @@ class DeviceEngine:
         self.jax = import_jax()
         self.n = n
         self.device = self.jax.devices()[0] if device is None else device
-        self._programs: dict[tuple[object, ...], Any] = {}
         self._ntts: dict[str, tuple[Program, Any]] = {}
         self._arrays: dict[tuple[object, ...], Any] = {}
 
@@ -157,15 +160,16 @@ class DeviceEngine:
         """
         jax = self.jax
         with jax.enable_x64(True):
-            names = tuple(_name(direction, moduli) for moduli in ntt_sets for direction in ("forward", "inverse"))
-            transforms = {name: self._ntt(name) for name in names}
-            key = (body, statics, names)
-            program = self._programs.get(key)
-            if program is None:
+            key = (self.n, self.device.id, body, statics, ntt_sets)
+            cached = _PROGRAMS.get(key)
+            if cached is None:
+                names = tuple(_name(direction, moduli) for moduli in ntt_sets for direction in ("forward", "inverse"))
+                transforms = {name: self._ntt(name) for name in names}
                 fns = {name: transform[0] for name, transform in transforms.items()}
-                program = jax.jit(partial(_traced, jax.numpy, self.n, body, statics, fns))
-                self._programs[key] = program
-            constants = {name: transform[1] for name, transform in transforms.items()}
+                constants = {name: transform[1] for name, transform in transforms.items()}
+                cached = (jax.jit(partial(_traced, jax.numpy, self.n, body, statics, fns)), constants)
+                _PROGRAMS[key] = cached
+            program, constants = cached
             return program(constants, *arrays)
 
     def upload(self, owner: object, cache_key: tuple[object, ...], build: Callable[[], Any]) -> Any:
@@ -182,6 +186,11 @@ class DeviceEngine:
                 cached = (owner, jax.device_put(build(), self.device))
             self._arrays[full_key] = cached
         return cached[1]
+
+    def to_device(self, value: Any) -> Any:
+        """A uint64 array (numpy or JAX) as a device array of this engine (one transfer, or none)."""
+        with self.jax.enable_x64(True):
+            return self.jax.device_put(value, self.device)
 
     def to_host(self, value: Any) -> np.ndarray:
         """A device array as numpy (one transfer)."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from securecompute.errors import DepthExhaustedError, MissingKeyError, Parameter
 __all__ = ["Evaluator"]
 
 _EPSILON = sys.float_info.epsilon
+_Value = TypeVar("_Value", Ciphertext, Plaintext)
 
 
 class Evaluator:
@@ -85,6 +87,20 @@ class Evaluator:
             from securecompute.ckks.device import DeviceEngine
 
             self._device = DeviceEngine(params.n)
+
+    def on_engine(self, value: _Value) -> _Value:
+        """``value`` (a ciphertext or plaintext) with its data on this engine: uploaded to the device once
+        on JAX (ops on it then copy nothing between host and device), as is on numpy.
+
+        Raises:
+            ShapeError: not a ciphertext or plaintext of these parameters.
+        """
+        if isinstance(value, Plaintext):
+            self._check_plain(value)
+        else:
+            self._check(value, "ciphertext")
+        data = np.asarray(value.data) if self._device is None else self._device.to_device(value.data)
+        return replace(value, data=data)  # keeps a subclass's fields (the adapters' parameter tags)
 
     def block_until_ready(self, ciphertexts: Ciphertext | list[Ciphertext]) -> None:
         """Wait for the device to finish the ciphertexts' data (JAX runs asynchronously); a no-op on numpy."""
@@ -144,6 +160,38 @@ class Evaluator:
         self._check_scale(scale, ciphertext.level)
         moduli = self.params.moduli_at(ciphertext.level)
         return Ciphertext(self._run(_multiply_plain_body, (moduli,), (), ciphertext.data, plaintext.data), scale)
+
+    @single_blas_thread
+    def dot_plain(self, ciphertexts: list[Ciphertext], plaintexts: list[Plaintext]) -> Ciphertext:
+        """``sum_i ciphertexts[i] * plaintexts[i]``: the words of :meth:`multiply_plain` then :meth:`add`,
+        term by term, as one program on the JAX engine (one pass on numpy).
+
+        Raises:
+            ParameterError: no terms, unequal counts, levels that differ (ciphertexts and plaintexts
+                at one level), or products whose scales differ.
+        """
+        if not ciphertexts or len(ciphertexts) != len(plaintexts):
+            raise ParameterError(
+                f"dot_plain needs as many plaintexts as ciphertexts (at least one); got {len(ciphertexts)} "
+                f"and {len(plaintexts)}"
+            )
+        for index, (ciphertext, plaintext) in enumerate(zip(ciphertexts, plaintexts, strict=True)):
+            self._check(ciphertext, f"ciphertexts[{index}]")
+            self._check_plain(plaintext)
+            if plaintext.level != ciphertext.level:
+                raise ParameterError(
+                    f"plaintexts[{index}] level {plaintext.level} differs from ciphertext level {ciphertext.level}"
+                )
+        level, scale = ciphertexts[0].level, ciphertexts[0].scale * plaintexts[0].scale
+        for ciphertext, plaintext in zip(ciphertexts[1:], plaintexts[1:], strict=True):
+            self._same_level_and_scale(level, scale, ciphertext.level, ciphertext.scale * plaintext.scale)
+        self._check_scale(scale, level)
+        moduli = self.params.moduli_at(level)
+        datas = tuple(ciphertext.data for ciphertext in ciphertexts)
+        plains = tuple(plaintext.data for plaintext in plaintexts)
+        if self._device is None:
+            datas, plains = tuple(np.asarray(d) for d in datas), tuple(np.asarray(p) for p in plains)
+        return Ciphertext(self._run(_dot_plain_body, (moduli,), (), datas, plains), scale)
 
     # -- multiplication -----------------------------------------------------------------------------
 
@@ -427,6 +475,21 @@ def _add_plain_body(ops: RingOps, data: Any, plain: Any, moduli: tuple[int, ...]
 
 def _multiply_plain_body(ops: RingOps, data: Any, plain: Any, moduli: tuple[int, ...]) -> Any:
     return ops.mul(data, plain[None], moduli)
+
+
+def _dot_plain_body(ops: RingOps, datas: tuple[Any, ...], plains: tuple[Any, ...], moduli: tuple[int, ...]) -> Any:
+    total = None
+    for data, plain in zip(datas, plains, strict=True):
+        term = _multiply_plain_body(ops, data, plain, moduli)
+        if total is None:
+            total = term
+        else:
+            total = (
+                _add_body(ops, total, term, moduli)
+                if total.shape[0] >= term.shape[0]
+                else _add_body(ops, term, total, moduli)
+            )
+    return total
 
 
 def _multiply_body(ops: RingOps, left: Any, right: Any, moduli: tuple[int, ...]) -> Any:

@@ -158,12 +158,14 @@ class CrossEvaluator:
         level = checked_int(level, "level")
         if not 1 <= level <= self.params.depth:
             raise ParameterError(f"a multiplier needs a level in 1..{self.params.depth}, got {level}")
-        return self._encode(values, level, self._drop(level))
+        # A plan's multipliers are encoded once (fhe.prepare): on JAX they are uploaded here, once, too.
+        return self._evaluator.on_engine(self._encode(values, level, self._drop(level)))
 
     def encrypt(self, values: np.ndarray) -> Ciphertext:
         plaintext = self._encode(values, self.params.depth, self._delta)
         with self._encrypt_lock:
-            return self._own(self._encryptor.encrypt(plaintext))
+            ciphertext = self._encryptor.encrypt(plaintext)
+        return self._own(self._evaluator.on_engine(ciphertext))  # JAX: on the device from here on
 
     # --- evaluation ------------------------------------------------------------------------------
     def level(self, ciphertext: Ciphertext) -> int:
@@ -221,12 +223,8 @@ class CrossEvaluator:
         level = min(self._check(c) for c in ciphertexts)
         self._spend_level(level, "dot_plain")
         multipliers = [self._multiplier(v, level) for v in values]  # all encoded or checked before any product
-        total: Ciphertext | None = None
-        for ciphertext, multiplier in zip(ciphertexts, multipliers, strict=True):
-            term = self._evaluator.multiply_plain(self._evaluator.mod_switch_to(ciphertext, level), multiplier)
-            total = term if total is None else self._evaluator.add(total, term)
-        assert total is not None
-        rescaled = self._evaluator.rescale(total)
+        aligned = [self._evaluator.mod_switch_to(ciphertext, level) for ciphertext in ciphertexts]
+        rescaled = self._evaluator.rescale(self._evaluator.dot_plain(aligned, multipliers))
         # The multiplier was encoded at float(q): the scale is Δ again, exactly for primes below 2^53 and
         # within 2^-53 relative for wider middle primes (which the parameters allow), far below CKKS noise.
         return self._own(Ciphertext(rescaled.data, self._delta))
@@ -237,7 +235,8 @@ class CrossEvaluator:
             raise ParameterError(f"level {level} is outside 0..{self.params.depth}")
         plaintext = self._encoder.encode_scalar(0.0, self._delta, level)
         with self._encrypt_lock:
-            return self._own(self._encryptor.encrypt(plaintext))
+            ciphertext = self._encryptor.encrypt(plaintext)
+        return self._own(self._evaluator.on_engine(ciphertext))
 
     def check_ciphertext_products(self, levels: Iterable[int]) -> None:
         drift = {level: (self._drop(level) - self._delta) / self._delta for level in levels if level > 0}
@@ -269,7 +268,7 @@ class CrossEvaluator:
         moduli = self.ring.moduli_at(level)
         words = read_array(reader, (2, level + 1, self.ring.n), moduli, "cross ciphertext")
         reader.end()
-        return self._own(Ciphertext(words, self._delta))
+        return self._own(self._evaluator.on_engine(Ciphertext(words, self._delta)))
 
     def public_bytes(self, relin_keys: bool = True) -> bytes:
         relin = self.relin_key if relin_keys else None
