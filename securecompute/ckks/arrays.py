@@ -81,7 +81,7 @@ class RingOps(Protocol):
 
     def gather(self, values: Any, table: np.ndarray) -> Any: ...
 
-    def any_zero(self, values: Any) -> Any: ...
+    def any_zero_at(self, values: Any, mask: Any) -> Any: ...
 
     def contiguous(self, values: Any) -> Any: ...
 
@@ -131,9 +131,9 @@ class NumpyRingOps:
         """``values[..., table]`` (a Galois permutation in the evaluation domain)."""
         return np.asarray(values[..., table])
 
-    def any_zero(self, values: np.ndarray) -> bool:
-        """Whether any word is zero (a host bool)."""
-        return bool(np.any(values == 0))
+    def any_zero_at(self, values: np.ndarray, mask: np.ndarray) -> bool:
+        """Whether any word of ``values`` is zero at a position (last axis) where the bool ``mask`` holds (a host bool)."""
+        return bool(np.any(values[..., mask] == 0))
 
     def contiguous(self, values: np.ndarray) -> np.ndarray:
         """A C-contiguous copy when ``values`` is a view (numpy slices), else the array itself."""

@@ -118,13 +118,13 @@ class JaxRingOps:
         q, companion = (jnp.asarray(column) for column in _reduction_columns(moduli))
         return shoup_multiply(jnp, values, jnp.uint64(1), companion, q)
 
-    def gather(self, values: Any, table: np.ndarray) -> Any:
-        """``values[..., table]`` on the device."""
-        return self.xp.take(values, self.xp.asarray(table), axis=-1)
+    def gather(self, values: Any, table: Any) -> Any:
+        """``values[..., table]`` on the device (``table`` a traced int64 array)."""
+        return self.xp.take(values, table, axis=-1)
 
-    def any_zero(self, values: Any) -> Any:
-        """Whether any word is zero: a traced boolean."""
-        return self.xp.any(values == 0)
+    def any_zero_at(self, values: Any, mask: Any) -> Any:
+        """Whether any word is zero where the bool ``mask`` (last axis) holds: a traced boolean."""
+        return self.xp.any((values == 0) & mask)
 
     def contiguous(self, values: Any) -> Any:
         """The array itself (XLA owns the layout)."""

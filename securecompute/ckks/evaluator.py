@@ -26,9 +26,9 @@ from securecompute.ckks.arrays import NumpyRingOps, RingOps
 from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import GaloisKeys, KeySwitchingKey
-from securecompute.ckks.keyswitch import divide_round_last, hoisted_switch, mod_up, switch_key
+from securecompute.ckks.keyswitch import divide_round_last, galois_arrays, hoisted_switch, mod_up, switch_key
 from securecompute.ckks.params import CKKSParameters
-from securecompute.ckks.ring import BACKENDS, galois_element, galois_permutation, ntt_for
+from securecompute.ckks.ring import BACKENDS, galois_element, ntt_for
 from securecompute.errors import DepthExhaustedError, MissingKeyError, ParameterError, ShapeError
 
 __all__ = ["Evaluator"]
@@ -316,8 +316,9 @@ class Evaluator:
         self._need_size_two(ciphertext)
         moduli = self.params.moduli_at(ciphertext.level)
         key_data, shoup = self._key_arrays(element, key, len(moduli))
-        statics = (element, moduli, self.params.special_prime)
-        data = self._run(_galois_body, statics, self._switch_sets(moduli), ciphertext.data, key_data, shoup)
+        table = self._galois_arrays(element)[0]
+        statics = (moduli, self.params.special_prime)
+        data = self._run(_galois_body, statics, self._switch_sets(moduli), ciphertext.data, key_data, shoup, table)
         return Ciphertext(data, ciphertext.scale)
 
     @single_blas_thread
@@ -341,10 +342,14 @@ class Evaluator:
         moduli = self.params.moduli_at(ciphertext.level)
         distinct = tuple(keys)
         arrays = tuple(
-            (*self._key_arrays(element, keys[element], len(moduli)), self._correction(element, keys[element], moduli))
+            (
+                *self._key_arrays(element, keys[element], len(moduli)),
+                self._correction(element, keys[element], moduli),
+                self._galois_arrays(element),
+            )
             for element in distinct
         )
-        statics = (distinct, moduli, self.params.special_prime)
+        statics = (moduli, self.params.special_prime)  # one program per level and count of distinct steps
         switched, flags = self._run(_rotate_many_body, statics, self._switch_sets(moduli), ciphertext.data, arrays)
         fallbacks = self._device.to_host(flags) if self._device is not None else flags
         by_element = {}
@@ -376,6 +381,15 @@ class Evaluator:
             return key.at_level(limbs), key.shoup_at_level(limbs)
         arrays: tuple[Any, Any] = self._device.upload(
             key, ("key", name, limbs), lambda: (key.at_level(limbs), key.shoup_at_level(limbs))
+        )
+        return arrays
+
+    def _galois_arrays(self, element: int) -> tuple[Any, Any]:
+        """The gather table and negated-coefficient mask of ``element`` (device copies, cached, on JAX)."""
+        if self._device is None:
+            return galois_arrays(self.params.n, element)
+        arrays: tuple[Any, Any] = self._device.upload(
+            self.params, ("galois", element), lambda: galois_arrays(self.params.n, element)
         )
         return arrays
 
@@ -511,9 +525,9 @@ def _relinearize_body(ops: RingOps, data: Any, key: Any, shoup: Any, moduli: tup
 
 
 def _galois_body(
-    ops: RingOps, data: Any, key: Any, shoup: Any, element: int, moduli: tuple[int, ...], special: int
+    ops: RingOps, data: Any, key: Any, shoup: Any, table: Any, moduli: tuple[int, ...], special: int
 ) -> Any:
-    permuted = ops.gather(data, galois_permutation(ops.n, element))
+    permuted = ops.gather(data, table)
     switched = switch_key(ops, permuted[1], key, shoup, moduli, special)
     return ops.xp.stack([ops.add(permuted[0], switched[0], moduli), switched[1]])
 
@@ -521,12 +535,11 @@ def _galois_body(
 def _rotate_many_body(
     ops: RingOps,
     data: Any,
-    keys: tuple[tuple[Any, Any, Any], ...],
-    elements: tuple[int, ...],
+    keys: tuple[tuple[Any, Any, Any, tuple[Any, Any]], ...],
     moduli: tuple[int, ...],
     special: int,
 ) -> tuple[Any, Any]:
-    """Hoisted rotations by ``elements`` (keys: ``(key, shoup, correction)`` each): ``(results, fallbacks)``.
+    """Hoisted rotations, one per ``(key, shoup, correction, (table, negated))`` in ``keys``: ``(results, fallbacks)``.
 
     Eager: a result is None where its fallback flag is set.  Traced: every result is computed and the
     flags come back as one boolean device array.
@@ -534,12 +547,12 @@ def _rotate_many_body(
     decomposed = mod_up(ops, data[1], moduli, special)
     results: list[Any] = []
     flags: list[Any] = []
-    for element, (key, shoup, correction) in zip(elements, keys, strict=True):
-        switched, fallback = hoisted_switch(ops, decomposed, element, key, shoup, correction, moduli, special)
+    for key, shoup, correction, galois in keys:
+        switched, fallback = hoisted_switch(ops, decomposed, galois, key, shoup, correction, moduli, special)
         flags.append(fallback)
         if switched is None:
             results.append(None)
             continue
-        first = ops.add(ops.gather(data[0], galois_permutation(ops.n, element)), switched[0], moduli)
+        first = ops.add(ops.gather(data[0], galois[0]), switched[0], moduli)
         results.append(ops.xp.stack([first, switched[1]]))
     return tuple(results), (flags if ops.eager else ops.xp.stack(flags))

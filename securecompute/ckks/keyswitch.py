@@ -31,6 +31,7 @@ its device copies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ import numpy as np
 from securecompute.ckks.arrays import NumpyRingOps, RingOps, column, inverse_columns, sum_mod
 from securecompute.ckks.ring import forward, galois_permutation, mul_mod, negated_positions
 
-__all__ = ["ModUp", "divide_round_last", "hoisted_switch", "mod_down", "mod_up", "switch_key"]
+__all__ = ["ModUp", "divide_round_last", "galois_arrays", "hoisted_switch", "mod_down", "mod_up", "switch_key"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def switch_key(ops: RingOps, target: Any, key: Any, key_shoup: Any, level_moduli
 def hoisted_switch(
     ops: RingOps,
     decomposed: ModUp,
-    element: int,
+    galois: tuple[Any, Any],
     key: Any,
     key_shoup: Any,
     correction: Any,
@@ -120,22 +121,32 @@ def hoisted_switch(
 ) -> tuple[Any, Any]:
     """The key switch of ``pi_g(target)`` from the shared ModUp of ``target``, and its fallback flag.
 
-    Returns ``(switched, fallback)``: fallback is true when a digit is zero on a coefficient that pi_g
-    negates (then SEAL's digit differs from the permuted one by more than the fixed ``correction``,
-    ``KeySwitchingKey.hoisting_correction``, and the caller must run the single path).  Eager ops
-    (numpy) return ``(None, True)`` without the work; traced ops (JAX) return a device boolean and a
-    switched pair that the caller discards when the flag is set.
+    ``galois``: ``(table, negated)`` of the element g, :func:`galois_arrays` (arrays, so one traced program
+    serves every g).  Returns ``(switched, fallback)``: fallback is true when a digit is zero on a
+    coefficient that pi_g negates (then SEAL's digit differs from the permuted one by more than the fixed
+    ``correction``, ``KeySwitchingKey.hoisting_correction``, and the caller must run the single path).
+    Eager ops (numpy) return ``(None, True)`` without the work; traced ops (JAX) return a device boolean
+    and a switched pair that the caller discards when the flag is set.
     """
-    n = ops.n
-    _, sources = negated_positions(n, element)
-    fallback = ops.any_zero(decomposed.coefficients[:, sources])
+    table, negated = galois
+    fallback = ops.any_zero_at(decomposed.coefficients, negated)
     if ops.eager and fallback:
         return None, True
     extended = (*level_moduli, special)
-    table = galois_permutation(n, element)
     accumulated = inner_product(ops, ops.gather(decomposed.digits, table), key, key_shoup, extended)
     accumulated = ops.add(accumulated, correction, extended)
     return mod_down(ops, accumulated, level_moduli, special), fallback
+
+
+@lru_cache(maxsize=256)
+def galois_arrays(n: int, element: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(table, negated)`` of a Galois element: the NTT-domain gather ``ring.galois_permutation`` (int64
+    ``(N,)``) and the bool ``(N,)`` mask of the coefficients pi_g negates (``ring.negated_positions``' sources)."""
+    _, sources = negated_positions(n, element)
+    negated = np.zeros(n, dtype=bool)
+    negated[sources] = True
+    negated.setflags(write=False)
+    return galois_permutation(n, element), negated
 
 
 def hoisting_correction(

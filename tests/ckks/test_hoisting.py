@@ -17,7 +17,7 @@ from tenseal import sealapi
 
 from securecompute.ckks import Ciphertext, CKKSParameters, Evaluator, KeyGenerator, RandomSource
 from securecompute.ckks.arrays import NumpyRingOps, RingOps
-from securecompute.ckks.keyswitch import hoisted_switch, inner_product, mod_up
+from securecompute.ckks.keyswitch import galois_arrays, hoisted_switch, inner_product, mod_up
 from securecompute.ckks.ring import forward, galois_element, inverse, modulus_column, negated_positions
 from securecompute.ckks.seal_import import ciphertext_from_seal
 from tests.ckks.conftest import SealWorld, seal_ciphertext_from_ours
@@ -37,8 +37,9 @@ def evaluator(world_8192: SealWorld, request: pytest.FixtureRequest) -> Evaluato
 def _hoisted(ops: RingOps, decomposed: Any, element: int, key: Any, moduli: tuple[int, ...]) -> tuple[Any, Any]:
     limbs, special = len(moduli), key.params.special_prime
     correction = key.hoisting_correction(element, moduli)
+    galois = galois_arrays(ops.n, element)
     return hoisted_switch(
-        ops, decomposed, element, key.at_level(limbs), key.shoup_at_level(limbs), correction, moduli, special
+        ops, decomposed, galois, key.at_level(limbs), key.shoup_at_level(limbs), correction, moduli, special
     )
 
 
