@@ -14,8 +14,10 @@ with the numpy object's own constants, step for step as ``NTT._forward_wide`` / 
 4. the twiddle as a uint64 Shoup product with the precomputed companions.
 
 Every step is integer arithmetic or an exact float64 GEMM, so the words equal the numpy path's (and
-SEAL's).  Host API only (``forward`` / ``inverse`` take and return numpy int64 ``(..., L, n)``), made
-for :mod:`securecompute.ckks`'s JAX engine.  Same device rules as ``JaxNTT`` (float64 in
+SEAL's).  ``forward`` / ``inverse`` take and return numpy int64 ``(..., L, n)``; ``device_program``
+gives the same transform as a pure function for other jitted programs (:mod:`securecompute.ckks.device`
+inlines it into each op).  The module also holds the exact uint64 modular products of that engine:
+:func:`mulhi`, :func:`shoup_multiply` (constants) and :func:`mul_mod` (Barrett, any modulus below 2^61).  Same device rules as ``JaxNTT`` (float64 in
 ``jax.enable_x64``; a TPU is refused).  Hand-written: the kernel itself.
 """
 

@@ -181,3 +181,23 @@ def test_concurrent_encryptions_never_share_a_mask(holder: CrossKeyHolder) -> No
         thread.join()
     masks = {out.data[1].tobytes() for out in outputs}
     assert len(masks) == len(outputs) == 12
+
+
+def test_einsum_on_the_jax_array_engine_keeps_its_ciphertexts_on_the_device() -> None:
+    """A prepared einsum through ``cross-jax`` (rotations, pre-encoded multipliers, ct x ct): device arrays
+    between ops, the plain einsum's values after decryption."""
+    jax = pytest.importorskip("jax", reason="the JAX array engine needs JAX (the [jax] extra)")
+    from securecompute.fhe.frontend import einsum
+
+    ctx = CKKSContext.create(depth=2, poly_modulus_degree=8192, backend="cross-jax")
+    rng = np.random.default_rng(14)  # test data only
+    matrix, vector = rng.uniform(-1, 1, (4, 8)), rng.uniform(-1, 1, 8)
+    encrypted = ctx.encrypt(matrix)
+    for expression, operands, expected in (
+        ("ik,k->i", (encrypted, vector), matrix @ vector),
+        ("ij,ij->ij", (encrypted, encrypted), matrix * matrix),
+    ):
+        result = einsum(expression, *operands)
+        assert isinstance(result, EncryptedTensor)
+        assert all(isinstance(chunk.data, jax.Array) for chunk in result.chunks)
+        np.testing.assert_allclose(ctx.decrypt(result), expected, atol=ATOL)
