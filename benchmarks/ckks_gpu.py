@@ -150,15 +150,8 @@ def check_bit_exact(n: int, bits: Sequence[int], allow_insecure: bool = False) -
     Raises:
         MismatchError: the first op whose words or scale differ, named.
     """
-    from securecompute.ckks import (
-        Ciphertext,
-        CKKSEncoder,
-        CKKSParameters,
-        Encryptor,
-        Evaluator,
-        KeyGenerator,
-        RandomSource,
-    )
+    from securecompute.ckks import CKKSEncoder, CKKSParameters, Encryptor, Evaluator, KeyGenerator, RandomSource
+    from securecompute.ckks.ciphertext import Ciphertext
 
     start = time.perf_counter()
     params = CKKSParameters.from_bit_sizes(n, list(bits), allow_insecure=allow_insecure)
