@@ -270,7 +270,7 @@ class Evaluator:
         self.params.check_level(level)
         if level > plaintext.level:
             raise ParameterError(f"cannot raise plaintext level {plaintext.level} to {level}")
-        return Plaintext(np.ascontiguousarray(plaintext.data[: level + 1]), plaintext.scale)
+        return replace(plaintext, data=self._run(_truncate_body, (level + 1,), (), plaintext.data))
 
     # -- rotations ----------------------------------------------------------------------------------
 
@@ -517,6 +517,10 @@ def _multiply_body(ops: RingOps, left: Any, right: Any, moduli: tuple[int, ...])
 
 def _drop_last_body(ops: RingOps, data: Any) -> Any:
     return ops.contiguous(data[:, :-1, :])
+
+
+def _truncate_body(ops: RingOps, data: Any, limbs: int) -> Any:
+    return ops.contiguous(data[:limbs])
 
 
 def _relinearize_body(ops: RingOps, data: Any, key: Any, shoup: Any, moduli: tuple[int, ...], special: int) -> Any:

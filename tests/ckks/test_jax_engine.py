@@ -86,6 +86,7 @@ def _workload(e: Evaluator, a: Ciphertext, b: Ciphertext, plain: Plaintext) -> l
         e.add(product, e.multiply_plain(a, plain)),  # sizes 3 + 2
         e.rotate(a, 5),  # no key for 5: NAF 1 + 4, two key switches
         e.dot_plain([a, b, a], [plain, plain, plain]),
+        e.multiply_plain(lowered, e.mod_switch_plain(plain, 1)),  # the plaintext truncated on the device
         e.mod_switch_to(e.rescale(e.multiply_plain(a, plain)), 0),
     ]
 
