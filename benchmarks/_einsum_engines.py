@@ -48,6 +48,16 @@ def _prepare(case: Case, arrays: list[np.ndarray], ctx: CKKSContext) -> tuple[li
     return operands, record
 
 
+def finished(result: Any) -> Any:
+    """``result`` after its ciphertexts are computed: the cross-jax engine returns device arrays before the
+    device is done (JAX is asynchronous), so a timing must wait for them; SEAL and numpy are synchronous."""
+    for chunk in getattr(result, "chunks", []):
+        data = getattr(chunk, "data", None)
+        if hasattr(data, "block_until_ready"):
+            data.block_until_ready()
+    return result
+
+
 def run_engines(
     engines: list[str], cases: list[Case], settings: Settings, degree: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -80,7 +90,9 @@ def run_engines(
             for _ in range(settings.repeats):
                 for engine in engines:
                     operands, record = prepared[engine]
-                    [seconds], results[engine] = time_repeats(lambda e=case.expression, o=operands: einsum(e, *o), 1)
+                    [seconds], results[engine] = time_repeats(
+                        lambda e=case.expression, o=operands: finished(einsum(e, *o)), 1
+                    )
                     record["latencies_s"].append(seconds)
             records = {}
             for engine in engines:

@@ -15,8 +15,9 @@ soon as it ends (a run cut short still leaves what it finished):
    check).  Any difference exits with status 1 (JSON written first), before anything is timed.
 3. Per-op table (``ckks_ops.measure_seal`` / ``measure_ours``, same code as benchmarks/ckks_ops.py):
    rotate, rotate x8, hoisted rotate x8, multiply+relinearise, rescale, encrypt, decrypt; SEAL
-   (tenseal.sealapi, CPU), our numpy engine (CPU) and our JAX engine (its transforms on the device, its
-   elementwise modular products in numpy on the host: protocols/ckks.md section 10); medians (5
+   (tenseal.sealapi, CPU), our numpy engine (CPU) and our JAX engine (device-resident: every op one
+   jitted program, keys uploaded once, each timed op waits for its result with ``block_until_ready``;
+   protocols/ckks.md section 10); medians (5
    repeats JAX and SEAL, 3 numpy) and ratios to SEAL.  Rings in priority order: N = 2^15 with SEAL's
    chain and with the 40/30-bit chain, then the same at 2^14.
 4. The einsum benchmark's engine column (``_einsum_engines.run_engines``): ``seal`` vs ``cross-jax``
@@ -150,6 +151,7 @@ def check_bit_exact(n: int, bits: Sequence[int], allow_insecure: bool = False) -
         MismatchError: the first op whose words or scale differ, named.
     """
     from securecompute.ckks import CKKSEncoder, CKKSParameters, Encryptor, Evaluator, KeyGenerator, RandomSource
+    from securecompute.ckks.ciphertext import Ciphertext
 
     start = time.perf_counter()
     params = CKKSParameters.from_bit_sizes(n, list(bits), allow_insecure=allow_insecure)
@@ -177,7 +179,8 @@ def check_bit_exact(n: int, bits: Sequence[int], allow_insecure: bool = False) -
     compared = 0
     for name, op in ops.items():
         expected, got = op(reference), op(device)
-        for index, (left, right) in enumerate(zip(expected, got, strict=True)):
+        for index, (left, device_result) in enumerate(zip(expected, got, strict=True)):
+            right = Ciphertext(np.asarray(device_result.data), device_result.scale)  # JAX's device array to host
             if left.scale != right.scale or left.data.shape != right.data.shape:
                 raise MismatchError(f"{name}[{index}] N={n} {list(bits)}: scale or shape differs")
             if not np.array_equal(left.data, right.data):

@@ -4,7 +4,9 @@ Layers (Lattigo-like): :mod:`securecompute.cross` is the ring (GEMM NTT, RNS); t
 scheme: :mod:`.params` (chain, special prime), :mod:`.encoder` (SEAL's encoder, bit-exact),
 :mod:`.sampling` (CSPRNG samplers), :mod:`.keys` (SEAL's key layout, key generation),
 :mod:`.keyswitch` (SEAL's per-prime key switching, hoisting), :mod:`.evaluator` (add, multiply,
-relinearise, rescale, mod-switch, rotate, hoisted rotate_many), :mod:`.encryptor`, and
+relinearise, rescale, mod-switch, rotate, hoisted rotate_many), :mod:`.arrays` (the array primitives
+those are written against; numpy engine), :mod:`.device` (the JAX engine: one jitted program per op,
+device-resident data), :mod:`.encryptor`, and
 :mod:`.seal_import` (SEAL's keys and ciphertexts as our values).  It never imports ``fhe`` or
 ``federated``: the einsum engine adapter sits above it.
 """

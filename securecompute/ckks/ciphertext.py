@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,11 +21,13 @@ class Ciphertext:
 
     Attributes:
         data: uint64 ``(size, L, N)`` NTT-form residues (SEAL's bit-reversed order), limb l modulo
-            ``q_l``; L = level + 1.  Treated as immutable: every operation returns a new array.
+            ``q_l``; L = level + 1: a numpy array, or a ``jax.Array`` on the device for results of the
+            JAX engine (``np.asarray`` brings it to the host).  Treated as immutable: every operation
+            returns a new array.
         scale: the scaling factor of the encrypted message.
     """
 
-    data: np.ndarray
+    data: Any  # np.ndarray, or jax.Array from the JAX engine
     scale: float
 
     @property
@@ -43,11 +45,14 @@ def check_ciphertext(ciphertext: object, params: CKKSParameters, name: str = "ci
     """``ciphertext`` after checking it is a :class:`Ciphertext` whose data fits ``params``.
 
     Raises:
-        ShapeError: another type, or data that is not uint64 ``(size >= 2, 1 <= L <= max_level + 1, N)``.
+        ShapeError: another type, or data that is not a uint64 array (numpy or JAX)
+            ``(size >= 2, 1 <= L <= max_level + 1, N)``.
     """
     if not isinstance(ciphertext, Ciphertext):
         raise ShapeError(f"{name} must be a Ciphertext, got {type(ciphertext).__name__}")
     data = ciphertext.data
+    if not all(hasattr(data, attribute) for attribute in ("dtype", "ndim", "shape")):
+        raise ShapeError(f"{name} data must be a uint64 array, got {type(data).__name__}")
     if (
         data.dtype != np.uint64
         or data.ndim != 3

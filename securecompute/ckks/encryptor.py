@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from securecompute.blas import single_blas_thread
+from securecompute.ckks.arrays import NumpyRingOps
 from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import PublicKey, SecretKey
@@ -64,7 +65,7 @@ class Encryptor:
         for k in range(2):
             noise = forward(params.n, above, signed_to_residues(sample_noise(self.source, params.n), above))
             masked[k] = add_mod(masked[k], noise, q)
-        data = divide_round_last(masked, above)
+        data = divide_round_last(NumpyRingOps(params.n), masked, above)
         data[0] = add_mod(data[0], plaintext.data, modulus_column(params.moduli_at(level)))
         return Ciphertext(data, plaintext.scale)
 
@@ -84,7 +85,7 @@ class Decryptor:
         Raises:
             ShapeError: the ciphertext does not fit the parameters.
         """
-        data = check_ciphertext(ciphertext, self.params).data
+        data = np.asarray(check_ciphertext(ciphertext, self.params).data)  # a JAX engine's device array too
         limbs = data.shape[1]
         q = modulus_column(self.params.moduli_at(limbs - 1))
         secret, secret_shoup = self.secret_key.data[:limbs], self._secret_shoup[:limbs]

@@ -6,35 +6,35 @@ and scales equal to machine precision; multiply and multiply_plain multiply the 
 by the last data prime with rounding and divides the scale by it (as a double); mod-switch drops the
 last prime and keeps the scale; rotations by ``step`` use SEAL's Galois element ``3^step mod 2N`` and
 its key-switching method (:mod:`.keyswitch`).  ``rotate_many`` hoists one ModUp over all steps.
+
+Each op is a body written once against :class:`~securecompute.ckks.arrays.RingOps` (the ``_*_body``
+functions below): the numpy engine runs it eagerly; the JAX engine (:mod:`.device`) runs it as one
+jitted program on device-resident arrays, its ciphertexts' data then being ``jax.Array`` uint64.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, TypeVar
 
 import numpy as np
 
 from securecompute.blas import single_blas_thread
+from securecompute.ckks.arrays import NumpyRingOps, RingOps
 from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import GaloisKeys, KeySwitchingKey
-from securecompute.ckks.keyswitch import divide_round_last, hoisted_switch, mod_up, switch_key
+from securecompute.ckks.keyswitch import divide_round_last, galois_arrays, hoisted_switch, mod_up, switch_key
 from securecompute.ckks.params import CKKSParameters
-from securecompute.ckks.ring import (
-    BACKENDS,
-    add_mod,
-    galois_element,
-    galois_permutation,
-    modulus_column,
-    mul_mod,
-    ntt_for,
-    sub_mod,
-)
+from securecompute.ckks.ring import BACKENDS, galois_element, ntt_for
 from securecompute.errors import DepthExhaustedError, MissingKeyError, ParameterError, ShapeError
 
 __all__ = ["Evaluator"]
 
 _EPSILON = sys.float_info.epsilon
+_Value = TypeVar("_Value", Ciphertext, Plaintext)
 
 
 class Evaluator:
@@ -44,9 +44,10 @@ class Evaluator:
         params: scheme parameters.
         relin_key: the key for s^2 (needed by :meth:`relinearize`).
         galois_keys: keys by Galois element (needed by :meth:`rotate`, :meth:`rotate_many`, :meth:`conjugate`).
-        backend: the array engine of the transforms: "numpy" or "jax" (jitted; every chain, the
-            48..60-bit primes through :class:`securecompute.cross.jax_wide.JaxWideNTT`); the words are
-            identical.
+        backend: the array engine: "numpy", or "jax" (every op one jitted program on the device,
+            :mod:`securecompute.ckks.device`; every chain, the 48..60-bit primes through
+            :class:`securecompute.cross.jax_wide.JaxWideNTT`; results are ``jax.Array`` uint64,
+            inputs numpy or JAX); the words are identical.
 
     Raises:
         ParameterError: an unknown backend; DependencyMissingError: "jax" without JAX installed.
@@ -80,6 +81,32 @@ class Evaluator:
         self.params = params
         self.relin_key = relin_key
         self.galois_keys = galois_keys
+        self._numpy_ops = NumpyRingOps(params.n)
+        self._device: Any = None
+        if backend == "jax":
+            from securecompute.ckks.device import DeviceEngine
+
+            self._device = DeviceEngine(params.n)
+
+    def on_engine(self, value: _Value) -> _Value:
+        """``value`` (a ciphertext or plaintext) with its data on this engine: uploaded to the device once
+        on JAX (ops on it then copy nothing between host and device), as is on numpy.
+
+        Raises:
+            ShapeError: not a ciphertext or plaintext of these parameters.
+        """
+        if isinstance(value, Plaintext):
+            self._check_plain(value)
+        else:
+            self._check(value, "ciphertext")
+        data = np.asarray(value.data) if self._device is None else self._device.to_device(value.data)
+        return replace(value, data=data)  # keeps a subclass's fields (the adapters' parameter tags)
+
+    def block_until_ready(self, ciphertexts: Ciphertext | list[Ciphertext]) -> None:
+        """Wait for the device to finish the ciphertexts' data (JAX runs asynchronously); a no-op on numpy."""
+        items = ciphertexts if isinstance(ciphertexts, list) else [ciphertexts]
+        if self._device is not None:
+            self._device.jax.block_until_ready([item.data for item in items])
 
     # -- linear ops ---------------------------------------------------------------------------------
 
@@ -89,11 +116,9 @@ class Evaluator:
         self._check(left, "left")
         self._check(right, "right")
         self._same_level_and_scale(left.level, left.scale, right.level, right.scale)
-        q = self._q(left.level)
         short, long_ = (left, right) if left.size <= right.size else (right, left)
-        data = long_.data.copy()
-        data[: short.size] = add_mod(long_.data[: short.size], short.data, q)
-        return Ciphertext(data, left.scale)
+        moduli = self.params.moduli_at(left.level)
+        return Ciphertext(self._run(_add_body, (moduli,), (), long_.data, short.data), left.scale)
 
     def sub(self, left: Ciphertext, right: Ciphertext) -> Ciphertext:
         """``left - right``."""
@@ -103,8 +128,8 @@ class Evaluator:
     def negate(self, ciphertext: Ciphertext) -> Ciphertext:
         """``-ciphertext``."""
         self._check(ciphertext, "ciphertext")
-        q = self._q(ciphertext.level)
-        return Ciphertext(sub_mod(np.zeros_like(ciphertext.data), ciphertext.data, q), ciphertext.scale)
+        moduli = self.params.moduli_at(ciphertext.level)
+        return Ciphertext(self._run(_negate_body, (moduli,), (), ciphertext.data), ciphertext.scale)
 
     @single_blas_thread
     def add_plain(self, ciphertext: Ciphertext, plaintext: Plaintext) -> Ciphertext:
@@ -112,8 +137,8 @@ class Evaluator:
         self._check(ciphertext, "ciphertext")
         self._check_plain(plaintext)
         self._same_level_and_scale(ciphertext.level, ciphertext.scale, plaintext.level, plaintext.scale)
-        data = ciphertext.data.copy()
-        data[0] = add_mod(data[0], plaintext.data, self._q(ciphertext.level))
+        moduli = self.params.moduli_at(ciphertext.level)
+        data = self._run(_add_plain_body, (moduli,), (), ciphertext.data, plaintext.data)
         return Ciphertext(data, ciphertext.scale)
 
     @single_blas_thread
@@ -133,8 +158,40 @@ class Evaluator:
             raise ParameterError(f"plaintext level {plaintext.level} differs from ciphertext level {ciphertext.level}")
         scale = ciphertext.scale * plaintext.scale
         self._check_scale(scale, ciphertext.level)
-        q = self._q(ciphertext.level)
-        return Ciphertext(mul_mod(ciphertext.data, plaintext.data[None], q), scale)
+        moduli = self.params.moduli_at(ciphertext.level)
+        return Ciphertext(self._run(_multiply_plain_body, (moduli,), (), ciphertext.data, plaintext.data), scale)
+
+    @single_blas_thread
+    def dot_plain(self, ciphertexts: list[Ciphertext], plaintexts: list[Plaintext]) -> Ciphertext:
+        """``sum_i ciphertexts[i] * plaintexts[i]``: the words of :meth:`multiply_plain` then :meth:`add`,
+        term by term, as one program on the JAX engine (one pass on numpy).
+
+        Raises:
+            ParameterError: no terms, unequal counts, levels that differ (ciphertexts and plaintexts
+                at one level), or products whose scales differ.
+        """
+        if not ciphertexts or len(ciphertexts) != len(plaintexts):
+            raise ParameterError(
+                f"dot_plain needs as many plaintexts as ciphertexts (at least one); got {len(ciphertexts)} "
+                f"and {len(plaintexts)}"
+            )
+        for index, (ciphertext, plaintext) in enumerate(zip(ciphertexts, plaintexts, strict=True)):
+            self._check(ciphertext, f"ciphertexts[{index}]")
+            self._check_plain(plaintext)
+            if plaintext.level != ciphertext.level:
+                raise ParameterError(
+                    f"plaintexts[{index}] level {plaintext.level} differs from ciphertext level {ciphertext.level}"
+                )
+        level, scale = ciphertexts[0].level, ciphertexts[0].scale * plaintexts[0].scale
+        for ciphertext, plaintext in zip(ciphertexts[1:], plaintexts[1:], strict=True):
+            self._same_level_and_scale(level, scale, ciphertext.level, ciphertext.scale * plaintext.scale)
+        self._check_scale(scale, level)
+        moduli = self.params.moduli_at(level)
+        datas = tuple(ciphertext.data for ciphertext in ciphertexts)
+        plains = tuple(plaintext.data for plaintext in plaintexts)
+        if self._device is None:
+            datas, plains = tuple(np.asarray(d) for d in datas), tuple(np.asarray(p) for p in plains)
+        return Ciphertext(self._run(_dot_plain_body, (moduli,), (), datas, plains), scale)
 
     # -- multiplication -----------------------------------------------------------------------------
 
@@ -147,13 +204,8 @@ class Evaluator:
             raise ParameterError(f"operands are at levels {left.level} and {right.level}; multiply needs one level")
         scale = left.scale * right.scale
         self._check_scale(scale, left.level)
-        q = self._q(left.level)
-        out = np.zeros((left.size + right.size - 1, *left.data.shape[1:]), dtype=np.uint64)
-        for i in range(left.size):
-            products = mul_mod(left.data[i][None], right.data, q)
-            for j in range(right.size):
-                out[i + j] = add_mod(out[i + j], products[j], q)
-        return Ciphertext(out, scale)
+        moduli = self.params.moduli_at(left.level)
+        return Ciphertext(self._run(_multiply_body, (moduli,), (), left.data, right.data), scale)
 
     @single_blas_thread
     def relinearize(self, ciphertext: Ciphertext) -> Ciphertext:
@@ -171,9 +223,10 @@ class Evaluator:
                 f"relinearize takes a size-3 ciphertext (after one multiply); got size {ciphertext.size}"
             )
         moduli = self.params.moduli_at(ciphertext.level)
-        switched = switch_key(ciphertext.data[2], self.relin_key, moduli, self.backend)
-        q = modulus_column(moduli)
-        return Ciphertext(add_mod(ciphertext.data[:2], switched, q), ciphertext.scale)
+        key, shoup = self._key_arrays("relin", self.relin_key, len(moduli))
+        statics = (moduli, self.params.special_prime)
+        data = self._run(_relinearize_body, statics, self._switch_sets(moduli), ciphertext.data, key, shoup)
+        return Ciphertext(data, ciphertext.scale)
 
     # -- level management ---------------------------------------------------------------------------
 
@@ -187,9 +240,8 @@ class Evaluator:
         self._check(ciphertext, "ciphertext")
         self._need_lower_level(ciphertext.level, "rescale")
         moduli = self.params.moduli_at(ciphertext.level)
-        data = divide_round_last(ciphertext.data, moduli, self.backend)
-        last = moduli[-1]
-        return Ciphertext(data, ciphertext.scale / float(last))
+        data = self._run(divide_round_last, (moduli,), (moduli[-1:], moduli[:-1]), ciphertext.data)
+        return Ciphertext(data, ciphertext.scale / float(moduli[-1]))
 
     @single_blas_thread
     def mod_switch(self, ciphertext: Ciphertext) -> Ciphertext:
@@ -201,7 +253,7 @@ class Evaluator:
         self._check(ciphertext, "ciphertext")
         self._need_lower_level(ciphertext.level, "mod_switch")
         self._check_scale(ciphertext.scale, ciphertext.level - 1)
-        return Ciphertext(np.ascontiguousarray(ciphertext.data[:, :-1, :]), ciphertext.scale)
+        return Ciphertext(self._run(_drop_last_body, (), (), ciphertext.data), ciphertext.scale)
 
     def mod_switch_to(self, ciphertext: Ciphertext, level: int) -> Ciphertext:
         """Drop primes down to chain index ``level`` (at most the ciphertext's level)."""
@@ -218,7 +270,7 @@ class Evaluator:
         self.params.check_level(level)
         if level > plaintext.level:
             raise ParameterError(f"cannot raise plaintext level {plaintext.level} to {level}")
-        return Plaintext(np.ascontiguousarray(plaintext.data[: level + 1]), plaintext.scale)
+        return replace(plaintext, data=self._run(_truncate_body, (level + 1,), (), plaintext.data))
 
     # -- rotations ----------------------------------------------------------------------------------
 
@@ -263,18 +315,20 @@ class Evaluator:
         key = self._galois_key(element)
         self._need_size_two(ciphertext)
         moduli = self.params.moduli_at(ciphertext.level)
-        table = galois_permutation(self.params.n, element)
-        permuted = ciphertext.data[:, :, table]
-        switched = switch_key(permuted[1], key, moduli, self.backend)
-        q = modulus_column(moduli)
-        return Ciphertext(np.stack([add_mod(permuted[0], switched[0], q), switched[1]]), ciphertext.scale)
+        key_data, shoup = self._key_arrays(element, key, len(moduli))
+        table = self._galois_arrays(element)[0]
+        statics = (moduli, self.params.special_prime)
+        data = self._run(_galois_body, statics, self._switch_sets(moduli), ciphertext.data, key_data, shoup, table)
+        return Ciphertext(data, ciphertext.scale)
 
     @single_blas_thread
     def rotate_many(self, ciphertext: Ciphertext, steps: list[int]) -> list[Ciphertext]:
         """Rotations of one ciphertext by every step, hoisted: one ModUp shared by all of them.
 
         Each result equals :meth:`rotate` (and SEAL's ``rotate_vector``) bit for bit; step 0 returns
-        the input.
+        the input.  A rotation whose hoisting identity fails (a zero digit on a negated position, see
+        :mod:`.keyswitch`) runs :meth:`apply_galois` instead; on the JAX engine the flags of that check
+        are computed on the device and fetched once per call (one small host sync).
 
         Raises:
             MissingKeyError: a step without its Galois key (checked before any work).
@@ -283,27 +337,71 @@ class Evaluator:
         self._need_size_two(ciphertext)
         elements = [galois_element(step, self.params.n) if step else 0 for step in steps]
         keys = {element: self._galois_key(element) for element in elements if element}
+        if not keys:
+            return [ciphertext for _ in steps]
         moduli = self.params.moduli_at(ciphertext.level)
-        q = modulus_column(moduli)
-        decomposed = mod_up(ciphertext.data[1], moduli, self.params.special_prime, self.backend) if keys else None
-        results = []
-        for element in elements:
-            if not element or decomposed is None:
-                results.append(ciphertext)
-                continue
-            switched = hoisted_switch(decomposed, element, keys[element], moduli, self.backend)
-            if switched is None:  # a zero digit on a negated position: the single path is exact
-                results.append(self.apply_galois(ciphertext, element))
-                continue
-            table = galois_permutation(self.params.n, element)
-            first = add_mod(ciphertext.data[0][:, table], switched[0], q)
-            results.append(Ciphertext(np.stack([first, switched[1]]), ciphertext.scale))
-        return results
+        distinct = tuple(keys)
+        arrays = tuple(
+            (
+                *self._key_arrays(element, keys[element], len(moduli)),
+                self._correction(element, keys[element], moduli),
+                self._galois_arrays(element),
+            )
+            for element in distinct
+        )
+        statics = (moduli, self.params.special_prime)  # one program per level and count of distinct steps
+        switched, flags = self._run(_rotate_many_body, statics, self._switch_sets(moduli), ciphertext.data, arrays)
+        fallbacks = self._device.to_host(flags) if self._device is not None else flags
+        by_element = {}
+        for element, data, fallback in zip(distinct, switched, fallbacks, strict=True):
+            # a zero digit on a negated position: the single path is exact
+            by_element[element] = (
+                self.apply_galois(ciphertext, element) if fallback else Ciphertext(data, ciphertext.scale)
+            )
+        return [by_element[element] if element else ciphertext for element in elements]
+
+    # -- engine -------------------------------------------------------------------------------------
+
+    def _run(
+        self, body: Callable[..., Any], statics: tuple[Any, ...], ntt_sets: tuple[tuple[int, ...], ...], *arrays: Any
+    ) -> Any:
+        """``body(ops, *arrays, *statics)`` on this engine: eager numpy, or one jitted JAX program."""
+        if self._device is None:
+            host = (array if isinstance(array, tuple) else np.asarray(array) for array in arrays)
+            return body(self._numpy_ops, *host, *statics)
+        return self._device.run(body, statics, ntt_sets, *arrays)
+
+    def _switch_sets(self, moduli: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+        """The moduli tuples whose NTTs a key switch at this level runs."""
+        return (moduli, (*moduli, self.params.special_prime), (self.params.special_prime,))
+
+    def _key_arrays(self, name: object, key: KeySwitchingKey, limbs: int) -> tuple[Any, Any]:
+        """The key at ``limbs`` data primes and its Shoup companions (device copies, cached, on JAX)."""
+        if self._device is None:
+            return key.at_level(limbs), key.shoup_at_level(limbs)
+        arrays: tuple[Any, Any] = self._device.upload(
+            key, ("key", name, limbs), lambda: (key.at_level(limbs), key.shoup_at_level(limbs))
+        )
+        return arrays
+
+    def _galois_arrays(self, element: int) -> tuple[Any, Any]:
+        """The gather table and negated-coefficient mask of ``element`` (device copies, cached, on JAX)."""
+        if self._device is None:
+            return galois_arrays(self.params.n, element)
+        arrays: tuple[Any, Any] = self._device.upload(
+            self.params, ("galois", element), lambda: galois_arrays(self.params.n, element)
+        )
+        return arrays
+
+    def _correction(self, element: int, key: KeySwitchingKey, moduli: tuple[int, ...]) -> Any:
+        """The hoisting correction of ``element`` at this level (a device copy, cached, on JAX)."""
+        if self._device is None:
+            return key.hoisting_correction(element, moduli)
+        return self._device.upload(
+            key, ("hoist", element, len(moduli)), lambda: key.hoisting_correction(element, moduli)
+        )
 
     # -- checks -------------------------------------------------------------------------------------
-
-    def _q(self, level: int) -> np.ndarray:
-        return modulus_column(self.params.moduli_at(level))
 
     def _check(self, ciphertext: Ciphertext, name: str) -> None:
         check_ciphertext(ciphertext, self.params, name)
@@ -370,3 +468,95 @@ def non_adjacent_form(value: int) -> list[int]:
             terms.append(sign * digit * power)
         power <<= 1
     return terms
+
+
+# -- op bodies: written once against RingOps, run eagerly (numpy) or traced (JAX) ---------------------
+
+
+def _add_body(ops: RingOps, long_: Any, short: Any, moduli: tuple[int, ...]) -> Any:
+    count = short.shape[0]
+    head = ops.add(long_[:count], short, moduli)
+    return head if long_.shape[0] == count else ops.xp.concatenate([head, long_[count:]])
+
+
+def _negate_body(ops: RingOps, data: Any, moduli: tuple[int, ...]) -> Any:
+    return ops.sub(ops.xp.zeros_like(data), data, moduli)
+
+
+def _add_plain_body(ops: RingOps, data: Any, plain: Any, moduli: tuple[int, ...]) -> Any:
+    return ops.xp.concatenate([ops.add(data[:1], plain[None], moduli), data[1:]])
+
+
+def _multiply_plain_body(ops: RingOps, data: Any, plain: Any, moduli: tuple[int, ...]) -> Any:
+    return ops.mul(data, plain[None], moduli)
+
+
+def _dot_plain_body(ops: RingOps, datas: tuple[Any, ...], plains: tuple[Any, ...], moduli: tuple[int, ...]) -> Any:
+    total = None
+    for data, plain in zip(datas, plains, strict=True):
+        term = _multiply_plain_body(ops, data, plain, moduli)
+        if total is None:
+            total = term
+        else:
+            total = (
+                _add_body(ops, total, term, moduli)
+                if total.shape[0] >= term.shape[0]
+                else _add_body(ops, term, total, moduli)
+            )
+    return total
+
+
+def _multiply_body(ops: RingOps, left: Any, right: Any, moduli: tuple[int, ...]) -> Any:
+    out: list[Any] = [None] * (left.shape[0] + right.shape[0] - 1)
+    for i in range(left.shape[0]):
+        products = ops.mul(left[i][None], right, moduli)
+        for j in range(right.shape[0]):
+            out[i + j] = products[j] if out[i + j] is None else ops.add(out[i + j], products[j], moduli)
+    return ops.xp.stack(out)
+
+
+def _drop_last_body(ops: RingOps, data: Any) -> Any:
+    return ops.contiguous(data[:, :-1, :])
+
+
+def _truncate_body(ops: RingOps, data: Any, limbs: int) -> Any:
+    return ops.contiguous(data[:limbs])
+
+
+def _relinearize_body(ops: RingOps, data: Any, key: Any, shoup: Any, moduli: tuple[int, ...], special: int) -> Any:
+    switched = switch_key(ops, data[2], key, shoup, moduli, special)
+    return ops.add(data[:2], switched, moduli)
+
+
+def _galois_body(
+    ops: RingOps, data: Any, key: Any, shoup: Any, table: Any, moduli: tuple[int, ...], special: int
+) -> Any:
+    permuted = ops.gather(data, table)
+    switched = switch_key(ops, permuted[1], key, shoup, moduli, special)
+    return ops.xp.stack([ops.add(permuted[0], switched[0], moduli), switched[1]])
+
+
+def _rotate_many_body(
+    ops: RingOps,
+    data: Any,
+    keys: tuple[tuple[Any, Any, Any, tuple[Any, Any]], ...],
+    moduli: tuple[int, ...],
+    special: int,
+) -> tuple[Any, Any]:
+    """Hoisted rotations, one per ``(key, shoup, correction, (table, negated))`` in ``keys``: ``(results, fallbacks)``.
+
+    Eager: a result is None where its fallback flag is set.  Traced: every result is computed and the
+    flags come back as one boolean device array.
+    """
+    decomposed = mod_up(ops, data[1], moduli, special)
+    results: list[Any] = []
+    flags: list[Any] = []
+    for key, shoup, correction, galois in keys:
+        switched, fallback = hoisted_switch(ops, decomposed, galois, key, shoup, correction, moduli, special)
+        flags.append(fallback)
+        if switched is None:
+            results.append(None)
+            continue
+        first = ops.add(ops.gather(data[0], galois[0]), switched[0], moduli)
+        results.append(ops.xp.stack([first, switched[1]]))
+    return tuple(results), (flags if ops.eager else ops.xp.stack(flags))

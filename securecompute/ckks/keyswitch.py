@@ -21,27 +21,25 @@ difference is ``q_J`` on a fixed position set S_g, so
 the key and g only and is computed once per (g, level).  A digit that is zero on a negated
 position (probability about |S_g|/q_J) would break the identity; that rotation falls back to the
 single path.  So hoisted rotations equal single rotations, and SEAL's, bit for bit.
+
+Every function takes a :class:`~securecompute.ckks.arrays.RingOps` first: the same code runs eagerly
+on numpy and traced inside the JAX engine's jitted programs (:mod:`securecompute.ckks.device`).  Key
+arrays arrive as arguments (``key.at_level(L)`` and its Shoup companions), so the JAX engine passes
+its device copies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
-from securecompute.ckks.keys import KeySwitchingKey
-from securecompute.ckks.ring import (
-    forward,
-    galois_permutation,
-    inverse,
-    modulus_column,
-    mul_mod,
-    mul_mod_constant,
-    negated_positions,
-    sub_mod,
-)
+from securecompute.ckks.arrays import NumpyRingOps, RingOps, column, inverse_columns, sum_mod
+from securecompute.ckks.ring import forward, galois_permutation, mul_mod, negated_positions
 
-__all__ = ["ModUp", "divide_round_last", "mod_down", "mod_up", "switch_key"]
+__all__ = ["ModUp", "divide_round_last", "galois_arrays", "hoisted_switch", "mod_down", "mod_up", "switch_key"]
 
 
 @dataclass(frozen=True)
@@ -53,119 +51,116 @@ class ModUp:
         digits: uint64 ``(L, L+1, N)``, ``D[J, I] = NTT_(q_I)(t_J mod q_I)`` over ``(q_0 .. q_(L-1), P)``.
     """
 
-    coefficients: np.ndarray
-    digits: np.ndarray
+    coefficients: Any
+    digits: Any
 
 
-def mod_up(target: np.ndarray, level_moduli: tuple[int, ...], special_prime: int, backend: str = "numpy") -> ModUp:
+def mod_up(ops: RingOps, target: Any, level_moduli: tuple[int, ...], special_prime: int) -> ModUp:
     """Decompose an NTT-form ``(L, N)`` polynomial into its L digits over the extended basis."""
-    n = target.shape[-1]
     extended = (*level_moduli, special_prime)
-    coefficients = inverse(n, level_moduli, target, backend)
-    reduced = np.remainder(coefficients[:, None, :], modulus_column(extended)[None])
-    return ModUp(coefficients, forward(n, extended, reduced, backend))
+    coefficients = ops.inverse(level_moduli, target)
+    reduced = ops.reduce(coefficients[:, None, :], extended)
+    return ModUp(coefficients, ops.forward(extended, reduced))
 
 
-def inner_product(digits: np.ndarray, key: KeySwitchingKey, extended: tuple[int, ...]) -> np.ndarray:
+def inner_product(ops: RingOps, digits: Any, key: Any, key_shoup: Any, extended: tuple[int, ...]) -> Any:
     """``acc_k[I] = sum_J digits[J, I] * key[J, k, I] mod q_I``: uint64 ``(2, L+1, N)``.
 
     Args:
         digits: uint64 ``(L, L+1, N)``.
-        key: the key; its components restricted to the level (uint64 ``(L, 2, L+1, N)``) are constants,
-            multiplied with their cached Shoup companions.
+        key, key_shoup: the key restricted to the level, uint64 ``(L, 2, L+1, N)`` (``KeySwitchingKey.at_level``),
+            and its Shoup companions: constants of every key switch.
     """
-    q = modulus_column(extended)
-    limbs = len(extended) - 1
-    products = mul_mod_constant(digits[:, None], key.at_level(limbs), key.shoup_at_level(limbs), q)
-    return sum_mod(products, q)
+    return sum_mod(ops, ops.mul_constant(digits[:, None], key, key_shoup, extended), extended)
 
 
-def sum_mod(terms: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``sum_J terms[J] mod q`` for residues in ``[0, q)``, uint64, without wrapping past 2^64.
-
-    Terms are added in runs short enough that a run plus the running remainder stays below 2^64
-    (15 terms for 60-bit primes: one run for every chain up to 15 data primes; longer chains with
-    wide primes are legal, e.g. two 60-bit primes among many 17-bit ones, and take several runs).
-    """
-    run = max(1, ((1 << 64) - 1) // int(q.max()) - 1)
-    total = np.zeros(terms.shape[1:], dtype=np.uint64)
-    for start in range(0, terms.shape[0], run):
-        total = np.remainder(total + terms[start : start + run].sum(axis=0, dtype=np.uint64), q)
-    return np.asarray(total)
-
-
-def mod_down(
-    accumulated: np.ndarray, level_moduli: tuple[int, ...], special_prime: int, backend: str = "numpy"
-) -> np.ndarray:
+def mod_down(ops: RingOps, accumulated: Any, level_moduli: tuple[int, ...], special_prime: int) -> Any:
     """Divide the ``(2, L+1, N)`` extended-basis pair by P with rounding: uint64 ``(2, L, N)``."""
-    return divide_round_last(accumulated, (*level_moduli, special_prime), backend)
+    return divide_round_last(ops, accumulated, (*level_moduli, special_prime))
 
 
-def divide_round_last(data: np.ndarray, moduli: tuple[int, ...], backend: str = "numpy") -> np.ndarray:
+def divide_round_last(ops: RingOps, data: Any, moduli: tuple[int, ...]) -> Any:
     """SEAL's ``divide_and_round_q_last_ntt``: NTT-form ``(..., L, N)`` over ``moduli`` -> ``(..., L-1, N)``.
 
     With q_l the last prime and h = floor(q_l / 2): ``r = (INTT_(q_l)(x_last) + h) mod q_l`` and
-    ``y_i = (x_i - NTT_(q_i)((r - h) mod q_i)) * q_l^-1 mod q_i``, i.e. round(X / q_l) per coefficient.
+    ``y_i = (x_i - NTT_(q_i)((r - h) mod q_i)) * q_l^-1 mod q_i``, i.e. round(X / q_l) per coefficient;
+    ``(r - h) mod q_i`` is computed as ``(r mod q_i) - (h mod q_i)`` on residues.
     Serves rescale (q_l the last data prime), ModDown (q_l = P) and encryption.
     """
-    n = data.shape[-1]
     kept, last = moduli[:-1], moduli[-1]
     half = last // 2
-    coefficients = inverse(n, (last,), np.ascontiguousarray(data[..., -1:, :]), backend)
-    rounded = (coefficients.astype(np.int64) + half) % last - half  # in [-h, q_l - h)
-    q = modulus_column(kept)
-    correction = forward(n, kept, np.remainder(rounded, q.astype(np.int64)).astype(np.uint64), backend)
-    inverse_last = np.array([pow(last, -1, qi) for qi in kept], dtype=np.uint64).reshape(-1, 1)
-    companion = np.array([(pow(last, -1, qi) << 64) // qi for qi in kept], dtype=np.uint64).reshape(-1, 1)
-    return mul_mod_constant(sub_mod(data[..., :-1, :], correction, q), inverse_last, companion, q)
+    coefficients = ops.inverse((last,), data[..., -1:, :])
+    shifted = ops.add(coefficients, np.array([[half]], dtype=np.uint64), (last,))
+    half_kept = np.array([[half % qi] for qi in kept], dtype=np.uint64)
+    centred = ops.sub(ops.reduce(shifted, kept), half_kept, kept)
+    correction = ops.forward(kept, centred)
+    inverse_last, companion = inverse_columns(last, kept)
+    return ops.mul_constant(ops.sub(data[..., :-1, :], correction, kept), inverse_last, companion, kept)
 
 
-def switch_key(
-    target: np.ndarray, key: KeySwitchingKey, level_moduli: tuple[int, ...], backend: str = "numpy"
-) -> np.ndarray:
-    """SEAL's key switch of the NTT-form ``(L, N)`` polynomial ``target``: the pair to add, uint64 ``(2, L, N)``."""
-    special = key.params.special_prime
-    decomposed = mod_up(target, level_moduli, special, backend)
+def switch_key(ops: RingOps, target: Any, key: Any, key_shoup: Any, level_moduli: tuple[int, ...], special: int) -> Any:
+    """SEAL's key switch of the NTT-form ``(L, N)`` polynomial ``target``: the pair to add, uint64 ``(2, L, N)``.
+
+    ``key, key_shoup``: ``KeySwitchingKey.at_level(L)`` and ``shoup_at_level(L)`` (or device copies).
+    """
+    decomposed = mod_up(ops, target, level_moduli, special)
     extended = (*level_moduli, special)
-    accumulated = inner_product(decomposed.digits, key, extended)
-    return mod_down(accumulated, level_moduli, special, backend)
+    accumulated = inner_product(ops, decomposed.digits, key, key_shoup, extended)
+    return mod_down(ops, accumulated, level_moduli, special)
 
 
 def hoisted_switch(
-    decomposed: ModUp, element: int, key: KeySwitchingKey, level_moduli: tuple[int, ...], backend: str = "numpy"
-) -> np.ndarray | None:
-    """The key switch of ``pi_g(target)`` from the shared ModUp of ``target``; None when it must fall back.
+    ops: RingOps,
+    decomposed: ModUp,
+    galois: tuple[Any, Any],
+    key: Any,
+    key_shoup: Any,
+    correction: Any,
+    level_moduli: tuple[int, ...],
+    special: int,
+) -> tuple[Any, Any]:
+    """The key switch of ``pi_g(target)`` from the shared ModUp of ``target``, and its fallback flag.
 
-    Returns None when a digit is zero on a coefficient that pi_g negates (then SEAL's digit differs
-    from the permuted one by more than the fixed correction; the caller runs the single path).
+    ``galois``: ``(table, negated)`` of the element g, :func:`galois_arrays` (arrays, so one traced program
+    serves every g).  Returns ``(switched, fallback)``: fallback is true when a digit is zero on a
+    coefficient that pi_g negates (then SEAL's digit differs from the permuted one by more than the fixed
+    ``correction``, ``KeySwitchingKey.hoisting_correction``, and the caller must run the single path).
+    Eager ops (numpy) return ``(None, True)`` without the work; traced ops (JAX) return a device boolean
+    and a switched pair that the caller discards when the flag is set.
     """
-    n = decomposed.coefficients.shape[-1]
-    _, sources = negated_positions(n, element)
-    if np.any(decomposed.coefficients[:, sources] == 0):
-        return None
-    special = key.params.special_prime
+    table, negated = galois
+    fallback = ops.any_zero_at(decomposed.coefficients, negated)
+    if ops.eager and fallback:
+        return None, True
     extended = (*level_moduli, special)
-    table = galois_permutation(n, element)
-    accumulated = inner_product(decomposed.digits[..., table], key, extended)
-    correction = key.hoisting_correction(element, level_moduli)
-    q = modulus_column(extended)
-    accumulated = accumulated + correction
-    accumulated = np.where(accumulated >= q, accumulated - q, accumulated)
-    return mod_down(accumulated, level_moduli, special, backend)
+    accumulated = inner_product(ops, ops.gather(decomposed.digits, table), key, key_shoup, extended)
+    accumulated = ops.add(accumulated, correction, extended)
+    return mod_down(ops, accumulated, level_moduli, special), fallback
+
+
+@lru_cache(maxsize=256)
+def galois_arrays(n: int, element: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(table, negated)`` of a Galois element: the NTT-domain gather ``ring.galois_permutation`` (int64
+    ``(N,)``) and the bool ``(N,)`` mask of the coefficients pi_g negates (``ring.negated_positions``' sources)."""
+    _, sources = negated_positions(n, element)
+    negated = np.zeros(n, dtype=bool)
+    negated[sources] = True
+    negated.setflags(write=False)
+    return galois_permutation(n, element), negated
 
 
 def hoisting_correction(
     key_at_level: np.ndarray, element: int, level_moduli: tuple[int, ...], special_prime: int
 ) -> np.ndarray:
-    """``NTT(S_g) * sum_J (q_J mod q_I) key_J`` over the extended basis: uint64 ``(2, L+1, N)``."""
+    """``NTT(S_g) * sum_J (q_J mod q_I) key_J`` over the extended basis: uint64 ``(2, L+1, N)`` (host, numpy)."""
     n = key_at_level.shape[-1]
     extended = (*level_moduli, special_prime)
     targets, _ = negated_positions(n, element)
     indicator = np.zeros((len(extended), n), dtype=np.uint64)
     indicator[:, targets] = 1
     transformed = forward(n, extended, indicator)  # (L+1, N)
-    q = modulus_column(extended)
+    q = column(extended)
     weights = np.array([[qj % qi for qi in extended] for qj in level_moduli], dtype=np.uint64)  # (J, I)
     weighted = mul_mod(np.broadcast_to(weights[:, None, :, None], key_at_level.shape), key_at_level, q)
-    summed = sum_mod(weighted, q)  # (2, L+1, N)
+    summed = sum_mod(NumpyRingOps(n), weighted, extended)  # (2, L+1, N)
     return mul_mod(summed, np.broadcast_to(transformed[None], summed.shape), q)

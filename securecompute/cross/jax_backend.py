@@ -184,6 +184,16 @@ class JaxNTT:
         """Inverse of :meth:`forward_device` for the same ``order``."""
         return self._device("inverse", values, order)
 
+    def device_program(self, direction: str) -> tuple[Callable[[Any, Any], Any], tuple[Any, ...]]:
+        """The bit-reversed transform as a pure function for other jitted programs: ``(fn, constants)``.
+
+        ``fn(data, constants)`` maps int64 ``(B, L, n)`` residues (traced or on the device) to int64
+        ``(B, L, n)``; ``constants`` are this NTT's device arrays, to be passed as a jit argument.
+        """
+        stages = self._stages_for(direction, "bit_reversed")
+        constants = (stages.left, stages.twiddle, stages.right_t, self._q, self._inverse_q, self._half_q)
+        return partial(_apply, _kernels(self._jax)[direction], stages.static), constants
+
     # -- internals ------------------------------------------------------------------------------------
 
     def _host(self, direction: str, values: np.ndarray, order: str) -> np.ndarray:
@@ -255,6 +265,10 @@ def _kernels(jax: Any) -> dict[str, Callable[..., Any]]:
         _KERNELS["forward"] = jax.jit(partial(_forward_program, jax), static_argnums=(7,))
         _KERNELS["inverse"] = jax.jit(partial(_inverse_program, jax), static_argnums=(7,))
     return _KERNELS
+
+
+def _apply(kernel: Callable[..., Any], static: _Static, data: Any, constants: tuple[Any, ...]) -> Any:
+    return kernel(data, *constants, static)
 
 
 def _split(jnp: Any, values: Any, digits: int, bits: int) -> list[Any]:

@@ -14,8 +14,10 @@ with the numpy object's own constants, step for step as ``NTT._forward_wide`` / 
 4. the twiddle as a uint64 Shoup product with the precomputed companions.
 
 Every step is integer arithmetic or an exact float64 GEMM, so the words equal the numpy path's (and
-SEAL's).  Host API only (``forward`` / ``inverse`` take and return numpy int64 ``(..., L, n)``), made
-for :mod:`securecompute.ckks`'s JAX engine.  Same device rules as ``JaxNTT`` (float64 in
+SEAL's).  ``forward`` / ``inverse`` take and return numpy int64 ``(..., L, n)``; ``device_program``
+gives the same transform as a pure function for other jitted programs (:mod:`securecompute.ckks.device`
+inlines it into each op).  The module also holds the exact uint64 modular products of that engine:
+:func:`mulhi`, :func:`shoup_multiply` (constants) and :func:`mul_mod` (Barrett, any modulus below 2^61).  Same device rules as ``JaxNTT`` (float64 in
 ``jax.enable_x64``; a TPU is refused).  Hand-written: the kernel itself.
 """
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from securecompute.cross.bat import ModMatmul
     from securecompute.cross.ntt import NTT
 
-__all__ = ["JaxWideNTT"]
+__all__ = ["JaxWideNTT", "barrett_columns", "mul_mod", "mulhi", "shoup_multiply"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,18 @@ class JaxWideNTT:
     def inverse(self, evaluations: np.ndarray, order: str = "bit_reversed") -> np.ndarray:
         """Same contract as :meth:`securecompute.cross.ntt.NTT.inverse` (bit-reversed order only)."""
         return self._host("inverse", evaluations, order)
+
+    def device_program(self, direction: str) -> tuple[Callable[[Any, Any], Any], tuple[Any, ...]]:
+        """The transform as a pure function for other jitted programs: ``(fn, constants)``.
+
+        ``fn(data, constants)`` maps int64 ``(B, L, n)`` residues (a traced or device array) to int64
+        ``(B, L, n)`` in SEAL's bit-reversed order; ``constants`` are this NTT's device arrays (pass
+        them as a jit argument so they are not baked into the caller's program).
+        """
+        if direction not in ("forward", "inverse"):
+            raise ParameterError(f"direction={direction!r}; accepted: 'forward', 'inverse'")
+        static, constants = self._constants(direction)
+        return partial(_apply, _program(self._jax, direction), static), constants
 
     def _host(self, direction: str, values: np.ndarray, order: str) -> np.ndarray:
         if order != "bit_reversed":
@@ -152,6 +166,57 @@ def _program(jax: Any, direction: str) -> Callable[..., Any]:
         _PROGRAMS["forward"] = jax.jit(partial(_forward, jax), static_argnums=(2,))
         _PROGRAMS["inverse"] = jax.jit(partial(_inverse, jax), static_argnums=(2,))
     return _PROGRAMS[direction]
+
+
+def _apply(program: Callable[..., Any], static: _Static, data: Any, constants: tuple[Any, ...]) -> Any:
+    return program(data, constants, static)
+
+
+def mulhi(jnp: Any, a: Any, b: Any) -> Any:
+    """``floor(a * b / 2^64)`` of uint64 arrays (broadcast), exactly: the high word of the 128-bit product."""
+    return _mulhi(jnp, a, b)
+
+
+def shoup_multiply(jnp: Any, a: Any, b: Any, companion: Any, q: Any) -> Any:
+    """``a * b mod q`` in ``[0, q)`` for uint64 ``a < 2^64``, a constant ``b < q < 2^63`` and its Shoup companion
+    ``floor(b * 2^64 / q)`` (``modmath.shoup_multiply_uint64``); with ``b = 1`` it reduces any uint64 mod q."""
+    return _shoup(jnp, a, b, companion, q)
+
+
+def barrett_columns(moduli: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The constants of :func:`mul_mod` as uint64 columns ``(L, 1)``: ``q``, ``mu = floor(2^(2s) / q)``, ``s``.
+
+    s is the bit length of q (``2^(s-1) <= q < 2^s``), so mu lies in ``[2^s, 2^(s+1))``.
+
+    Raises:
+        ParameterError: a modulus below 3 or of 62 bits or more.
+    """
+    bad = [q for q in moduli if not 3 <= q < (1 << 61)]
+    if bad:
+        raise ParameterError(f"moduli {bad} are outside [3, 2^61), the range of the exact JAX product")
+    column = np.array(moduli, dtype=np.uint64).reshape(-1, 1)
+    bits = np.array([q.bit_length() for q in moduli], dtype=np.uint64).reshape(-1, 1)
+    mu = np.array([(1 << (2 * q.bit_length())) // q for q in moduli], dtype=np.uint64).reshape(-1, 1)
+    return column, mu, bits
+
+
+def mul_mod(jnp: Any, a: Any, b: Any, q: Any, mu: Any, bits: Any) -> Any:
+    """``a * b mod q`` in ``[0, q)`` for uint64 residues in ``[0, q)``, q < 2^61, exactly (Barrett, HAC 14.42).
+
+    With ``x = a*b < q^2 < 2^(2s)`` as the 128-bit pair ``(high, low)``: ``t = floor(x / 2^(s-1))``
+    (below ``2^(s+1)``), the quotient estimate ``floor(t * mu / 2^(s+1))`` is ``floor(x / q)`` or up to 2
+    less, so ``x - estimate * q`` lies in ``[0, 3q)`` below 2^63 and is exact in wrapped uint64; two
+    conditional subtractions make it canonical (the words of ``ring.mul_mod``).  ``q, mu, bits`` are the
+    columns of :func:`barrett_columns` (broadcast against a and b).
+    """
+    one = jnp.uint64(1)
+    low, high = a * b, _mulhi(jnp, a, b)
+    t = (high << (jnp.uint64(65) - bits)) | (low >> (bits - one))
+    shift = bits + one
+    estimate = (_mulhi(jnp, t, mu) << (jnp.uint64(64) - shift)) | ((t * mu) >> shift)
+    remainder = low - estimate * q
+    remainder = jnp.minimum(remainder, remainder - q)
+    return jnp.minimum(remainder, remainder - q)
 
 
 def _mulhi(jnp: Any, a: Any, b: Any) -> Any:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 
 from securecompute.ckks import Ciphertext, Evaluator
@@ -64,7 +65,7 @@ def test_bit_exact_check_fails_loudly_on_one_wrong_word(gpu_check: ModuleType, m
         outputs = original(self, ciphertext, steps)
         if self.backend != "jax":
             return outputs
-        data = outputs[-1].data.copy()
+        data = np.array(outputs[-1].data)  # a host copy (the JAX engine returns immutable device arrays)
         data[0, 0, 0] ^= 1
         return [*outputs[:-1], replace(outputs[-1], data=data)]
 

@@ -16,7 +16,8 @@ import pytest
 from tenseal import sealapi
 
 from securecompute.ckks import Ciphertext, CKKSParameters, Evaluator, KeyGenerator, RandomSource
-from securecompute.ckks.keyswitch import hoisted_switch, inner_product, mod_up
+from securecompute.ckks.arrays import NumpyRingOps, RingOps
+from securecompute.ckks.keyswitch import galois_arrays, hoisted_switch, inner_product, mod_up
 from securecompute.ckks.ring import forward, galois_element, inverse, modulus_column, negated_positions
 from securecompute.ckks.seal_import import ciphertext_from_seal
 from tests.ckks.conftest import SealWorld, seal_ciphertext_from_ours
@@ -25,9 +26,21 @@ from tests.ckks.test_seal_ops import assert_same
 SCALE = 2.0**40
 
 
-@pytest.fixture(scope="module")
-def evaluator(world_8192: SealWorld) -> Evaluator:
-    return Evaluator(world_8192.params, world_8192.relin_key, world_8192.ours_galois)
+@pytest.fixture(scope="module", params=["numpy", "jax"])
+def evaluator(world_8192: SealWorld, request: pytest.FixtureRequest) -> Evaluator:
+    """Both engines: on JAX the fallback flags are computed on the device inside the hoisted program."""
+    if request.param == "jax":
+        pytest.importorskip("jax", reason="the JAX engine needs the optional extra [jax]")
+    return Evaluator(world_8192.params, world_8192.relin_key, world_8192.ours_galois, backend=request.param)
+
+
+def _hoisted(ops: RingOps, decomposed: Any, element: int, key: Any, moduli: tuple[int, ...]) -> tuple[Any, Any]:
+    limbs, special = len(moduli), key.params.special_prime
+    correction = key.hoisting_correction(element, moduli)
+    galois = galois_arrays(ops.n, element)
+    return hoisted_switch(
+        ops, decomposed, galois, key.at_level(limbs), key.shoup_at_level(limbs), correction, moduli, special
+    )
 
 
 def _seal_rotation(world: SealWorld, cipher: Any, step: int) -> Any:
@@ -60,9 +73,10 @@ def test_fallback_on_a_zero_digit_matches_seal(world_8192: SealWorld, evaluator:
     moduli = params.moduli_at(params.max_level)
     _, sources = negated_positions(params.n, galois_element(5, params.n))
     crafted = _with_zero_digits(ciphertext_from_seal(a), moduli, {0: list(sources[:3]), 2: [int(sources[-1])]})
-    decomposed = mod_up(crafted.data[1], moduli, params.special_prime)
+    ops = NumpyRingOps(params.n)
+    decomposed = mod_up(ops, crafted.data[1], moduli, params.special_prime)
     key = world_8192.ours_galois.key(galois_element(5, params.n))
-    assert hoisted_switch(decomposed, galois_element(5, params.n), key, moduli) is None  # the fallback runs
+    assert _hoisted(ops, decomposed, galois_element(5, params.n), key, moduli) == (None, True)  # the fallback runs
     seal_crafted = seal_ciphertext_from_ours(world_8192, crafted, a, tmp_path / "crafted.seal")
     assert_same(ciphertext_from_seal(seal_crafted), seal_crafted)
     steps = [5, 1, -1]
@@ -81,32 +95,44 @@ def test_zero_digit_off_the_negated_positions_keeps_the_hoisted_path(
     _, sources = negated_positions(params.n, element)
     kept = np.setdiff1d(np.arange(params.n), sources)
     crafted = _with_zero_digits(ciphertext_from_seal(a), moduli, {0: list(kept[:5]), 1: list(kept[-5:])})
-    decomposed = mod_up(crafted.data[1], moduli, params.special_prime)
-    hoisted = hoisted_switch(decomposed, element, world_8192.ours_galois.key(element), moduli)
+    ops = NumpyRingOps(params.n)
+    decomposed = mod_up(ops, crafted.data[1], moduli, params.special_prime)
+    hoisted, fallback = _hoisted(ops, decomposed, element, world_8192.ours_galois.key(element), moduli)
     assert hoisted is not None
+    assert not fallback
     seal_crafted = seal_ciphertext_from_ours(world_8192, crafted, a, tmp_path / "kept.seal")
     assert_same(evaluator.rotate_many(crafted, [1])[0], _seal_rotation(world_8192, seal_crafted, 1))
 
 
-def test_hoisted_equals_single_on_arbitrary_words_with_small_primes(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_hoisted_equals_single_on_arbitrary_words_with_small_primes(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
     """14-bit primes at N = 64, some digits zeroed: both paths run; every result equals rotate's words.
 
-    The inputs are uniform residue words, not encryptions: the identity is about words, not noise.
+    The inputs are uniform residue words, not encryptions: the identity is about words, not noise.  On
+    JAX the hoisted program runs traced (its fallback flags on the device); the paths are counted by
+    the numpy engine run on the same inputs, and the JAX words must equal the numpy engine's.
     """
+    if backend == "jax":
+        pytest.importorskip("jax", reason="the JAX engine needs the optional extra [jax]")
     params = CKKSParameters.from_bit_sizes(64, [14, 14, 14, 14], allow_insecure=True)
     steps = [1, -1, 3, 5, -7, 15]
     paths = {"hoisted": 0, "fallback": 0}
 
-    def counting(*args: Any, **kwargs: Any) -> np.ndarray | None:
+    def counting(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         result = hoisted_switch(*args, **kwargs)
-        paths["fallback" if result is None else "hoisted"] += 1
+        if isinstance(args[0], NumpyRingOps):
+            paths["fallback" if result[0] is None else "hoisted"] += 1
         return result
 
     monkeypatch.setattr("securecompute.ckks.evaluator.hoisted_switch", counting)
     rng = np.random.default_rng(22)  # test data only
     for key_seed in range(2):
         keygen = KeyGenerator(params, RandomSource(bytes([key_seed]) * 64))  # fixed test seeds
-        evaluator = Evaluator(params, galois_keys=keygen.galois_keys(steps, conjugate=True))
+        keys = keygen.galois_keys(steps, conjugate=True)
+        evaluator = Evaluator(params, galois_keys=keys)
+        device = Evaluator(params, galois_keys=keys, backend=backend)
         for level in range(params.max_level + 1):
             q = modulus_column(params.moduli_at(level))
             for trial in range(8):
@@ -114,8 +140,10 @@ def test_hoisted_equals_single_on_arbitrary_words_with_small_primes(monkeypatch:
                 if trial % 2:  # a few zero digits at random positions: negated for some steps, kept for others
                     zeros = {int(rng.integers(0, level + 1)): list(rng.integers(0, 64, 3))}
                     cipher = _with_zero_digits(cipher, params.moduli_at(level), zeros)
-                for step, hoisted in zip(steps, evaluator.rotate_many(cipher, steps), strict=True):
+                reference = evaluator.rotate_many(cipher, steps)
+                for step, hoisted, ours in zip(steps, reference, device.rotate_many(cipher, steps), strict=True):
                     assert np.array_equal(hoisted.data, evaluator.rotate(cipher, step).data)
+                    assert np.array_equal(np.asarray(ours.data), hoisted.data)
     assert paths["hoisted"] > 20
     assert paths["fallback"] > 20
 
@@ -147,8 +175,10 @@ def test_inner_product_of_a_long_chain_equals_python_integers() -> None:
     extended = (*moduli, params.special_prime)
     rng = np.random.default_rng(24)  # test data only
     target = rng.integers(0, 1 << 63, (len(moduli), 64), dtype=np.uint64) % modulus_column(moduli)
-    digits = mod_up(target, moduli, params.special_prime).digits
-    ours = inner_product(digits, key, extended)
+    ops = NumpyRingOps(64)
+    digits = mod_up(ops, target, moduli, params.special_prime).digits
+    limbs = len(moduli)
+    ours = inner_product(ops, digits, key.at_level(limbs), key.shoup_at_level(limbs), extended)
     words, key_words = digits.astype(object), key.at_level(len(moduli)).astype(object)
     for k in range(2):
         for i, q in enumerate(extended):

@@ -1,17 +1,31 @@
-"""The JAX engine (its transforms jitted through cross's JaxNTT, CPU here) gives the numpy engine's words.
+"""The JAX engine (every op one jitted program, data on the device; CPU here) gives the numpy engine's words.
 
-Two chains: (40, 30, 30, 40), whose primes the JAX NTT's fast mode holds, checked against the numpy
-engine; and SEAL's (60, 40, 40, 60), whose 60-bit primes run the JAX wide-mode NTT
-(:mod:`securecompute.cross.jax_wide`), checked against SEAL itself on SEAL's keys.
+Two chains: (40, 30, 30, 40), whose primes the JAX NTT's fast mode holds, and SEAL's (60, 40, 40, 60),
+whose 60-bit primes run the JAX wide-mode NTT (:mod:`securecompute.cross.jax_wide`).  Every op is
+checked against the numpy engine on ciphertexts that stay on the device through several ops in a row
+(with JAX's transfer guard set to refuse any implicit host <-> device copy), and against SEAL itself
+on SEAL's keys.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 from tenseal import sealapi
 
-from securecompute.ckks import CKKSEncoder, CKKSParameters, Encryptor, Evaluator, KeyGenerator, RandomSource
+from securecompute.ckks import (
+    Ciphertext,
+    CKKSEncoder,
+    CKKSParameters,
+    Encryptor,
+    Evaluator,
+    KeyGenerator,
+    Plaintext,
+    RandomSource,
+)
 from securecompute.ckks.seal_import import ciphertext_from_seal
 from securecompute.cross.jax_wide import JaxWideNTT
 from securecompute.cross.ntt import NTT
@@ -19,29 +33,102 @@ from securecompute.errors import ParameterError
 from tests.ckks.conftest import SealWorld
 from tests.ckks.test_seal_ops import assert_same
 
-pytest.importorskip("jax", reason="the JAX engine needs the optional extra [jax]")
+jax = pytest.importorskip("jax", reason="the JAX engine needs the optional extra [jax]")
+
+CHAINS = {"fast": (8192, [40, 30, 30, 40]), "wide": (4096, [60, 40, 40, 60])}
 
 
-@pytest.fixture(scope="module")
-def engines() -> tuple[Evaluator, Evaluator, object]:
-    params = CKKSParameters.from_bit_sizes(8192, [40, 30, 30, 40])
-    keygen = KeyGenerator(params, RandomSource(bytes(range(64))))  # fixed test seed
-    relin, galois = keygen.relin_key(), keygen.galois_keys([1, 7])
-    encryptor = Encryptor(keygen.public_key(), RandomSource(bytes(64)))
-    values = np.random.default_rng(1).uniform(-1, 1, 4096)  # test data only
-    cipher = encryptor.encrypt(CKKSEncoder(params).encode(values, 2.0**30))
-    return Evaluator(params, relin, galois), Evaluator(params, relin, galois, backend="jax"), cipher
+class Pair:
+    """The numpy and JAX engines on one set of keys, with two ciphertexts and a plaintext."""
+
+    def __init__(self, n: int, bits: list[int]) -> None:
+        params = CKKSParameters.from_bit_sizes(n, bits, allow_insecure=True)  # arithmetic test: N=4096 at 200 bits
+        keygen = KeyGenerator(params, RandomSource(bytes(range(64))))  # fixed test seed
+        relin, galois = keygen.relin_key(), keygen.galois_keys([1, 7, -3, 4], conjugate=True)
+        encryptor, encoder = Encryptor(keygen.public_key(), RandomSource(bytes(64))), CKKSEncoder(params)
+        rng = np.random.default_rng(n)  # test data only
+        self.scale = 2.0 ** bits[1]
+        self.a = encryptor.encrypt(encoder.encode(rng.uniform(-1, 1, n // 2), self.scale))
+        self.b = encryptor.encrypt(encoder.encode(rng.uniform(-1, 1, n // 2), self.scale))
+        self.plain = encoder.encode(rng.uniform(-1, 1, n // 2), self.scale)
+        self.numpy = Evaluator(params, relin, galois)
+        self.jax = Evaluator(params, relin, galois, backend="jax")
 
 
-def test_jax_engine_equals_numpy_engine(engines: tuple[Evaluator, Evaluator, object]) -> None:
-    numpy_engine, jax_engine, cipher = engines
-    for run in (
-        lambda e: e.relinearize(e.multiply(cipher, cipher)),
-        lambda e: e.rescale(cipher),
-        lambda e: e.rotate(cipher, 7),
-        lambda e: e.rotate_many(cipher, [1, 7])[1],
-    ):
-        assert np.array_equal(run(numpy_engine).data, run(jax_engine).data)
+@pytest.fixture(scope="module", params=sorted(CHAINS))
+def pair(request: pytest.FixtureRequest) -> Pair:
+    return Pair(*CHAINS[request.param])
+
+
+def _workload(e: Evaluator, a: Ciphertext, b: Ciphertext, plain: Plaintext) -> list[Ciphertext]:
+    """Every op, each on the previous ones' results (so the JAX engine's data stays on the device)."""
+    product = e.multiply(a, b)
+    relinearized = e.relinearize(product)
+    rescaled = e.rescale(relinearized)
+    doubled = e.add(rescaled, rescaled)
+    difference = e.sub(doubled, e.rotate(doubled, 1))
+    hoisted = e.rotate_many(difference, [1, 7, 0, -3, 7])
+    conjugated = e.conjugate(hoisted[1])
+    lowered = e.mod_switch(a)
+    return [
+        product,
+        relinearized,
+        rescaled,
+        doubled,
+        difference,
+        *hoisted,
+        conjugated,
+        e.negate(conjugated),
+        lowered,
+        e.add(lowered, e.mod_switch(b)),
+        e.add_plain(a, plain),
+        e.multiply(a, product),  # size 2 x size 3
+        e.add(product, e.multiply_plain(a, plain)),  # sizes 3 + 2
+        e.rotate(a, 5),  # no key for 5: NAF 1 + 4, two key switches
+        e.dot_plain([a, b, a], [plain, plain, plain]),
+        e.multiply_plain(lowered, e.mod_switch_plain(plain, 1)),  # the plaintext truncated on the device
+        e.mod_switch_to(e.rescale(e.multiply_plain(a, plain)), 0),
+    ]
+
+
+def test_every_op_equals_the_numpy_engine_on_device_resident_data(pair: Pair) -> None:
+    expected = _workload(pair.numpy, pair.a, pair.b, pair.plain)
+    a, b = pair.jax.on_engine(pair.a), pair.jax.on_engine(pair.b)
+    plain = pair.jax.on_engine(pair.plain)
+    _workload(pair.jax, a, b, plain)  # compile and upload the keys
+    with jax.transfer_guard("disallow"):  # any implicit host <-> device copy inside or between ops raises
+        got = _workload(pair.jax, a, b, plain)
+    assert len(got) == len(expected)
+    for index, (left, right) in enumerate(zip(expected, got, strict=True)):
+        assert isinstance(right.data, jax.Array), index
+        assert right.scale == left.scale, index
+        assert np.array_equal(np.asarray(right.data), left.data), index
+
+
+def test_dot_plain_is_multiply_plain_then_add(pair: Pair) -> None:
+    e = pair.numpy
+    expected = e.add(
+        e.add(e.multiply_plain(pair.a, pair.plain), e.multiply_plain(pair.b, pair.plain)),
+        e.multiply_plain(pair.a, pair.plain),
+    )
+    ours = e.dot_plain([pair.a, pair.b, pair.a], [pair.plain, pair.plain, pair.plain])
+    assert ours.scale == expected.scale
+    assert np.array_equal(ours.data, expected.data)
+    with pytest.raises(ParameterError, match="as many plaintexts"):
+        e.dot_plain([pair.a], [])
+
+
+def test_numpy_inputs_are_accepted_and_results_stay_on_the_device(pair: Pair) -> None:
+    ops: list[Callable[[Evaluator], Any]] = [
+        lambda e: e.add(pair.a, pair.b),
+        lambda e: e.multiply_plain(pair.a, pair.plain),
+        lambda e: e.rotate(pair.a, 7),
+        lambda e: e.add_scalar(pair.b, 0.25),  # encoded on the host, added on the device
+    ]
+    for op in ops:
+        ours = op(pair.jax)
+        assert isinstance(ours.data, jax.Array)
+        assert np.array_equal(np.asarray(ours.data), op(pair.numpy).data)
 
 
 def test_jax_engine_on_seals_chain_equals_seal(world_8192: SealWorld) -> None:
@@ -56,10 +143,14 @@ def test_jax_engine_on_seals_chain_equals_seal(world_8192: SealWorld) -> None:
     world_8192.evaluator.rescale_to_next(relinearized, rescaled)
     world_8192.evaluator.rotate_vector(a, 5, world_8192.galois_keys, rotated)
     relinearized_ours = evaluator.relinearize(evaluator.multiply(ours, ours))
-    assert_same(relinearized_ours, relinearized)
-    assert_same(evaluator.rescale(relinearized_ours), rescaled)
-    assert_same(evaluator.rotate(ours, 5), rotated)
-    assert_same(evaluator.rotate_many(ours, [5])[0], rotated)
+    assert_same(_host(relinearized_ours), relinearized)
+    assert_same(_host(evaluator.rescale(relinearized_ours)), rescaled)
+    assert_same(_host(evaluator.rotate(ours, 5)), rotated)
+    assert_same(_host(evaluator.rotate_many(ours, [5])[0]), rotated)
+
+
+def _host(ciphertext: Ciphertext) -> Ciphertext:
+    return Ciphertext(np.asarray(ciphertext.data), ciphertext.scale)
 
 
 def test_jax_wide_ntt_refuses_a_fast_mode_ntt() -> None:

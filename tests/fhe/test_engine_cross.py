@@ -134,8 +134,21 @@ def test_the_jax_array_engine_gives_the_numpy_engine_s_words(holder: CrossKeyHol
         (holder.dot_plain([x, y], [_values(10), _values(11)]), on_jax.dot_plain([x, y], [_values(10), _values(11)])),
     ]
     pairs += list(zip(holder.rotate_many(x, [3, 8]), on_jax.rotate_many(x, [3, 8]), strict=True))
+    level = holder.level(x)
+    pairs.append(  # pre-encoded multipliers (a prepared plan's): on JAX uploaded once, by encode
+        (
+            holder.dot_plain([x, y], [holder.encode(_values(12), level), holder.encode(_values(13), level)]),
+            on_jax.dot_plain([x, y], [on_jax.encode(_values(12), level), on_jax.encode(_values(13), level)]),
+        )
+    )
     for ours, theirs in pairs:
-        np.testing.assert_array_equal(ours.data, theirs.data)
+        np.testing.assert_array_equal(ours.data, np.asarray(theirs.data))
+        # the device-resident result crosses the boundaries as before: same bytes, same decryption
+        assert on_jax.ciphertext_to_bytes(theirs) == holder.ciphertext_to_bytes(ours)
+        np.testing.assert_array_equal(holder.decrypt(theirs), holder.decrypt(ours))
+    loaded = on_jax.ciphertext_from_bytes(holder.ciphertext_to_bytes(x))  # strict parse, then uploaded
+    assert not isinstance(loaded.data, np.ndarray)
+    np.testing.assert_array_equal(np.asarray(on_jax.rotate(loaded, 8).data), holder.rotate(x, 8).data)
 
 
 def test_contexts_select_the_engine_by_name_and_round_trip_through_envelopes() -> None:
@@ -168,3 +181,23 @@ def test_concurrent_encryptions_never_share_a_mask(holder: CrossKeyHolder) -> No
         thread.join()
     masks = {out.data[1].tobytes() for out in outputs}
     assert len(masks) == len(outputs) == 12
+
+
+def test_einsum_on_the_jax_array_engine_keeps_its_ciphertexts_on_the_device() -> None:
+    """A prepared einsum through ``cross-jax`` (rotations, pre-encoded multipliers, ct x ct): device arrays
+    between ops, the plain einsum's values after decryption."""
+    jax = pytest.importorskip("jax", reason="the JAX array engine needs JAX (the [jax] extra)")
+    from securecompute.fhe.frontend import einsum
+
+    ctx = CKKSContext.create(depth=2, poly_modulus_degree=8192, backend="cross-jax")
+    rng = np.random.default_rng(14)  # test data only
+    matrix, vector = rng.uniform(-1, 1, (4, 8)), rng.uniform(-1, 1, 8)
+    encrypted = ctx.encrypt(matrix)
+    for expression, operands, expected in (
+        ("ik,k->i", (encrypted, vector), matrix @ vector),
+        ("ij,ij->ij", (encrypted, encrypted), matrix * matrix),
+    ):
+        result = einsum(expression, *operands)
+        assert isinstance(result, EncryptedTensor)
+        assert all(isinstance(chunk.data, jax.Array) for chunk in result.chunks)
+        np.testing.assert_allclose(ctx.decrypt(result), expected, atol=ATOL)

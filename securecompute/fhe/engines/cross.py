@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -157,12 +158,14 @@ class CrossEvaluator:
         level = checked_int(level, "level")
         if not 1 <= level <= self.params.depth:
             raise ParameterError(f"a multiplier needs a level in 1..{self.params.depth}, got {level}")
-        return self._encode(values, level, self._drop(level))
+        # A plan's multipliers are encoded once (fhe.prepare): on JAX they are uploaded here, once, too.
+        return self._evaluator.on_engine(self._encode(values, level, self._drop(level)))
 
     def encrypt(self, values: np.ndarray) -> Ciphertext:
         plaintext = self._encode(values, self.params.depth, self._delta)
         with self._encrypt_lock:
-            return self._own(self._encryptor.encrypt(plaintext))
+            ciphertext = self._encryptor.encrypt(plaintext)
+        return self._own(self._evaluator.on_engine(ciphertext))  # JAX: on the device from here on
 
     # --- evaluation ------------------------------------------------------------------------------
     def level(self, ciphertext: Ciphertext) -> int:
@@ -172,7 +175,7 @@ class CrossEvaluator:
         self._check(ciphertext)
         k = self._held_step(step)
         if k == 0:
-            return self._own(Ciphertext(ciphertext.data.copy(), ciphertext.scale))
+            return self._own(Ciphertext(_copy(ciphertext.data), ciphertext.scale))
         return self._own(self._evaluator.apply_galois(ciphertext, self._element(k)))
 
     def rotate_many(self, ciphertext: Ciphertext, steps: Sequence[int]) -> list[Ciphertext]:
@@ -180,7 +183,7 @@ class CrossEvaluator:
         reduced = [self._held_step(step) for step in steps]  # every key checked before any work
         rotated = self._evaluator.rotate_many(ciphertext, reduced)
         return [
-            self._own(out if k else Ciphertext(out.data.copy(), out.scale))
+            self._own(out if k else Ciphertext(_copy(out.data), out.scale))
             for k, out in zip(reduced, rotated, strict=True)
         ]
 
@@ -220,12 +223,8 @@ class CrossEvaluator:
         level = min(self._check(c) for c in ciphertexts)
         self._spend_level(level, "dot_plain")
         multipliers = [self._multiplier(v, level) for v in values]  # all encoded or checked before any product
-        total: Ciphertext | None = None
-        for ciphertext, multiplier in zip(ciphertexts, multipliers, strict=True):
-            term = self._evaluator.multiply_plain(self._evaluator.mod_switch_to(ciphertext, level), multiplier)
-            total = term if total is None else self._evaluator.add(total, term)
-        assert total is not None
-        rescaled = self._evaluator.rescale(total)
+        aligned = [self._evaluator.mod_switch_to(ciphertext, level) for ciphertext in ciphertexts]
+        rescaled = self._evaluator.rescale(self._evaluator.dot_plain(aligned, multipliers))
         # The multiplier was encoded at float(q): the scale is Δ again, exactly for primes below 2^53 and
         # within 2^-53 relative for wider middle primes (which the parameters allow), far below CKKS noise.
         return self._own(Ciphertext(rescaled.data, self._delta))
@@ -236,7 +235,8 @@ class CrossEvaluator:
             raise ParameterError(f"level {level} is outside 0..{self.params.depth}")
         plaintext = self._encoder.encode_scalar(0.0, self._delta, level)
         with self._encrypt_lock:
-            return self._own(self._encryptor.encrypt(plaintext))
+            ciphertext = self._encryptor.encrypt(plaintext)
+        return self._own(self._evaluator.on_engine(ciphertext))
 
     def check_ciphertext_products(self, levels: Iterable[int]) -> None:
         drift = {level: (self._drop(level) - self._delta) / self._delta for level in levels if level > 0}
@@ -251,7 +251,12 @@ class CrossEvaluator:
     # --- bytes -------------------------------------------------------------------------------------
     def ciphertext_to_bytes(self, ciphertext: Ciphertext) -> bytes:
         level = self._check(ciphertext)
-        return header("cross-ciphertext") + self._parms_id + bytes([level]) + ciphertext.data.astype("<u8").tobytes()
+        return (
+            header("cross-ciphertext")
+            + self._parms_id
+            + bytes([level])
+            + np.asarray(ciphertext.data).astype("<u8").tobytes()
+        )
 
     def ciphertext_from_bytes(self, data: bytes) -> Ciphertext:
         reader = ByteReader(data, "cross ciphertext", MAGICS["cross-ciphertext"])
@@ -263,7 +268,7 @@ class CrossEvaluator:
         moduli = self.ring.moduli_at(level)
         words = read_array(reader, (2, level + 1, self.ring.n), moduli, "cross ciphertext")
         reader.end()
-        return self._own(Ciphertext(words, self._delta))
+        return self._own(self._evaluator.on_engine(Ciphertext(words, self._delta)))
 
     def public_bytes(self, relin_keys: bool = True) -> bytes:
         relin = self.relin_key if relin_keys else None
@@ -391,6 +396,11 @@ class CrossKeyHolder(CrossEvaluator):
         with self._keygen_lock:
             made = self._keygen.galois_keys(fresh).keys if fresh else {}
         return {k: self._rotation_keys.get(k) or made[self._element(k)] for k in reduced}
+
+
+def _copy(data: Any) -> Any:
+    """A fresh array for a returned ciphertext: numpy data is copied; JAX arrays are immutable and shared."""
+    return data.copy() if isinstance(data, np.ndarray) else data
 
 
 class CrossFactory:
