@@ -18,7 +18,7 @@ soon as it ends (a run cut short still leaves what it finished):
    (tenseal.sealapi, CPU), our numpy engine (CPU) and our JAX engine (device-resident: every op one
    jitted program, keys uploaded once, each timed op waits for its result with ``block_until_ready``;
    protocols/ckks.md section 10); medians (5
-   repeats JAX and SEAL, 3 numpy) and ratios to SEAL.  Rings in priority order: N = 2^15 with SEAL's
+   repeats JAX and SEAL, 3 numpy; ``--no-numpy-column`` leaves numpy out) and ratios to SEAL.  Rings in priority order: N = 2^15 with SEAL's
    chain and with the 40/30-bit chain, then the same at 2^14.
 4. The einsum benchmark's engine column (``_einsum_engines.run_engines``): ``seal`` vs ``cross-jax``
    at N = 2^15, 3 repeats, one row at a time in the order of ``EINSUM_PRIORITY`` (rotation-heavy
@@ -234,7 +234,8 @@ def per_op_table(
     def ring(item: tuple[int, list[int]]) -> dict[str, Any]:
         n, bits = item
         seconds: dict[str, Any] = {"cross_jax_device": measure_ours(n, bits, repeats["jax"], backend="jax")}
-        seconds["cross_numpy"] = measure_ours(n, bits, repeats["numpy"])
+        if repeats["numpy"]:  # 0: left out (--no-numpy-column); the 2-core figures are in ckks_ops.json
+            seconds["cross_numpy"] = measure_ours(n, bits, repeats["numpy"])
         try:
             seconds["seal"] = measure_seal(n, bits, repeats["seal"])
         except ImportError as error:
@@ -243,7 +244,7 @@ def per_op_table(
         else:
             seal_note = "tenseal.sealapi (SEAL 4.3), CPU"
         entry: dict[str, Any] = {"n": n, "bits": bits, "seconds": seconds, "seal": seal_note, "ratio_to_seal": {}}
-        for engine in ("cross_jax_device", "cross_numpy"):
+        for engine in [name for name in ("cross_jax_device", "cross_numpy") if name in seconds]:
             for op, value in seconds[engine].items():
                 base = seconds["seal"]["rotate_x8" if op == "rotate_x8_hoisted" else op] if seconds["seal"] else None
                 entry["ratio_to_seal"].setdefault(engine, {})[op] = value / base if base else None
@@ -305,6 +306,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="folder for ckks_gpu.json (e.g. $OUT on the device machine)")
     parser.add_argument("--cpu-check", action="store_true", help="N = 2^13 on the CPU (automatic without GPU/TPU)")
     parser.add_argument("--budget", type=float, default=420.0, help="seconds; no ring or row starts past it")
+    parser.add_argument(
+        "--no-numpy-column",
+        action="store_true",
+        help="leave our numpy engine out of the per-op table (the host CPU's column; about 10 s a repeat at 2^15)",
+    )
     args = parser.parse_args(argv)
     began = time.perf_counter()
     driver = nvidia_smi()
@@ -337,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_json(out, data)
     # The numpy column at 2^15 is the slowest (about 10 s per repeat of all ops): 3 repeats there.
     repeats = {"jax": 2, "numpy": 2, "seal": 2} if cpu_check else {"jax": 5, "numpy": 3, "seal": 5}
+    if args.no_numpy_column:
+        repeats["numpy"] = 0
     data["per_op"] = per_op_table(rings, repeats, began, PER_OP_SHARE * args.budget)
     write_json(out, data)
     degree, rows = (16384, CPU_EINSUM_ROWS) if cpu_check else (32768, EINSUM_PRIORITY)
