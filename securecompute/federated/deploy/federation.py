@@ -28,6 +28,7 @@ import numpy as np
 from securecompute.errors import ParameterError
 from securecompute.federated.deploy.processes import DeploymentError, LocalDeployment, NodeSpec, StartStop
 from securecompute.federated.deploy.project import write_app_project
+from securecompute.federated.deploy.tls import TlsFiles
 
 __all__ = ["FragFederation", "FragRun"]
 
@@ -51,6 +52,7 @@ class FragFederation(StartStop):
         metric: "cosine", "ip" or "l2".
         nlist: IVF lists per party (k-means, seeded by ``seed``), or None for full scans only.
         startup_timeout: seconds for the SuperLink, the nodes and the party hosts to come up.
+        tls, node_auth: TLS for the SuperLink and SuperNode authentication (:class:`~.processes.LocalDeployment`).
 
     Raises:
         ParameterError: no stores, or stores of different dimensions.
@@ -66,6 +68,8 @@ class FragFederation(StartStop):
         nlist: int | None = None,
         seed: int = 0,
         startup_timeout: float = 60.0,
+        tls: TlsFiles | None = None,
+        node_auth: bool = False,
     ) -> None:
         dims = {np.asarray(vectors).shape[1:] for vectors in stores.values()}
         if not stores or len(dims) != 1 or len(next(iter(dims))) != 1:
@@ -81,16 +85,17 @@ class FragFederation(StartStop):
             [NodeSpec(name, {"party-socket": str(self.sockets[name])}) for name in self.stores],
             self.workdir,
             startup_timeout=startup_timeout,
+            tls=tls,
+            node_auth=node_auth,
         )
         self.app_dir = write_app_project(self.workdir / "app")
         self.manifest = self.workdir / "manifest.json"
         self._runs = 0
 
     def start(self) -> None:
-        """Write the parties' files, start the deployment and the party hosts, write the manifest."""
+        """Write the parties' files, start the party hosts and the deployment, write the manifest."""
         from securecompute.federated.frag.channels import ChannelEnd
 
-        self.deployment.start()
         public_keys = {}
         parties = self.workdir / "parties"
         parties.mkdir(mode=0o700, exist_ok=True)
@@ -109,7 +114,8 @@ class FragFederation(StartStop):
             argv += ["--socket", str(self.sockets[name])]
             if self.nlist is not None:
                 argv += ["--nlist", str(min(self.nlist, len(vectors))), "--seed", str(self.seed)]
-            self.deployment.spawn(f"party-{name}", argv)
+            self.deployment.spawn(f"party-{name}", argv)  # they load their stores while Flower starts
+        self.deployment.start()
         deadline = time.monotonic() + self.startup_timeout
         for name, path in self.sockets.items():
             while not path.exists():
