@@ -34,7 +34,11 @@ def test_the_example_project_is_the_one_the_command_runs() -> None:
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--nodes", "0"], "--nodes must be >= 1"), (["--n", "2", "--nodes", "3"], "at least --nodes")],
+    [
+        (["--nodes", "0"], "--nodes must be >= 1"),
+        (["--n", "2", "--nodes", "3"], "at least --nodes"),
+        (["--node-auth"], "--node-auth needs --tls-dir"),
+    ],
 )
 def test_bad_arguments_are_one_line_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["deploy", "frag", *argv]) != 0
@@ -68,6 +72,26 @@ def test_cli_runs_the_same_function(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(commands, "run_frag_deployment", lambda **options: seen.update(options))
     assert cli.main(["deploy", "frag", "--nodes", "2", "--n", "80", "--k", "4", "--queries", "1"]) == 0
     assert (seen["nodes"], seen["n"], seen["k"], seen["queries"], seen["nprobe"]) == (2, 80, 4, 1, None)
+
+
+def test_tls_dir_is_made_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from securecompute.federated.deploy.commands import _tls_files
+
+    made = _tls_files(tmp_path / "tls")  # an empty (here: missing) folder gets a CA and a server certificate
+    assert made.ca_certificate.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    assert made.server_key.stat().st_mode & 0o777 == 0o600
+    again = _tls_files(tmp_path / "tls")  # a folder with them is used as it is
+    assert again == made
+    assert again.ca_certificate.read_bytes() == made.ca_certificate.read_bytes()
+    made.server_key.unlink()
+    from securecompute.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="lacks"):
+        _tls_files(tmp_path / "tls")
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(commands, "run_frag_deployment", lambda **options: seen.update(options))
+    assert cli.main(["deploy", "frag", "--tls-dir", str(tmp_path / "t"), "--node-auth"]) == 0
+    assert (seen["tls_dir"], seen["node_auth"]) == (str(tmp_path / "t"), True)
 
 
 def test_federation_refuses_bad_stores_and_queries(tmp_path: Path) -> None:

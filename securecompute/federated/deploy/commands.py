@@ -27,6 +27,7 @@ from securecompute.errors import ParameterError
 
 if TYPE_CHECKING:
     from securecompute.demo import TourReport
+    from securecompute.federated.deploy.tls import TlsFiles
 
 __all__ = ["register_commands", "run_frag_deployment", "tour_step"]
 
@@ -53,6 +54,15 @@ def register_commands(commands: Any) -> None:
     frag.add_argument("--timeout", type=float, default=60.0, help="seconds per exchange (default: %(default)s)")
     frag.add_argument("--seed", type=int, default=0, help="seed of the data (default: %(default)s)")
     frag.add_argument("--workdir", default=None, help="keep logs and files here (default: a temporary folder)")
+    frag.add_argument(
+        "--tls-dir",
+        default=None,
+        help="run the SuperLink with TLS: the CA certificate, server certificate and key in this folder "
+        "(ca.crt, server.pem, server.key), made there for 127.0.0.1 and localhost if it has none",
+    )
+    frag.add_argument(
+        "--node-auth", action="store_true", help="SuperNode authentication: register each node's key (needs --tls-dir)"
+    )
     frag.set_defaults(handler=_run)
     robust = protocols.add_parser("robust", help="RobustStrategy training with one Byzantine client per run")
     robust.add_argument("--nodes", type=int, default=3, help="SuperNodes, one client each (default: %(default)s)")
@@ -96,6 +106,8 @@ def _run(options: argparse.Namespace) -> int:
             raise ParameterError(f"--{name} must be >= 1, got {getattr(options, name)}")
     if options.n < options.nodes:
         raise ParameterError(f"--n {options.n} must be at least --nodes {options.nodes}")
+    if options.node_auth and options.tls_dir is None:
+        raise ParameterError("--node-auth needs --tls-dir: Flower refuses SuperNode authentication without TLS")
     run_frag_deployment(
         nodes=options.nodes,
         n=options.n,
@@ -107,6 +119,8 @@ def _run(options: argparse.Namespace) -> int:
         seed=options.seed,
         workdir=options.workdir,
         say=lambda line: print(line, flush=True),
+        tls_dir=options.tls_dir,
+        node_auth=options.node_auth,
     )
     return 0
 
@@ -205,8 +219,13 @@ def run_frag_deployment(
     seed: int,
     workdir: str | None,
     say: Callable[[str], None],
+    tls_dir: str | None = None,
+    node_auth: bool = False,
 ) -> dict[str, Any]:
     """Run the in-process baseline and the deployment on the same data; ``say`` each outcome line.
+
+    ``tls_dir``: run the SuperLink with TLS, using the files in that folder or making them there
+    (:mod:`.tls`); ``node_auth``: SuperNode authentication (needs ``tls_dir``).
 
     Returns:
         the measurements as printed (recalls, bytes per search, seconds), and per query the global rows
@@ -235,10 +254,12 @@ def run_frag_deployment(
     with tempfile.TemporaryDirectory(prefix="securecompute-deploy-") as scratch:
         folder = Path(workdir) if workdir else Path(scratch)
         started = time.monotonic()
-        federation = FragFederation(stores, folder, nlist=lists, seed=seed)
+        tls = None if tls_dir is None else _tls_files(Path(tls_dir))
+        federation = FragFederation(stores, folder, nlist=lists, seed=seed, tls=tls, node_auth=node_auth)
         with federation:
             up = time.monotonic() - started
-            say(f"deployment: SuperLink {federation.deployment.address}, {nodes} SuperNodes up in {up:.1f} s")
+            mode = "insecure" if tls is None else "TLS" + (" + node authentication" if node_auth else "")
+            say(f"deployment: SuperLink {federation.deployment.address} ({mode}), {nodes} SuperNodes up in {up:.1f} s")
             result = federation.search(held_out, k=k, nprobe=nprobe, timeout=timeout)
             stopping = time.monotonic()
         down = time.monotonic() - stopping
@@ -297,6 +318,21 @@ def run_frag_deployment(
     )
     say(f"stopped every process in {down:.1f} s")
     return outcome
+
+
+def _tls_files(folder: Path) -> TlsFiles:
+    """The TLS files in ``folder``, made there (for 127.0.0.1 and localhost) if it holds none of them."""
+    from securecompute.federated.deploy.tls import (
+        CA_CERTIFICATE,
+        SERVER_CERTIFICATE,
+        SERVER_KEY,
+        make_tls_files,
+        tls_files_in,
+    )
+
+    if not any((folder / name).exists() for name in (CA_CERTIFICATE, SERVER_CERTIFICATE, SERVER_KEY)):
+        return make_tls_files(folder)
+    return tls_files_in(folder)
 
 
 def _in_process(
