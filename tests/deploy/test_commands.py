@@ -22,14 +22,7 @@ from securecompute.federated.deploy.processes import (
     leftover_processes,
     processes_with,
 )
-from securecompute.federated.deploy.project import APP_PYPROJECT
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flower_deploy" / "pyproject.toml"
-
-
-def test_the_example_project_is_the_one_the_command_runs() -> None:
-    assert EXAMPLE.read_text() == APP_PYPROJECT
-    assert "[tool.flwr.federations]" not in APP_PYPROJECT  # flwr run would rewrite the file in place
 
 
 @pytest.mark.parametrize(
