@@ -24,7 +24,6 @@ from securecompute.federated.deploy.processes import (
 )
 
 
-
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
