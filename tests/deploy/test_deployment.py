@@ -2,7 +2,7 @@
 
 Each exchange costs a Flower round trip (about 5 s: SuperNodes poll every 3 s and start a process per
 message).  Recall against the in-process protocol is tested through the command
-(``test_commands.py``); here a node dies in the middle of a search.
+(``test_commands.py``); here a SuperNode and another party's host die in the middle of a search.
 """
 
 from __future__ import annotations
@@ -51,27 +51,30 @@ def test_the_parties_files_are_private_to_the_operator(federation: FragFederatio
     )
 
 
-def test_a_node_killed_mid_search_gives_a_partial_result(federation: FragFederation) -> None:
+def test_a_node_and_a_party_host_killed_mid_search_give_a_partial_result(federation: FragFederation) -> None:
     stores = _stores()
     query = _queries()[:1]
     run = federation.submit(query, k=K, timeout=8.0, fetch=False)
     deadline = time.monotonic() + 90
-    # exchange 1 is the setup; kill p2's SuperNode once the query (exchange 2) has been pushed
+    # exchange 1 is the setup; once the query (exchange 2) has been pushed, kill p2's SuperNode and p1's
+    # party host (its SuperNode lives on: its ClientApp finds no host, or loses it mid-request)
     while not any(e["event"] == "push" and e["exchange"] == 2 for e in federation.trace_events(run)):
         assert time.monotonic() < deadline, "the query was never pushed"
         time.sleep(0.05)
     federation.deployment.kill("supernode-p2")
+    federation.deployment.kill("party-p1")
     # bounded by the 8 s exchange time-out, not by Flower's 12 h TTL; wait raises if no result comes
     result = federation.wait(run, timeout=90)
     deployed = result["queries"][0]
     assert deployed["partial"]
-    assert set(deployed["failures"]) == {"p2"}
-    assert "did not answer" in deployed["failures"]["p2"]
-    survivors = {name: stores[name] for name in ("p0", "p1")}
+    assert set(deployed["failures"]) == {"p1", "p2"}
+    assert "did not answer" in deployed["failures"]["p2"]  # a dead node: silence until the time-out
+    assert "Flower error 2" in deployed["failures"]["p1"]  # a dead host: the ClientApp's error reply
+    survivors = {"p0": stores["p0"]}
     local = Querier(DIM).search(query[0], [Party(n, v) for n, v in survivors.items()], k=K)
     assert [h[0] for h in deployed["hits"]] == [h.party for h in local.hits]
     np.testing.assert_allclose([h[2] for h in deployed["hits"]], [h.score for h in local.hits], atol=1e-3)
-    # and against numpy alone: the K largest cosine similarities over the survivors' rows
+    # and against numpy alone: the K largest cosine similarities over the survivor's rows
     rows = np.concatenate(list(survivors.values()))
     exact = np.sort((rows / np.linalg.norm(rows, axis=1, keepdims=True)) @ (query[0] / np.linalg.norm(query[0])))
     np.testing.assert_allclose([h[2] for h in deployed["hits"]], exact[::-1][:K], atol=1e-3)

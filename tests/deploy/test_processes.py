@@ -167,3 +167,41 @@ def test_the_sweep_kills_only_processes_with_the_marker(tmp_path: Path) -> None:
         for child in (unrelated, marked):
             child.kill()
             child.wait()
+
+
+@pytest.mark.deploy
+def test_a_port_taken_before_the_daemon_binds_it_is_chosen_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race between choosing a free port and the daemon binding it: the daemon fails, a new port is tried."""
+    pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
+    real = processes.free_ports
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        handed: list[int] = []
+
+        def racy(count: int) -> list[int]:  # the SuperLink's port and the first node's are taken meanwhile
+            ports = [taken] if len(handed) in (0, 2) else real(count)
+            handed.extend(ports)
+            return ports
+
+        monkeypatch.setattr(processes, "free_ports", racy)
+        with LocalDeployment([NodeSpec("a")], tmp_path) as deployment:
+            assert int(deployment.address.rsplit(":", 1)[1]) != taken
+            assert set(deployment.node_ids) == {"a"}
+        assert handed.count(taken) == 2
+        assert (tmp_path / "logs" / "superlink.port-taken.log").exists()
+        assert (tmp_path / "logs" / "supernode-a.port-taken.log").exists()
+        assert leftover_processes(deployment.marker) == []
+
+        # a port that stays taken: bounded, PORT_ATTEMPTS tries, then the daemon's own error
+        monkeypatch.setattr(processes, "free_ports", lambda count: [taken])
+        started = time.monotonic()
+        with (
+            pytest.raises(DeploymentError, match="address already in use"),
+            LocalDeployment([NodeSpec("a")], tmp_path / "b"),
+        ):
+            pass
+        assert time.monotonic() - started < 60
