@@ -78,8 +78,6 @@ _NODE_ID = re.compile(rb"SuperNode ID: (\d+)")
 _PORT_TAKEN = b"address already in use"
 PORT_ATTEMPTS = 3
 """Ports tried per daemon when the one chosen free is taken by another process before the daemon binds it."""
-TASK_POLL_INTERVAL = "0.05"
-"""Seconds between a superexec's task polls (``FLWR_SUPEREXEC_TASK_POLL_INTERVAL``; Flower's default is 1 s)."""
 _LOG_TAIL = 600
 _HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -486,7 +484,6 @@ class LocalDeployment(StartStop):
             "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
             "FLWR_DISABLE_UPDATE_CHECK": "1",
             "FLWR_TELEMETRY_ENABLED": "0",
-            "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": TASK_POLL_INTERVAL,
             MARKER_VARIABLE: self.marker,
         }
 
