@@ -39,12 +39,22 @@ def test_bad_arguments_are_one_line_errors(argv: list[str], message: str, capsys
 
 @pytest.mark.deploy
 def test_deploy_frag_recall_equals_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The command's FRAG run on 3 SuperNodes finds the same rows as the in-process protocol on the same data."""
+    """The command's FRAG run on 3 SuperNodes finds the same rows as the in-process protocol on the same data.
+
+    Through a SuperLink with TLS (a CA and certificate made in ``--tls-dir``) and authenticated nodes;
+    the insecure mode runs in ``test_deployment.py`` and the tour.
+    """
     pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
     outcome = run_frag_deployment(
-        nodes=3, n=150, dim=16, k=5, queries=1, nprobe=None, timeout=60.0, seed=3, workdir=str(tmp_path), say=print
-    )
+        nodes=3, n=150, dim=16, k=5, queries=1, nprobe=None, timeout=60.0, seed=3, workdir=str(tmp_path), say=print,
+        tls_dir=str(tmp_path / "tls"), node_auth=True,
+    )  # fmt: skip
     out = capsys.readouterr().out
+    assert "(TLS + node authentication)" in out
+    assert (tmp_path / "tls" / "ca.crt").exists()
+    assert sorted(path.name for path in (tmp_path / "node-keys").iterdir() if path.suffix == ".key") == [
+        "party-0.key", "party-1.key", "party-2.key"
+    ]  # fmt: skip
     assert outcome["rows"] == outcome["rows_in_process"]  # the same hits, found through their fetched vectors
     assert outcome["recall"] == outcome["recall_in_process"] == 1.0  # vs the exact numpy top-k
     assert len(set(outcome["rows"][0]) & set(outcome["exact"][0])) == 5

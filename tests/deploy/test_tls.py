@@ -1,8 +1,10 @@
-"""FRAG through a SuperLink with TLS and SuperNode authentication on loopback, and nodes it must refuse.
+"""A SuperLink with TLS and SuperNode authentication on loopback, and the nodes it must refuse.
 
 The CA and the SuperLink's certificate (for 127.0.0.1 and localhost) are made at test time with
 ``cryptography`` (:mod:`securecompute.federated.deploy.tls`); each SuperNode gets an EC P-384 key,
-registered with ``flwr supernode register`` before it starts.
+registered with ``flwr supernode register`` before it starts.  A FRAG search through such a deployment
+(``securecompute deploy frag --tls-dir --node-auth``) is checked against the in-process protocol and
+numpy in ``test_commands.py``.
 """
 
 from __future__ import annotations
@@ -58,18 +60,6 @@ def test_the_superlink_speaks_tls_only_and_admitted_the_registered_nodes(secure:
         assert key.stat().st_mode & 0o077 == 0
     assert (deployment.tls.server_key.stat().st_mode & 0o077) == 0
     assert "Starting insecure" not in deployment.log_tail("superlink") + deployment.log_tail("supernode-s0")
-
-
-def test_frag_search_over_tls_with_authenticated_nodes(secure: FragFederation) -> None:
-    stores = _stores()
-    query = np.random.default_rng(22).normal(size=(1, DIM))
-    result = secure.search(query, k=K, timeout=30.0, fetch=False, wait=120.0)
-    entry = result["queries"][0]
-    assert not entry["partial"]
-    assert entry["failures"] == {}
-    rows = np.concatenate(list(stores.values()))
-    exact = np.sort((rows / np.linalg.norm(rows, axis=1, keepdims=True)) @ (query[0] / np.linalg.norm(query[0])))
-    np.testing.assert_allclose([hit[2] for hit in entry["hits"]], exact[::-1][:K], atol=1e-3)
 
 
 @pytest.mark.parametrize("wrong", ["ca", "key"])

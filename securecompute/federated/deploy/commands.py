@@ -256,12 +256,17 @@ def run_frag_deployment(
         started = time.monotonic()
         tls = None if tls_dir is None else _tls_files(Path(tls_dir))
         federation = FragFederation(stores, folder, nlist=lists, seed=seed, tls=tls, node_auth=node_auth)
-        with federation:
+        try:
+            federation.begin()
+            run = federation.submit(held_out, k=k, nprobe=nprobe, timeout=timeout)  # starts while the nodes register
+            federation.finish()
             up = time.monotonic() - started
             mode = "insecure" if tls is None else "TLS" + (" + node authentication" if node_auth else "")
             say(f"deployment: SuperLink {federation.deployment.address} ({mode}), {nodes} SuperNodes up in {up:.1f} s")
-            result = federation.search(held_out, k=k, nprobe=nprobe, timeout=timeout)
+            result = federation.wait(run, 600.0)
+        finally:  # also on Ctrl-C and on failure
             stopping = time.monotonic()
+            federation.stop_uninterrupted()
         down = time.monotonic() - stopping
     recalls, found_rows = [], []
     for deployed, expected in zip(result["queries"], truth, strict=True):
@@ -407,9 +412,11 @@ def tour_step(report: TourReport, *, budget: float = TOUR_BUDGET) -> None:
         outcome, detail = "", ""
         try:
             with time_limit(budget, "the deployment step"):
-                federation.start()
+                federation.begin()
+                run = federation.submit(query, k=5, timeout=budget, fetch=False)  # starts while the nodes register
+                federation.finish()
                 up = time.monotonic() - started
-                result = federation.search(query, k=5, timeout=budget, fetch=False, wait=budget)
+                result = federation.wait(run, budget)
         except DeploymentTimeoutError as error:
             outcome, detail = f"TIMED OUT after {budget:.0f} s", str(error)
         finally:

@@ -90,13 +90,23 @@ class FragFederation(StartStop):
         )
         self.app_dir = write_app_project(self.workdir / "app")
         self.manifest = self.workdir / "manifest.json"
+        self._public_keys: dict[str, bytes] = {}
         self._runs = 0
 
     def start(self) -> None:
-        """Write the parties' files, start the party hosts and the deployment, write the manifest."""
+        """Write the parties' files, start the party hosts and the deployment, write the manifest.
+
+        The same as :meth:`begin` then :meth:`finish`; a run submitted between the two starts while the
+        SuperNodes register (its ServerApp waits, bounded by its ``node-wait``, for the manifest).
+        """
+        self.begin()
+        self.finish()
+
+    def begin(self) -> None:
+        """Write the parties' files, start the party hosts, the SuperLink (healthy) and the SuperNodes."""
         from securecompute.federated.frag.channels import ChannelEnd
 
-        public_keys = {}
+        public_keys = self._public_keys
         parties = self.workdir / "parties"
         parties.mkdir(mode=0o700, exist_ok=True)
         parties.chmod(0o700)  # the parties' vectors and channel keys: the operator's account only
@@ -115,7 +125,11 @@ class FragFederation(StartStop):
             if self.nlist is not None:
                 argv += ["--nlist", str(min(self.nlist, len(vectors))), "--seed", str(self.seed)]
             self.deployment.spawn(f"party-{name}", argv)  # they load their stores while Flower starts
-        self.deployment.start()
+        self.deployment.begin()
+
+    def finish(self) -> None:
+        """Wait for the SuperNodes' node ids and the party hosts' sockets; write the manifest (whole, at once)."""
+        self.deployment.finish()
         deadline = time.monotonic() + self.startup_timeout
         for name, path in self.sockets.items():
             while not path.exists():
@@ -124,10 +138,16 @@ class FragFederation(StartStop):
                     raise DeploymentError(f"party host {name!r} did not open {path} within {self.startup_timeout} s")
                 time.sleep(0.1)
         entries = [
-            {"name": name, "node_id": self.deployment.node_ids[name], "channel_public_key": public_keys[name].hex()}
+            {
+                "name": name,
+                "node_id": self.deployment.node_ids[name],
+                "channel_public_key": self._public_keys[name].hex(),
+            }
             for name in self.stores
         ]
-        self.manifest.write_text(json.dumps({"metric": self.metric, "parties": entries}))
+        partial = self.manifest.with_suffix(".tmp")
+        partial.write_text(json.dumps({"metric": self.metric, "parties": entries}))
+        partial.replace(self.manifest)  # a ServerApp waiting for it reads all of it or nothing
 
     def stop(self) -> None:
         """Stop every process and remove the socket folder."""

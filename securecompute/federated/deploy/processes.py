@@ -225,15 +225,23 @@ class LocalDeployment(StartStop):
         self.tls, self.node_auth = tls, bool(node_auth)
         self.node_keys: dict[str, Path] = {}
         self._processes: list[_Process] = []
+        self._starting: list[tuple[NodeSpec, _Process]] = []
         self.env = self._environment()
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         """Start the SuperLink, wait for its health, start the SuperNodes, wait for their node ids.
 
+        The same as :meth:`begin` then :meth:`finish`; between the two a caller may already submit a
+        run (``flwr run`` needs the SuperLink only), which then starts while the nodes register.
         A port taken by another process between choosing it and the daemon binding it (the daemon exits
         with "address already in use") is chosen afresh, at most :data:`PORT_ATTEMPTS` times per daemon.
         """
+        self.begin()
+        self.finish()
+
+    def begin(self) -> None:
+        """Start the SuperLink and wait for its health; register the nodes' keys; start the SuperNodes."""
         flwr_home = Path(self.env["FLWR_HOME"])
         flwr_home.mkdir(parents=True, exist_ok=True)
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
@@ -241,9 +249,12 @@ class LocalDeployment(StartStop):
         if self.node_auth:
             for node in self.nodes:
                 self.register_node(node.name)
-        started = [(node, self.start_node(node)) for node in self.nodes]
+        self._starting = [(node, self.start_node(node)) for node in self.nodes]
+
+    def finish(self) -> None:
+        """Wait (bounded by ``startup_timeout``) for every SuperNode :meth:`begin` started to log its node id."""
         deadline = time.monotonic() + self.startup_timeout
-        for node, process in started:
+        for node, process in self._starting:
             for attempt in range(PORT_ATTEMPTS):
                 try:
                     self.node_ids[node.name] = self.wait_for_node(process, deadline)
@@ -252,6 +263,7 @@ class LocalDeployment(StartStop):
                     if attempt + 1 == PORT_ATTEMPTS or not self._lost_port(process):
                         raise
                     process = self.start_node(node)
+        self._starting = []
         logger.info("deployment up at %s with nodes %s", self.address, self.node_ids)
 
     def _start_superlink(self, flwr_home: Path) -> None:
