@@ -123,7 +123,7 @@ def test_ctrl_c_during_a_run_stops_every_process(tmp_path: Path) -> None:
         command = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while b"deployment: SuperLink" not in log.read_bytes():  # the run is submitted right after this line
+        while b"deployment: SuperLink" not in log.read_bytes():  # the run was submitted just before this line
             assert command.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the deployment never came up"
             time.sleep(0.1)
