@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from securecompute import cli
-from securecompute.federated.deploy import commands
+from securecompute.federated.deploy import commands, realclock
 from securecompute.federated.deploy.commands import run_frag_deployment
 from securecompute.federated.deploy.processes import (
     SWEEP_SUPPORTED,
@@ -77,7 +77,7 @@ def test_cli_runs_the_same_function(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_tls_dir_is_made_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from securecompute.federated.deploy.commands import _tls_files
+    from securecompute.federated.deploy.tls import prepare_tls_files as _tls_files
 
     made = _tls_files(tmp_path / "tls")  # an empty (here: missing) folder gets a CA and a server certificate
     assert made.ca_certificate.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
@@ -94,6 +94,13 @@ def test_tls_dir_is_made_once_then_reused(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(commands, "run_frag_deployment", lambda **options: seen.update(options))
     assert cli.main(["deploy", "frag", "--tls-dir", str(tmp_path / "t"), "--node-auth"]) == 0
     assert (seen["tls_dir"], seen["node_auth"]) == (str(tmp_path / "t"), True)
+    for protocol, function in (("robust", "run_robust_deployment"), ("fedfix", "run_fedfix_deployment")):
+        seen.clear()
+        target = commands if protocol == "robust" else realclock
+        monkeypatch.setattr(target, function, lambda **options: seen.update(options))
+        assert cli.main(["deploy", protocol, "--tls-dir", str(tmp_path / "t"), "--node-auth"]) == 0
+        assert (seen["tls_dir"], seen["node_auth"]) == (str(tmp_path / "t"), True)
+        assert cli.main(["deploy", protocol, "--node-auth"]) == 1  # refused before any process starts
 
 
 def test_federation_refuses_bad_stores_and_queries(tmp_path: Path) -> None:

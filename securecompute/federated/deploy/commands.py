@@ -27,7 +27,6 @@ from securecompute.errors import ParameterError
 
 if TYPE_CHECKING:
     from securecompute.demo import TourReport
-    from securecompute.federated.deploy.tls import TlsFiles
 
 __all__ = ["register_commands", "run_frag_deployment", "tour_step"]
 
@@ -54,21 +53,14 @@ def register_commands(commands: Any) -> None:
     frag.add_argument("--timeout", type=float, default=60.0, help="seconds per exchange (default: %(default)s)")
     frag.add_argument("--seed", type=int, default=0, help="seed of the data (default: %(default)s)")
     frag.add_argument("--workdir", default=None, help="keep logs and files here (default: a temporary folder)")
-    frag.add_argument(
-        "--tls-dir",
-        default=None,
-        help="run the SuperLink with TLS: the CA certificate, server certificate and key in this folder "
-        "(ca.crt, server.pem, server.key), made there for 127.0.0.1 and localhost if it has none",
-    )
-    frag.add_argument(
-        "--node-auth", action="store_true", help="SuperNode authentication: register each node's key (needs --tls-dir)"
-    )
+    _add_tls_flags(frag)
     frag.set_defaults(handler=_run)
     robust = protocols.add_parser("robust", help="RobustStrategy training with one Byzantine client per run")
     robust.add_argument("--nodes", type=int, default=3, help="SuperNodes, one client each (default: %(default)s)")
     robust.add_argument("--rounds", type=int, default=3, help="training rounds (default: %(default)s)")
     robust.add_argument("--aggregator", default="median", help="robust rule by name (default: %(default)s)")
     robust.add_argument("--workdir", default=None, help="keep logs and files here (default: a temporary folder)")
+    _add_tls_flags(robust)
     robust.set_defaults(handler=_run_robust)
     fedfix = protocols.add_parser("fedfix", help="FedFix (or fedavg/fedbuff/async) on a real clock vs its twin")
     fedfix.add_argument("--nodes", type=int, default=3, help="SuperNodes, one client each (default: %(default)s)")
@@ -86,7 +78,26 @@ def register_commands(commands: Any) -> None:
     fedfix.add_argument("--alpha", type=float, default=None, help="Dirichlet label skew (default: IID)")
     fedfix.add_argument("--plot", default=None, help="write the accuracy-vs-time curves to this PNG")
     fedfix.add_argument("--workdir", default=None, help="keep logs and files here (default: a temporary folder)")
+    _add_tls_flags(fedfix)
     fedfix.set_defaults(handler=_run_fedfix)
+
+
+def _add_tls_flags(parser: Any) -> None:
+    """``--tls-dir`` and ``--node-auth`` (``protocols/deploy.md`` §6)."""
+    parser.add_argument(
+        "--tls-dir",
+        default=None,
+        help="run the SuperLink with TLS: the CA certificate, server certificate and key in this folder "
+        "(ca.crt, server.pem, server.key), made there for 127.0.0.1 and localhost if it has none",
+    )
+    parser.add_argument(
+        "--node-auth", action="store_true", help="SuperNode authentication: register each node's key (needs --tls-dir)"
+    )
+
+
+def _check_tls_flags(options: argparse.Namespace) -> None:
+    if options.node_auth and options.tls_dir is None:
+        raise ParameterError("--node-auth needs --tls-dir: Flower refuses SuperNode authentication without TLS")
 
 
 def _stop_on_sigterm() -> None:
@@ -106,8 +117,7 @@ def _run(options: argparse.Namespace) -> int:
             raise ParameterError(f"--{name} must be >= 1, got {getattr(options, name)}")
     if options.n < options.nodes:
         raise ParameterError(f"--n {options.n} must be at least --nodes {options.nodes}")
-    if options.node_auth and options.tls_dir is None:
-        raise ParameterError("--node-auth needs --tls-dir: Flower refuses SuperNode authentication without TLS")
+    _check_tls_flags(options)
     run_frag_deployment(
         nodes=options.nodes,
         n=options.n,
@@ -129,12 +139,15 @@ def _run_robust(options: argparse.Namespace) -> int:
     _stop_on_sigterm()
     if options.nodes < 3 or options.rounds < 1:
         raise ParameterError(f"--nodes must be >= 3 and --rounds >= 1, got {options.nodes} and {options.rounds}")
+    _check_tls_flags(options)
     run_robust_deployment(
         nodes=options.nodes,
         rounds=options.rounds,
         aggregator=options.aggregator,
         workdir=options.workdir,
         say=lambda line: print(line, flush=True),
+        tls_dir=options.tls_dir,
+        node_auth=options.node_auth,
     )
     return 0
 
@@ -143,19 +156,29 @@ def _run_fedfix(options: argparse.Namespace) -> int:
     from securecompute.federated.deploy.realclock import run_fedfix_deployment
 
     _stop_on_sigterm()
+    _check_tls_flags(options)
     run_fedfix_deployment(
         nodes=options.nodes, policy=options.policy, times=options.times, unit=options.unit, dt=options.dt,
         c=options.c, horizon=options.horizon, transport=options.transport, alpha=options.alpha, plot=options.plot,
-        workdir=options.workdir,
+        workdir=options.workdir, tls_dir=options.tls_dir, node_auth=options.node_auth,
         say=lambda line: print(line, flush=True),
     )  # fmt: skip
     return 0
 
 
 def run_robust_deployment(
-    *, nodes: int, rounds: int, aggregator: str, workdir: str | None, say: Callable[[str], None]
+    *,
+    nodes: int,
+    rounds: int,
+    aggregator: str,
+    workdir: str | None,
+    say: Callable[[str], None],
+    tls_dir: str | None = None,
+    node_auth: bool = False,
 ) -> dict[str, Any]:
     """Train on the deployment with the last node Byzantine; compare with the in-process twins; ``say`` lines.
+
+    ``tls_dir``, ``node_auth``: TLS and SuperNode authentication, as for :func:`run_frag_deployment`.
 
     Returns:
         per-round accuracy (deployed, robust twin, plain-mean twin), seconds, the final weights (d,) as a
@@ -171,6 +194,7 @@ def run_robust_deployment(
     from securecompute.federated.deploy import training
     from securecompute.federated.deploy.processes import LocalDeployment, NodeSpec
     from securecompute.federated.deploy.project import TRAIN_PYPROJECT, write_app_project
+    from securecompute.federated.deploy.tls import prepare_tls_files
 
     get_aggregator(aggregator)
     steps, lr, seed = 5, 0.5, 0
@@ -181,7 +205,8 @@ def run_robust_deployment(
     specs = [NodeSpec(f"client-{i}", {"partition": i, "byzantine": i in byzantine}) for i in range(nodes)]
     with tempfile.TemporaryDirectory(prefix="securecompute-deploy-") as scratch:
         folder = Path(workdir) if workdir else Path(scratch)
-        with LocalDeployment(specs, folder) as deployment:
+        tls = None if tls_dir is None else prepare_tls_files(tls_dir)
+        with LocalDeployment(specs, folder, tls=tls, node_auth=node_auth) as deployment:
             say(f"deployment: SuperLink {deployment.address}, {nodes} SuperNodes up")
             app = write_app_project(folder / "train-app", TRAIN_PYPROJECT)
             out = folder / "train.json"
@@ -232,6 +257,7 @@ def run_frag_deployment(
         found (deployed, in-process, exact top-k) and the hit scores (deployed, in-process).
     """
     from securecompute.federated.deploy.federation import FragFederation
+    from securecompute.federated.deploy.tls import prepare_tls_files
     from securecompute.federated.frag.workload import exact_top_k, synthetic_vectors
 
     data = synthetic_vectors(n + queries, dim, seed)
@@ -254,7 +280,7 @@ def run_frag_deployment(
     with tempfile.TemporaryDirectory(prefix="securecompute-deploy-") as scratch:
         folder = Path(workdir) if workdir else Path(scratch)
         started = time.monotonic()
-        tls = None if tls_dir is None else _tls_files(Path(tls_dir))
+        tls = None if tls_dir is None else prepare_tls_files(tls_dir)
         federation = FragFederation(stores, folder, nlist=lists, seed=seed, tls=tls, node_auth=node_auth)
         try:
             federation.begin()
@@ -323,21 +349,6 @@ def run_frag_deployment(
     )
     say(f"stopped every process in {down:.1f} s")
     return outcome
-
-
-def _tls_files(folder: Path) -> TlsFiles:
-    """The TLS files in ``folder``, made there (for 127.0.0.1 and localhost) if it holds none of them."""
-    from securecompute.federated.deploy.tls import (
-        CA_CERTIFICATE,
-        SERVER_CERTIFICATE,
-        SERVER_KEY,
-        make_tls_files,
-        tls_files_in,
-    )
-
-    if not any((folder / name).exists() for name in (CA_CERTIFICATE, SERVER_CERTIFICATE, SERVER_KEY)):
-        return make_tls_files(folder)
-    return tls_files_in(folder)
 
 
 def _in_process(

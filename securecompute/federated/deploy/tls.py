@@ -27,7 +27,7 @@ from pathlib import Path
 
 from securecompute.errors import ParameterError
 
-__all__ = ["TlsFiles", "make_node_key", "make_tls_files", "tls_files_in"]
+__all__ = ["TlsFiles", "make_node_key", "make_tls_files", "prepare_tls_files", "tls_files_in"]
 
 CA_CERTIFICATE, SERVER_CERTIFICATE, SERVER_KEY = "ca.crt", "server.pem", "server.key"
 """File names of the CA certificate, the SuperLink's certificate and its private key in a TLS folder."""
@@ -58,6 +58,18 @@ def tls_files_in(directory: str | Path) -> TlsFiles:
         raise ParameterError(f"TLS folder {folder} lacks {missing}; accepted: a folder with {CA_CERTIFICATE}, "
                              f"{SERVER_CERTIFICATE} and {SERVER_KEY}, or an empty one to make them in")  # fmt: skip
     return files
+
+
+def prepare_tls_files(directory: str | Path) -> TlsFiles:
+    """The TLS files in ``directory``, made there (for 127.0.0.1 and localhost) if it holds none of them.
+
+    Raises:
+        ParameterError: it holds some of them but not all.
+    """
+    folder = Path(directory)
+    if not any((folder / name).exists() for name in (CA_CERTIFICATE, SERVER_CERTIFICATE, SERVER_KEY)):
+        return make_tls_files(folder)
+    return tls_files_in(folder)
 
 
 def make_tls_files(directory: str | Path, hosts: Sequence[str] = ("127.0.0.1", "localhost")) -> TlsFiles:
