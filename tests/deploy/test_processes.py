@@ -205,3 +205,18 @@ def test_a_port_taken_before_the_daemon_binds_it_is_chosen_again(
         ):
             pass
         assert time.monotonic() - started < 60
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="time_limit uses SIGALRM (Unix)")
+def test_time_limit_interrupts_a_blocking_child_and_restores_the_alarm_handler(tmp_path: Path) -> None:
+    previous = signal.getsignal(signal.SIGALRM)
+    started = time.monotonic()
+    with pytest.raises(processes.DeploymentTimeoutError, match=r"the probe did not finish within 0\.3 s"):  # noqa: SIM117
+        with processes.time_limit(0.3, "the probe"):
+            subprocess.run([sys.executable, "-c", "import time; time.sleep(30)"], check=False)
+    assert time.monotonic() - started < 10  # the child was killed, not waited for
+    assert signal.getsignal(signal.SIGALRM) is previous
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    with processes.time_limit(5.0, "a quick block"):  # a block that ends in time is left alone
+        pass
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

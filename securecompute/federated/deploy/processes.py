@@ -104,7 +104,7 @@ def time_limit(seconds: float, what: str) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: FrameType | None) -> None:
-        raise DeploymentTimeoutError(f"{what} did not finish within {seconds:.0f} s")
+        raise DeploymentTimeoutError(f"{what} did not finish within {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
