@@ -96,8 +96,10 @@ def _add_tls_flags(parser: Any) -> None:
 
 
 def _check_tls_flags(options: argparse.Namespace) -> None:
-    if options.node_auth and options.tls_dir is None:
-        raise ParameterError("--node-auth needs --tls-dir: Flower refuses SuperNode authentication without TLS")
+    """Refuse a bad ``--tls-dir``/``--node-auth`` before anything runs (the folder's files are made now)."""
+    from securecompute.federated.deploy.tls import tls_option
+
+    tls_option(options.tls_dir, options.node_auth)
 
 
 def _stop_on_sigterm() -> None:
@@ -194,8 +196,9 @@ def run_robust_deployment(
     from securecompute.federated.deploy import training
     from securecompute.federated.deploy.processes import LocalDeployment, NodeSpec
     from securecompute.federated.deploy.project import TRAIN_PYPROJECT, write_app_project
-    from securecompute.federated.deploy.tls import prepare_tls_files
+    from securecompute.federated.deploy.tls import tls_option
 
+    tls = tls_option(tls_dir, node_auth)
     get_aggregator(aggregator)
     steps, lr, seed = 5, 0.5, 0
     byzantine = {nodes - 1}
@@ -205,7 +208,6 @@ def run_robust_deployment(
     specs = [NodeSpec(f"client-{i}", {"partition": i, "byzantine": i in byzantine}) for i in range(nodes)]
     with tempfile.TemporaryDirectory(prefix="securecompute-deploy-") as scratch:
         folder = Path(workdir) if workdir else Path(scratch)
-        tls = None if tls_dir is None else prepare_tls_files(tls_dir)
         with LocalDeployment(specs, folder, tls=tls, node_auth=node_auth) as deployment:
             say(f"deployment: SuperLink {deployment.address}, {nodes} SuperNodes up")
             app = write_app_project(folder / "train-app", TRAIN_PYPROJECT)
@@ -257,9 +259,10 @@ def run_frag_deployment(
         found (deployed, in-process, exact top-k) and the hit scores (deployed, in-process).
     """
     from securecompute.federated.deploy.federation import FragFederation
-    from securecompute.federated.deploy.tls import prepare_tls_files
+    from securecompute.federated.deploy.tls import tls_option
     from securecompute.federated.frag.workload import exact_top_k, synthetic_vectors
 
+    tls = tls_option(tls_dir, node_auth)  # a bad folder is refused before any work
     data = synthetic_vectors(n + queries, dim, seed)
     base, held_out = data[:n], data[n:]
     k = min(k, n)
@@ -280,7 +283,6 @@ def run_frag_deployment(
     with tempfile.TemporaryDirectory(prefix="securecompute-deploy-") as scratch:
         folder = Path(workdir) if workdir else Path(scratch)
         started = time.monotonic()
-        tls = None if tls_dir is None else prepare_tls_files(tls_dir)
         federation = FragFederation(stores, folder, nlist=lists, seed=seed, tls=tls, node_auth=node_auth)
         try:
             federation.begin()

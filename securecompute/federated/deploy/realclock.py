@@ -193,8 +193,9 @@ def run_fedfix_deployment(
     """
     from securecompute.federated.deploy.processes import LocalDeployment, NodeSpec
     from securecompute.federated.deploy.project import FEDFIX_PYPROJECT, write_app_project
-    from securecompute.federated.deploy.tls import prepare_tls_files
+    from securecompute.federated.deploy.tls import tls_option
 
+    tls = tls_option(tls_dir, node_auth)
     if alpha is not None and not alpha > 0:
         raise ParameterError(f"alpha must be > 0 or None (IID), got {alpha!r}")
     check_int("nodes", nodes, 1)
@@ -226,7 +227,6 @@ def run_fedfix_deployment(
         states.mkdir(parents=True, exist_ok=True)
         specs = [NodeSpec(f"client-{i}", {"partition": i, "state-dir": str(states)}) for i in range(nodes)]
         started = time.monotonic()
-        tls = None if tls_dir is None else prepare_tls_files(tls_dir)
         with LocalDeployment(specs, folder, tls=tls, node_auth=node_auth) as deployment:
             say(
                 f"deployment: SuperLink {deployment.address}, {nodes} SuperNodes up in {time.monotonic() - started:.1f} s"
