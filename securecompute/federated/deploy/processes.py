@@ -42,7 +42,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -91,28 +91,77 @@ class DeploymentTimeoutError(DeploymentError):
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float, what: str) -> Iterator[None]:
+def time_limit(seconds: float, what: str, *, expire: Callable[[], None] | None = None) -> Iterator[None]:
     """Raise :class:`DeploymentTimeoutError` in the block once ``seconds`` of wall time have passed.
 
-    A real bound on everything in the block, ``flwr`` CLI calls included (``subprocess.run`` kills its
-    child when interrupted).  It uses SIGALRM, so it works in the main thread on Unix only; elsewhere the
-    block runs under its own bounded waits alone.  Stop the processes AFTER the block: the alarm is
-    off then, and a stop is never interrupted.
+    In the main thread (Unix) SIGALRM interrupts whatever the block is doing, ``flwr`` CLI calls included
+    (their child is killed).  An alarm armed before the block (``signal.alarm``, pytest-timeout) is put
+    back afterwards with its handler and its remaining time less the block's; one that came due during
+    the block goes off just after it.  Stop the processes AFTER the block: the alarm is off then, and a
+    stop is never interrupted.
+
+    Elsewhere (another thread: Python runs signal handlers in the main thread only), ``expire`` is called
+    from a timer thread when the time is up; it must make the block's waits fail
+    (:meth:`LocalDeployment.abort` kills the processes they wait on), and the block's exit then raises
+    :class:`DeploymentTimeoutError`, chained to the error the block ended with.  Without ``expire``,
+    such a block runs under its own bounded waits alone.
+
+    Raises:
+        ParameterError: ``seconds`` not a positive number.
     """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    if not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ParameterError(f"seconds must be a positive number, got {seconds!r}")
+    message = f"{what} did not finish within {seconds:g} s"
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        with _alarm(seconds, message):
+            yield
+        return
+    if expire is None:
         yield
         return
+    fired = threading.Event()
+
+    def run_out() -> None:
+        fired.set()
+        expire()
+
+    timer = threading.Timer(seconds, run_out)
+    timer.daemon = True
+    timer.start()
+    try:
+        try:
+            yield
+        finally:
+            timer.cancel()
+            timer.join()  # expire() has returned, if it started
+    except Exception as error:
+        if fired.is_set():
+            raise DeploymentTimeoutError(message) from error
+        raise
+    if fired.is_set():
+        raise DeploymentTimeoutError(message)
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float, message: str) -> Iterator[None]:
+    """SIGALRM after ``seconds`` raises :class:`DeploymentTimeoutError` (``message``); the previous alarm is put back."""
 
     def expire(signum: int, frame: FrameType | None) -> None:
-        raise DeploymentTimeoutError(f"{what} did not finish within {seconds:g} s")
+        raise DeploymentTimeoutError(message)
 
+    started = time.monotonic()
+    outer, interval = 0.0, 0.0
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        yield
+        outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)  # an alarm armed before: (left, interval)
+        try:
+            yield
+        finally:  # an alarm due right here raises past this line: the outer finally still restores
+            signal.setitimer(signal.ITIMER_REAL, 0)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-3), interval)
 
 
 @dataclass(frozen=True)
@@ -226,6 +275,8 @@ class LocalDeployment(StartStop):
         self.node_keys: dict[str, Path] = {}
         self._processes: list[_Process] = []
         self._starting: list[tuple[NodeSpec, _Process]] = []
+        self._lock = threading.Lock()  # a process is started whole, or not at all, around abort()
+        self._aborted = False
         self.env = self._environment()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -354,10 +405,15 @@ class LocalDeployment(StartStop):
         return True
 
     def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> _Process:
-        """Start ``argv`` in its own process group with this deployment's environment; stopped by :meth:`stop`."""
+        """Start ``argv`` in its own process group with this deployment's environment; stopped by :meth:`stop`.
+
+        Raises:
+            DeploymentTimeoutError: the deployment was aborted (:meth:`abort`).
+        """
         log_path = self.workdir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "wb") as log:
+        with self._lock, open(log_path, "wb") as log:
+            self._refuse_if_aborted(name)
             popen = subprocess.Popen(
                 list(argv),
                 stdin=subprocess.DEVNULL,
@@ -367,9 +423,27 @@ class LocalDeployment(StartStop):
                 cwd=self.workdir,
                 start_new_session=True,  # its own process group: signalled as a whole
             )
-        process = _Process(name, popen, log_path)
-        self._processes.append(process)
+            process = _Process(name, popen, log_path)
+            self._processes.append(process)
         return process
+
+    def abort(self) -> None:
+        """SIGKILL every process of this deployment now and refuse to start more; callable from any thread.
+
+        For a time limit that cannot interrupt the waiting thread (:func:`time_limit` outside the main
+        thread): each wait in progress sees its process gone, or its ``flwr`` call killed, and fails
+        within one poll.  :meth:`stop` still reaps them and sweeps what is left.
+        """
+        with self._lock:
+            self._aborted = True
+            for process in self._processes:
+                _signal_group(process.popen, signal.SIGKILL)
+            for pid in leftover_processes(self.marker):  # detached descendants, flwr CLI calls
+                kill_if_carrying(pid, _marker_entry(self.marker))
+
+    def _refuse_if_aborted(self, name: str) -> None:
+        if self._aborted:
+            raise DeploymentTimeoutError(f"{name} not started: the deployment was aborted by its time limit")
 
     def kill(self, name: str) -> None:
         """SIGKILL the process group of the process started as ``name`` (e.g. "supernode-p2") and reap it."""
@@ -476,13 +550,27 @@ class LocalDeployment(StartStop):
 
     # --- internals -----------------------------------------------------------------------------
     def _flwr(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
-        """Run one ``flwr`` CLI command in this deployment's environment, bounded by ``timeout`` seconds."""
-        try:
-            return subprocess.run(
-                argv, capture_output=True, env=self.env, cwd=self.workdir, timeout=timeout, check=False
+        """Run one ``flwr`` CLI command in this deployment's environment, bounded by ``timeout`` seconds.
+
+        Its child carries the deployment's marker, so :meth:`abort` kills it too; it is killed as well
+        when the wait is interrupted (Ctrl-C, :func:`time_limit`).
+        """
+        what = " ".join(argv[1:3])
+        with self._lock:
+            self._refuse_if_aborted(what)
+            child = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, cwd=self.workdir
             )
-        except subprocess.TimeoutExpired as error:
-            raise DeploymentError(f"{' '.join(argv[1:3])} did not finish within {timeout:.0f} s") from error
+        with child:
+            try:
+                out, err = child.communicate(timeout=timeout)
+            except BaseException as error:
+                child.kill()
+                child.communicate()
+                if isinstance(error, subprocess.TimeoutExpired):
+                    raise DeploymentError(f"{what} did not finish within {timeout:.0f} s") from error
+                raise
+        return subprocess.CompletedProcess(argv, child.returncode, out, err)
 
     def _environment(self) -> dict[str, str]:
         bin_dir = str(Path(sys.executable).parent)
