@@ -7,6 +7,8 @@ message).  Recall against the in-process protocol is tested through the command
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
 
 from securecompute.federated.deploy.federation import FragFederation
-from securecompute.federated.deploy.processes import leftover_processes
+from securecompute.federated.deploy.processes import SWEEP_SUPPORTED, leftover_processes
 from securecompute.federated.frag import Party, Querier
 
 pytestmark = pytest.mark.deploy
@@ -49,6 +51,26 @@ def test_the_parties_files_are_private_to_the_operator(federation: FragFederatio
     assert all(
         (folder / "channel.key").stat().st_mode & 0o077 == 0 for folder in (federation.workdir / "parties").iterdir()
     )
+
+
+@pytest.mark.skipif(not SWEEP_SUPPORTED, reason="reads /proc/<pid>/fd and /proc/net/tcp* (Linux)")
+def test_insecure_daemons_listen_on_loopback_only(federation: FragFederation) -> None:
+    """Insecure mode keeps every byte on the machine: the SuperLink and each SuperNode listen on 127.0.0.1."""
+    inodes: set[str] = set()
+    for pid in leftover_processes(federation.marker):  # every live process of the deployment
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # state LISTEN, held by one of them
+                listening.append(fields[1].split(":")[0])
+    assert len(listening) == 1 + len(federation.stores)  # the SuperLink's port P and each SuperNode's Q_i
+    assert set(listening) == {"0100007F"}  # 127.0.0.1 (little-endian hex); no 0.0.0.0, no IPv6
 
 
 def test_a_node_and_a_party_host_killed_mid_search_give_a_partial_result(federation: FragFederation) -> None:

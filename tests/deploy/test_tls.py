@@ -9,7 +9,10 @@ numpy in ``test_commands.py``.
 
 from __future__ import annotations
 
+import json
 import ssl
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -60,6 +63,30 @@ def test_the_superlink_speaks_tls_only_and_admitted_the_registered_nodes(secure:
         assert key.stat().st_mode & 0o077 == 0
     assert (deployment.tls.server_key.stat().st_mode & 0o077) == 0
     assert "Starting insecure" not in deployment.log_tail("superlink") + deployment.log_tail("supernode-s0")
+
+
+def test_tls_does_not_restrict_who_may_submit_runs(secure: FragFederation, tmp_path: Path) -> None:
+    """TLS authenticates the SuperLink only: a flwr connection with no credential but the public CA is served.
+
+    ``protocols/deploy.md`` §3 and §6 say so (whoever reaches port P may submit a run, TLS or not);
+    this fails if Flower starts asking clients for a credential, and the text must change then.
+    """
+    deployment = secure.deployment
+    assert deployment.tls is not None
+    home = tmp_path / "stranger-home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "s"\n\n[superlink.s]\naddress = "{deployment.address}"\n'
+        f'root-certificates = "{deployment.tls.ca_certificate}"\n'
+    )
+    flwr = Path(sys.executable).with_name("flwr")
+    env = {**deployment.env, "FLWR_HOME": str(home)}
+    completed = subprocess.run(
+        [str(flwr), "ls", "s", "--format", "json"], capture_output=True, env=env, timeout=60, check=False
+    )
+    listing = json.loads(completed.stdout)
+    assert listing["success"] is True, completed.stdout[-600:]
+    assert isinstance(listing["runs"], list)
 
 
 @pytest.mark.parametrize("wrong", ["ca", "key"])

@@ -360,7 +360,15 @@ class LocalDeployment(StartStop):
             max_wait: seconds the node keeps retrying to connect before it exits (default: no limit).
         """
         port = free_ports(1)[0]
-        argv = [_executable("flower-supernode"), "--superlink", self.address, "--port", str(port)]
+        argv = [
+            _executable("flower-supernode"),
+            "--superlink",
+            self.address,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
         certificates = root_certificates or (self.tls.ca_certificate if self.tls is not None else None)
         argv += ["--insecure"] if certificates is None else ["--root-certificates", str(certificates)]
         key = auth_key or self.node_keys.get(node.name)
