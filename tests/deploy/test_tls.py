@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
 
 from securecompute.federated.deploy.federation import FragFederation
-from securecompute.federated.deploy.processes import NodeSpec, leftover_processes
+from securecompute.federated.deploy.processes import LocalDeployment, NodeSpec, leftover_processes
 from securecompute.federated.deploy.tls import make_node_key, make_tls_files
 
 pytestmark = pytest.mark.deploy
@@ -107,3 +107,15 @@ def test_a_node_with_the_wrong_ca_or_an_unregistered_key_is_refused(
     assert time.monotonic() - started < REFUSAL_BOUND + 30.0
     assert "SuperNode ID" not in log
     assert ("CERTIFICATE_VERIFY_FAILED" in log) if wrong == "ca" else ("Failed to activate" in log), log[-800:]
+
+
+def test_a_second_authenticated_deployment_in_the_same_work_folder_reuses_the_node_keys(tmp_path: Path) -> None:
+    """``securecompute deploy ... --workdir W --node-auth`` run twice: the second run registers the same key."""
+    tls = make_tls_files(tmp_path / "tls")
+    keys = []
+    for _ in range(2):
+        with LocalDeployment([NodeSpec("a")], tmp_path / "work", tls=tls, node_auth=True) as deployment:
+            assert set(deployment.node_ids) == {"a"}
+            keys.append(deployment.node_keys["a"].read_bytes())
+        assert leftover_processes(deployment.marker) == []
+    assert keys[0] == keys[1]

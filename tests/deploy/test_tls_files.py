@@ -14,7 +14,7 @@ import pytest
 from securecompute import cli
 from securecompute.errors import ParameterError
 from securecompute.federated.deploy import commands
-from securecompute.federated.deploy.tls import make_node_key, make_tls_files, prepare_tls_files
+from securecompute.federated.deploy.tls import make_node_key, make_tls_files, prepare_node_key, prepare_tls_files
 
 
 @pytest.mark.parametrize("name", ["ca.crt", "server.pem", "server.key"])
@@ -101,3 +101,17 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_node_key_pair_is_made_once_then_reused(tmp_path: Path) -> None:
+    """A second deployment in the same work folder registers the same key (it was refused as existing)."""
+    private, public = prepare_node_key(tmp_path / "node-keys" / "a.key")
+    assert public.read_bytes().startswith(b"ecdsa-sha2-nistp384 ")
+    assert prepare_node_key(tmp_path / "node-keys" / "a.key") == (private, public)
+    private.chmod(0o644)
+    with pytest.raises(ParameterError, match="mode 0644"):
+        prepare_node_key(private)
+    private.chmod(0o600)
+    public.unlink()
+    with pytest.raises(ParameterError, match="without the other"):
+        prepare_node_key(private)

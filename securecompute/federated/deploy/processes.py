@@ -381,14 +381,16 @@ class LocalDeployment(StartStop):
         return self.spawn(f"supernode-{node.name}", argv)
 
     def register_node(self, name: str) -> int:
-        """Make node ``name``'s authentication key (in ``workdir/node-keys``) and register it; return its node id.
+        """Register node ``name``'s authentication key (``workdir/node-keys/<name>.key``, made unless a run
+        in this work folder made it before); return its node id.
 
         Raises:
             DeploymentError: ``flwr supernode register`` failed (its output quoted).
+            ParameterError: a key file there that :func:`~.tls.prepare_node_key` refuses.
         """
-        from securecompute.federated.deploy.tls import make_node_key
+        from securecompute.federated.deploy.tls import prepare_node_key
 
-        private, public = make_node_key(self.workdir / "node-keys" / f"{name}.key")
+        private, public = prepare_node_key(self.workdir / "node-keys" / f"{name}.key")
         argv = [_executable("flwr"), "supernode", "register", str(public), CONNECTION, "--format", "json"]
         completed = self._flwr(argv, timeout=60.0)
         output = completed.stdout.decode(errors="replace")

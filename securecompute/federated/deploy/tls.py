@@ -37,8 +37,10 @@ from securecompute.errors import ParameterError
 
 __all__ = [
     "TlsFiles",
+    "check_private_key",
     "make_node_key",
     "make_tls_files",
+    "prepare_node_key",
     "prepare_tls_files",
     "private_folder",
     "tls_files_in",
@@ -74,13 +76,22 @@ def tls_files_in(directory: str | Path) -> TlsFiles:
     if missing:
         raise ParameterError(f"TLS folder {folder} lacks {missing}; accepted: a folder with {CA_CERTIFICATE}, "
                              f"{SERVER_CERTIFICATE} and {SERVER_KEY}, or an empty one to make them in")  # fmt: skip
-    key = files.server_key.stat()
-    if key.st_uid != os.geteuid() or key.st_mode & 0o077:
-        raise ParameterError(
-            f"{files.server_key} has owner uid {key.st_uid} and mode {stat.S_IMODE(key.st_mode):04o}; accepted: "
-            f"a key of this account (uid {os.geteuid()}) that group and others may not read (chmod 600)"
-        )
+    check_private_key(files.server_key)
     return files
+
+
+def check_private_key(path: Path) -> None:
+    """Refuse a private key file to reuse unless it is a file of this account that group and others may not read.
+
+    Raises:
+        ParameterError: naming its owner and mode.
+    """
+    key = path.stat()
+    if not stat.S_ISREG(key.st_mode) or key.st_uid != os.geteuid() or key.st_mode & 0o077:
+        raise ParameterError(
+            f"{path} has owner uid {key.st_uid} and mode {stat.S_IMODE(key.st_mode):04o}; accepted: a file "
+            f"of this account (uid {os.geteuid()}) that group and others may not read (chmod 600)"
+        )
 
 
 def prepare_tls_files(directory: str | Path) -> TlsFiles:
@@ -235,6 +246,28 @@ def make_node_key(private_path: str | Path) -> tuple[Path, Path]:
         key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b"\n",
         0o644,
     )
+    return private, public
+
+
+def prepare_node_key(private_path: str | Path) -> tuple[Path, Path]:
+    """The SuperNode key pair at ``private_path`` (``.pub`` beside it): made if neither file exists, reused if both do.
+
+    Reuse is what a second run in the same work folder needs (the SuperLink registers the public key
+    again: its registrations live as long as it does).
+
+    Raises:
+        ParameterError: one file without the other, a private key others may read (:func:`check_private_key`),
+            or a folder :func:`private_folder` refuses.
+    """
+    given = Path(private_path).absolute()
+    private = private_folder(given.parent) / given.name
+    public = private.with_name(private.name + ".pub")
+    present = [os.path.lexists(path) for path in (private, public)]
+    if not any(present):
+        return make_node_key(private)
+    if not all(present):
+        raise ParameterError(f"{private}: one of the key and its .pub without the other; accepted: both or neither")
+    check_private_key(private)
     return private, public
 
 
