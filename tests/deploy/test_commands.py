@@ -37,6 +37,25 @@ def test_bad_arguments_are_one_line_errors(argv: list[str], message: str, capsys
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--timeout", "nan"], "--timeout must be a finite real > 0, got nan"),
+        (["--timeout", "0"], "--timeout must be a finite real > 0"),
+        (["--nprobe", "0"], "--nprobe must be an integer >= 1, got 0"),
+        (["--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+    ],
+)
+def test_bad_numbers_are_refused_before_anything_runs(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[dict[str, Any]] = []
+    monkeypatch.setattr(commands, "run_frag_deployment", lambda **options: ran.append(options))
+    assert cli.main(["deploy", "frag", *argv]) == 1
+    assert message in capsys.readouterr().err
+    assert ran == []
+
+
 @pytest.mark.deploy
 def test_deploy_frag_recall_equals_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The command's FRAG run on 3 SuperNodes finds the same rows as the in-process protocol on the same data.

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from securecompute.errors import ParameterError
+from securecompute.federated._checks import check_int, check_positive
 
 if TYPE_CHECKING:
     from securecompute.demo import TourReport
@@ -119,6 +120,10 @@ def _run(options: argparse.Namespace) -> int:
             raise ParameterError(f"--{name} must be >= 1, got {getattr(options, name)}")
     if options.n < options.nodes:
         raise ParameterError(f"--n {options.n} must be at least --nodes {options.nodes}")
+    check_positive("--timeout", options.timeout)
+    check_int("--seed", options.seed, 0)
+    if options.nprobe is not None:
+        check_int("--nprobe", options.nprobe, 1)
     _check_tls_flags(options)
     run_frag_deployment(
         nodes=options.nodes,

@@ -452,6 +452,7 @@ class LocalDeployment(StartStop):
                 kill_if_carrying(pid, _marker_entry(self.marker))
 
     def _refuse_if_aborted(self, name: str) -> None:
+        """Raise DeploymentTimeoutError naming ``name`` (what was to start) once :meth:`abort` ran; hold the lock."""
         if self._aborted:
             raise DeploymentTimeoutError(f"{name} not started: the deployment was aborted by its time limit")
 
