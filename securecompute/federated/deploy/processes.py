@@ -447,7 +447,8 @@ class LocalDeployment(StartStop):
         with self._lock:
             self._aborted = True
             for process in self._processes:
-                _signal_group(process.popen, signal.SIGKILL)
+                if process.popen.poll() is None:  # a reaped leader's pid may lead another group by now
+                    _signal_group(process.popen, signal.SIGKILL)
             for pid in leftover_processes(self.marker):  # detached descendants, flwr CLI calls
                 kill_if_carrying(pid, _marker_entry(self.marker))
 
