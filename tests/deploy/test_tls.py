@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
 
 from securecompute.federated.deploy.federation import FragFederation
-from securecompute.federated.deploy.processes import LocalDeployment, NodeSpec, leftover_processes
+from securecompute.federated.deploy.processes import DeploymentError, LocalDeployment, NodeSpec, leftover_processes
 from securecompute.federated.deploy.tls import make_node_key, make_tls_files
 
 pytestmark = pytest.mark.deploy
@@ -119,3 +119,14 @@ def test_a_second_authenticated_deployment_in_the_same_work_folder_reuses_the_no
             keys.append(deployment.node_keys["a"].read_bytes())
         assert leftover_processes(deployment.marker) == []
     assert keys[0] == keys[1]
+
+
+def test_a_certificate_that_does_not_name_loopback_is_refused_at_once(tmp_path: Path) -> None:
+    """Before: the health check swallowed the verification error and waited out startup_timeout."""
+    tls = make_tls_files(tmp_path / "tls", hosts=("link.example",))
+    deployment = LocalDeployment([NodeSpec("a")], tmp_path / "work", tls=tls, startup_timeout=45.0)
+    started = time.monotonic()
+    with pytest.raises(DeploymentError, match=r"does not verify for 127\.0\.0\.1"), deployment:
+        pass
+    assert time.monotonic() - started < 30.0
+    assert leftover_processes(deployment.marker) == []

@@ -115,3 +115,11 @@ def test_a_node_key_pair_is_made_once_then_reused(tmp_path: Path) -> None:
     public.unlink()
     with pytest.raises(ParameterError, match="without the other"):
         prepare_node_key(private)
+
+
+def test_a_certificate_that_is_not_pem_is_refused(tmp_path: Path) -> None:
+    files = prepare_tls_files(tmp_path / "tls")
+    files.ca_certificate.chmod(0o600)
+    files.ca_certificate.write_bytes(b"not a certificate")  # before: ssl.SSLError from the health check
+    with pytest.raises(ParameterError, match=r"ca\.crt is not a PEM certificate"):
+        prepare_tls_files(tmp_path / "tls")

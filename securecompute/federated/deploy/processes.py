@@ -611,7 +611,14 @@ class LocalDeployment(StartStop):
                 with urllib.request.urlopen(url, timeout=1.0, context=context) as response:
                     if response.status == 200:
                         return
-            except (urllib.error.URLError, OSError):
+            except urllib.error.URLError as error:
+                if isinstance(error.reason, ssl.SSLCertVerificationError) and self.tls is not None:
+                    raise DeploymentError(
+                        f"the SuperLink's certificate {self.tls.server_certificate} does not verify for 127.0.0.1 "
+                        f"against {self.tls.ca_certificate} ({error.reason.verify_message}); accepted: one "
+                        "signed by that CA naming 127.0.0.1, as tls.make_tls_files makes"
+                    ) from None
+            except OSError:
                 pass
             if time.monotonic() > deadline:
                 raise DeploymentError(

@@ -65,8 +65,8 @@ def tls_files_in(directory: str | Path) -> TlsFiles:
     """The TLS files in ``directory`` under their standard names (``ca.crt``, ``server.pem``, ``server.key``).
 
     Raises:
-        ParameterError: one of them is missing, the folder is not private (:func:`private_folder`), or
-            ``server.key`` is not this account's or may be read by group or others.
+        ParameterError: one of them is missing, a certificate is not PEM, the folder is not private
+            (:func:`private_folder`), or ``server.key`` is not this account's or may be read by group or others.
     """
     folder = private_folder(directory, create=False)
     files = TlsFiles(folder / CA_CERTIFICATE, folder / SERVER_CERTIFICATE, folder / SERVER_KEY)
@@ -76,6 +76,13 @@ def tls_files_in(directory: str | Path) -> TlsFiles:
     if missing:
         raise ParameterError(f"TLS folder {folder} lacks {missing}; accepted: a folder with {CA_CERTIFICATE}, "
                              f"{SERVER_CERTIFICATE} and {SERVER_KEY}, or an empty one to make them in")  # fmt: skip
+    from cryptography import x509
+
+    for path in (files.ca_certificate, files.server_certificate):
+        try:
+            x509.load_pem_x509_certificate(path.read_bytes())
+        except ValueError:
+            raise ParameterError(f"{path} is not a PEM certificate; accepted: one as make_tls_files writes") from None
     check_private_key(files.server_key)
     return files
 
