@@ -1,4 +1,4 @@
-"""The five capabilities, where each one's CLI commands and demo step live, and which have landed.
+"""The capabilities, where each one's CLI commands and demo step live, and which have landed.
 
 The CLI and the demo tour read this table; a capability whose ``entry`` is None has not landed yet
 and is listed as such, never faked.
@@ -75,6 +75,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         "securecompute.federated.commands",
         specs=("protocols/flag.md", "protocols/fedfix.md"),
         notebooks=("examples/byzantine_training.ipynb", "examples/async_federated.ipynb"),
+    ),
+    Capability(
+        "deploy",
+        "real federated deployment on Flower (FRAG, robust training, FedFix)",
+        18,
+        (("deploy", "run a protocol on a local Flower deployment (SuperLink + SuperNodes)"),),
+        "securecompute.federated.deploy.commands",
+        specs=("protocols/deploy.md",),
     ),
     Capability(
         "zk",

@@ -59,8 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
             importlib.import_module(capability.entry).register_commands(commands)
         else:
             _register_unavailable(commands, capability)
-    # issue #18: protocols on a real local Flower deployment (minutes of processes: no demo step of its own)
-    importlib.import_module("securecompute.federated.deploy.commands").register_commands(commands)
 
     bench = commands.add_parser("bench", help="run a benchmark from benchmarks/ against its baseline")
     bench.add_argument("name", nargs="?", help="benchmark name (omit to list them)")

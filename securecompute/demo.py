@@ -45,6 +45,11 @@ class TourRow:
         """The check did not hold (a failure, a mismatch, or an attack that went undetected)."""
         return self.outcome.startswith(("FAILED", "MISMATCH", "NOT DETECTED"))
 
+    @property
+    def timed_out(self) -> bool:
+        """The step ran out of its time bound and was stopped (shown in red, not counted as a failed check)."""
+        return self.outcome.startswith("TIMED OUT")
+
 
 @dataclass
 class TourReport:
@@ -208,7 +213,7 @@ def _html(report: TourReport, links: list[tuple[str, str, str]]) -> str:
     escape = html.escape
     about = "".join(f"<dt>{escape(key)}</dt><dd>{escape(value)}</dd>" for key, value in report.about.items())
     cells = "".join(
-        f"<tr class='{'bad' if r.failed else 'ok'}'>"
+        f"<tr class='{'bad' if r.failed or r.timed_out else 'ok'}'>"
         + "".join(f"<td>{escape(value)}</td>" for value in (r.capability, r.check, r.outcome, r.detail))
         + "</tr>"
         for r in report.rows

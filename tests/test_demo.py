@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -28,6 +29,16 @@ def test_tour_writes_summary_files(report: TourReport) -> None:
 
 def test_no_tour_check_fails(report: TourReport) -> None:
     assert [row for row in report.rows if row.failed] == []
+
+
+def test_tour_runs_frag_on_a_flower_deployment(report: TourReport) -> None:
+    (row,) = [row for row in report.rows if row.capability == "deploy"]
+    if importlib.util.find_spec("flwr") is None:
+        assert row.outcome == "not available"
+        return
+    # the deployed hits' scores equal numpy's exact top-5, or the step ran out of its bound and said so
+    assert row.outcome == "top-5 = exact" or row.timed_out, row
+    assert "every process stopped" in row.detail
 
 
 def test_tour_foundation_checks_pass(report: TourReport) -> None:

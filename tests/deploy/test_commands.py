@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from securecompute import cli
-from securecompute.federated.deploy import commands
+from securecompute.federated.deploy import commands, realclock
 from securecompute.federated.deploy.commands import run_frag_deployment
 from securecompute.federated.deploy.processes import (
     SWEEP_SUPPORTED,
@@ -22,33 +22,58 @@ from securecompute.federated.deploy.processes import (
     leftover_processes,
     processes_with,
 )
-from securecompute.federated.deploy.project import APP_PYPROJECT
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flower_deploy" / "pyproject.toml"
-
-
-def test_the_example_project_is_the_one_the_command_runs() -> None:
-    assert EXAMPLE.read_text() == APP_PYPROJECT
-    assert "[tool.flwr.federations]" not in APP_PYPROJECT  # flwr run would rewrite the file in place
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--nodes", "0"], "--nodes must be >= 1"), (["--n", "2", "--nodes", "3"], "at least --nodes")],
+    [
+        (["--nodes", "0"], "--nodes must be >= 1"),
+        (["--n", "2", "--nodes", "3"], "at least --nodes"),
+        (["--node-auth"], "--node-auth needs --tls-dir"),
+    ],
 )
 def test_bad_arguments_are_one_line_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["deploy", "frag", *argv]) != 0
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--timeout", "nan"], "--timeout must be a finite real > 0, got nan"),
+        (["--timeout", "0"], "--timeout must be a finite real > 0"),
+        (["--nprobe", "0"], "--nprobe must be an integer >= 1, got 0"),
+        (["--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+    ],
+)
+def test_bad_numbers_are_refused_before_anything_runs(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[dict[str, Any]] = []
+    monkeypatch.setattr(commands, "run_frag_deployment", lambda **options: ran.append(options))
+    assert cli.main(["deploy", "frag", *argv]) == 1
+    assert message in capsys.readouterr().err
+    assert ran == []
+
+
 @pytest.mark.deploy
 def test_deploy_frag_recall_equals_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The command's FRAG run on 3 SuperNodes finds the same rows as the in-process protocol on the same data."""
+    """The command's FRAG run on 3 SuperNodes finds the same rows as the in-process protocol on the same data.
+
+    Through a SuperLink with TLS (a CA and certificate made in ``--tls-dir``) and authenticated nodes;
+    the insecure mode runs in ``test_deployment.py`` and the tour.
+    """
     pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
     outcome = run_frag_deployment(
-        nodes=3, n=150, dim=16, k=5, queries=1, nprobe=None, timeout=60.0, seed=3, workdir=str(tmp_path), say=print
-    )
+        nodes=3, n=150, dim=16, k=5, queries=1, nprobe=None, timeout=60.0, seed=3, workdir=str(tmp_path), say=print,
+        tls_dir=str(tmp_path / "tls"), node_auth=True,
+    )  # fmt: skip
     out = capsys.readouterr().out
+    assert "(TLS + node authentication)" in out
+    assert (tmp_path / "tls" / "ca.crt").exists()
+    assert sorted(path.name for path in (tmp_path / "node-keys").iterdir() if path.suffix == ".key") == [
+        "party-0.key", "party-1.key", "party-2.key"
+    ]  # fmt: skip
     assert outcome["rows"] == outcome["rows_in_process"]  # the same hits, found through their fetched vectors
     assert outcome["recall"] == outcome["recall_in_process"] == 1.0  # vs the exact numpy top-k
     assert len(set(outcome["rows"][0]) & set(outcome["exact"][0])) == 5
@@ -68,6 +93,33 @@ def test_cli_runs_the_same_function(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(commands, "run_frag_deployment", lambda **options: seen.update(options))
     assert cli.main(["deploy", "frag", "--nodes", "2", "--n", "80", "--k", "4", "--queries", "1"]) == 0
     assert (seen["nodes"], seen["n"], seen["k"], seen["queries"], seen["nprobe"]) == (2, 80, 4, 1, None)
+
+
+def test_tls_dir_is_made_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from securecompute.federated.deploy.tls import prepare_tls_files as _tls_files
+
+    made = _tls_files(tmp_path / "tls")  # an empty (here: missing) folder gets a CA and a server certificate
+    assert made.ca_certificate.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    assert made.server_key.stat().st_mode & 0o777 == 0o600
+    again = _tls_files(tmp_path / "tls")  # a folder with them is used as it is
+    assert again == made
+    assert again.ca_certificate.read_bytes() == made.ca_certificate.read_bytes()
+    made.server_key.unlink()
+    from securecompute.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="lacks"):
+        _tls_files(tmp_path / "tls")
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(commands, "run_frag_deployment", lambda **options: seen.update(options))
+    assert cli.main(["deploy", "frag", "--tls-dir", str(tmp_path / "t"), "--node-auth"]) == 0
+    assert (seen["tls_dir"], seen["node_auth"]) == (str(tmp_path / "t"), True)
+    for protocol, function in (("robust", "run_robust_deployment"), ("fedfix", "run_fedfix_deployment")):
+        seen.clear()
+        target = commands if protocol == "robust" else realclock
+        monkeypatch.setattr(target, function, lambda **options: seen.update(options))
+        assert cli.main(["deploy", protocol, "--tls-dir", str(tmp_path / "t"), "--node-auth"]) == 0
+        assert (seen["tls_dir"], seen["node_auth"]) == (str(tmp_path / "t"), True)
+        assert cli.main(["deploy", protocol, "--node-auth"]) == 1  # refused before any process starts
 
 
 def test_federation_refuses_bad_stores_and_queries(tmp_path: Path) -> None:
@@ -97,7 +149,7 @@ def test_ctrl_c_during_a_run_stops_every_process(tmp_path: Path) -> None:
         command = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while b"deployment: SuperLink" not in log.read_bytes():  # the run is submitted right after this line
+        while b"deployment: SuperLink" not in log.read_bytes():  # the run was submitted just before this line
             assert command.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the deployment never came up"
             time.sleep(0.1)

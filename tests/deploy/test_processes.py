@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -167,3 +168,105 @@ def test_the_sweep_kills_only_processes_with_the_marker(tmp_path: Path) -> None:
         for child in (unrelated, marked):
             child.kill()
             child.wait()
+
+
+@pytest.mark.deploy
+def test_a_port_taken_before_the_daemon_binds_it_is_chosen_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race between choosing a free port and the daemon binding it: the daemon fails, a new port is tried."""
+    pytest.importorskip("flwr", reason="the Flower deployment needs the optional extra [flower]")
+    real = processes.free_ports
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        handed: list[int] = []
+
+        def racy(count: int) -> list[int]:  # the SuperLink's port and the first node's are taken meanwhile
+            ports = [taken] if len(handed) in (0, 2) else real(count)
+            handed.extend(ports)
+            return ports
+
+        monkeypatch.setattr(processes, "free_ports", racy)
+        with LocalDeployment([NodeSpec("a")], tmp_path) as deployment:
+            assert int(deployment.address.rsplit(":", 1)[1]) != taken
+            assert set(deployment.node_ids) == {"a"}
+        assert handed.count(taken) == 2
+        assert (tmp_path / "logs" / "superlink.port-taken.log").exists()
+        assert (tmp_path / "logs" / "supernode-a.port-taken.log").exists()
+        assert leftover_processes(deployment.marker) == []
+
+        # a port that stays taken: bounded, PORT_ATTEMPTS tries, then the daemon's own error
+        monkeypatch.setattr(processes, "free_ports", lambda count: [taken])
+        started = time.monotonic()
+        with (
+            pytest.raises(DeploymentError, match="address already in use"),
+            LocalDeployment([NodeSpec("a")], tmp_path / "b"),
+        ):
+            pass
+        assert time.monotonic() - started < 60
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="time_limit uses SIGALRM (Unix)")
+def test_time_limit_interrupts_a_blocking_child_and_restores_the_alarm_handler(tmp_path: Path) -> None:
+    previous = signal.getsignal(signal.SIGALRM)
+    started = time.monotonic()
+    with pytest.raises(processes.DeploymentTimeoutError, match=r"the probe did not finish within 0\.3 s"):  # noqa: SIM117
+        with processes.time_limit(0.3, "the probe"):
+            subprocess.run([sys.executable, "-c", "import time; time.sleep(30)"], check=False)
+    assert time.monotonic() - started < 10  # the child was killed, not waited for
+    assert signal.getsignal(signal.SIGALRM) is previous
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    with processes.time_limit(5.0, "a quick block"):  # a block that ends in time is left alone
+        pass
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="time_limit uses SIGALRM (Unix)")
+def test_time_limit_puts_back_an_alarm_armed_before_it() -> None:
+    fired: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda number, frame: fired.append(number))
+    outer = signal.getsignal(signal.SIGALRM)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)  # e.g. pytest-timeout's, or a user's signal.alarm
+        with processes.time_limit(5.0, "a block"):
+            time.sleep(0.2)
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 25.0 < left <= 29.8  # its own time, less the block's
+        assert signal.getsignal(signal.SIGALRM) is outer
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # one that comes due during the block goes off just after it
+        with processes.time_limit(5.0, "a block"):
+            time.sleep(0.4)
+        assert fired == []
+        time.sleep(0.5)
+        assert fired == [signal.SIGALRM]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_time_limit_outside_the_main_thread_calls_expire_then_raises() -> None:
+    """Python runs signal handlers in the main thread only: there the bound is a timer that calls ``expire``."""
+    outcomes: list[BaseException | None] = []
+
+    def bounded(seconds: float, woken: threading.Event) -> None:
+        try:
+            with processes.time_limit(seconds, "the probe", expire=woken.set):
+                if woken.wait(0.5 if seconds > 1 else 10.0):  # a wait that fails once its process is stopped
+                    raise DeploymentError("the waited-on process is gone")
+            outcomes.append(None)
+        except BaseException as error:
+            outcomes.append(error)
+
+    started = time.monotonic()
+    for seconds in (0.3, 30.0):
+        thread = threading.Thread(target=bounded, args=(seconds, threading.Event()))
+        thread.start()
+        thread.join(20.0)
+    assert time.monotonic() - started < 5.0  # the second timer was cancelled, not waited for
+    timed_out, in_time = outcomes
+    assert isinstance(timed_out, processes.DeploymentTimeoutError)
+    assert str(timed_out) == "the probe did not finish within 0.3 s"
+    assert isinstance(timed_out.__cause__, DeploymentError)
+    assert in_time is None  # a block that ends in time is left alone

@@ -19,13 +19,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from securecompute.errors import ParameterError
+from securecompute.federated._checks import check_int, check_positive
 
-__all__ = ["register_commands", "run_frag_deployment"]
+if TYPE_CHECKING:
+    from securecompute.demo import TourReport
+
+__all__ = ["register_commands", "run_frag_deployment", "tour_step"]
 
 
 def register_commands(commands: Any) -> None:
@@ -50,12 +54,14 @@ def register_commands(commands: Any) -> None:
     frag.add_argument("--timeout", type=float, default=60.0, help="seconds per exchange (default: %(default)s)")
     frag.add_argument("--seed", type=int, default=0, help="seed of the data (default: %(default)s)")
     frag.add_argument("--workdir", default=None, help="keep logs and files here (default: a temporary folder)")
+    _add_tls_flags(frag)
     frag.set_defaults(handler=_run)
     robust = protocols.add_parser("robust", help="RobustStrategy training with one Byzantine client per run")
     robust.add_argument("--nodes", type=int, default=3, help="SuperNodes, one client each (default: %(default)s)")
     robust.add_argument("--rounds", type=int, default=3, help="training rounds (default: %(default)s)")
     robust.add_argument("--aggregator", default="median", help="robust rule by name (default: %(default)s)")
     robust.add_argument("--workdir", default=None, help="keep logs and files here (default: a temporary folder)")
+    _add_tls_flags(robust)
     robust.set_defaults(handler=_run_robust)
     fedfix = protocols.add_parser("fedfix", help="FedFix (or fedavg/fedbuff/async) on a real clock vs its twin")
     fedfix.add_argument("--nodes", type=int, default=3, help="SuperNodes, one client each (default: %(default)s)")
@@ -73,7 +79,28 @@ def register_commands(commands: Any) -> None:
     fedfix.add_argument("--alpha", type=float, default=None, help="Dirichlet label skew (default: IID)")
     fedfix.add_argument("--plot", default=None, help="write the accuracy-vs-time curves to this PNG")
     fedfix.add_argument("--workdir", default=None, help="keep logs and files here (default: a temporary folder)")
+    _add_tls_flags(fedfix)
     fedfix.set_defaults(handler=_run_fedfix)
+
+
+def _add_tls_flags(parser: Any) -> None:
+    """``--tls-dir`` and ``--node-auth`` (``protocols/deploy.md`` §6)."""
+    parser.add_argument(
+        "--tls-dir",
+        default=None,
+        help="run the SuperLink with TLS: the CA certificate, server certificate and key in this folder "
+        "(ca.crt, server.pem, server.key), made there for 127.0.0.1 and localhost if it has none",
+    )
+    parser.add_argument(
+        "--node-auth", action="store_true", help="SuperNode authentication: register each node's key (needs --tls-dir)"
+    )
+
+
+def _check_tls_flags(options: argparse.Namespace) -> None:
+    """Refuse a bad ``--tls-dir``/``--node-auth`` before anything runs (the folder's files are made now)."""
+    from securecompute.federated.deploy.tls import tls_option
+
+    tls_option(options.tls_dir, options.node_auth)
 
 
 def _stop_on_sigterm() -> None:
@@ -93,6 +120,11 @@ def _run(options: argparse.Namespace) -> int:
             raise ParameterError(f"--{name} must be >= 1, got {getattr(options, name)}")
     if options.n < options.nodes:
         raise ParameterError(f"--n {options.n} must be at least --nodes {options.nodes}")
+    check_positive("--timeout", options.timeout)
+    check_int("--seed", options.seed, 0)
+    if options.nprobe is not None:
+        check_int("--nprobe", options.nprobe, 1)
+    _check_tls_flags(options)
     run_frag_deployment(
         nodes=options.nodes,
         n=options.n,
@@ -104,6 +136,8 @@ def _run(options: argparse.Namespace) -> int:
         seed=options.seed,
         workdir=options.workdir,
         say=lambda line: print(line, flush=True),
+        tls_dir=options.tls_dir,
+        node_auth=options.node_auth,
     )
     return 0
 
@@ -112,12 +146,15 @@ def _run_robust(options: argparse.Namespace) -> int:
     _stop_on_sigterm()
     if options.nodes < 3 or options.rounds < 1:
         raise ParameterError(f"--nodes must be >= 3 and --rounds >= 1, got {options.nodes} and {options.rounds}")
+    _check_tls_flags(options)
     run_robust_deployment(
         nodes=options.nodes,
         rounds=options.rounds,
         aggregator=options.aggregator,
         workdir=options.workdir,
         say=lambda line: print(line, flush=True),
+        tls_dir=options.tls_dir,
+        node_auth=options.node_auth,
     )
     return 0
 
@@ -126,19 +163,29 @@ def _run_fedfix(options: argparse.Namespace) -> int:
     from securecompute.federated.deploy.realclock import run_fedfix_deployment
 
     _stop_on_sigterm()
+    _check_tls_flags(options)
     run_fedfix_deployment(
         nodes=options.nodes, policy=options.policy, times=options.times, unit=options.unit, dt=options.dt,
         c=options.c, horizon=options.horizon, transport=options.transport, alpha=options.alpha, plot=options.plot,
-        workdir=options.workdir,
+        workdir=options.workdir, tls_dir=options.tls_dir, node_auth=options.node_auth,
         say=lambda line: print(line, flush=True),
     )  # fmt: skip
     return 0
 
 
 def run_robust_deployment(
-    *, nodes: int, rounds: int, aggregator: str, workdir: str | None, say: Callable[[str], None]
+    *,
+    nodes: int,
+    rounds: int,
+    aggregator: str,
+    workdir: str | None,
+    say: Callable[[str], None],
+    tls_dir: str | None = None,
+    node_auth: bool = False,
 ) -> dict[str, Any]:
     """Train on the deployment with the last node Byzantine; compare with the in-process twins; ``say`` lines.
+
+    ``tls_dir``, ``node_auth``: TLS and SuperNode authentication, as for :func:`run_frag_deployment`.
 
     Returns:
         per-round accuracy (deployed, robust twin, plain-mean twin), seconds, the final weights (d,) as a
@@ -154,7 +201,9 @@ def run_robust_deployment(
     from securecompute.federated.deploy import training
     from securecompute.federated.deploy.processes import LocalDeployment, NodeSpec
     from securecompute.federated.deploy.project import TRAIN_PYPROJECT, write_app_project
+    from securecompute.federated.deploy.tls import tls_option
 
+    tls = tls_option(tls_dir, node_auth)
     get_aggregator(aggregator)
     steps, lr, seed = 5, 0.5, 0
     byzantine = {nodes - 1}
@@ -164,7 +213,7 @@ def run_robust_deployment(
     specs = [NodeSpec(f"client-{i}", {"partition": i, "byzantine": i in byzantine}) for i in range(nodes)]
     with tempfile.TemporaryDirectory(prefix="securecompute-deploy-") as scratch:
         folder = Path(workdir) if workdir else Path(scratch)
-        with LocalDeployment(specs, folder) as deployment:
+        with LocalDeployment(specs, folder, tls=tls, node_auth=node_auth) as deployment:
             say(f"deployment: SuperLink {deployment.address}, {nodes} SuperNodes up")
             app = write_app_project(folder / "train-app", TRAIN_PYPROJECT)
             out = folder / "train.json"
@@ -202,16 +251,23 @@ def run_frag_deployment(
     seed: int,
     workdir: str | None,
     say: Callable[[str], None],
+    tls_dir: str | None = None,
+    node_auth: bool = False,
 ) -> dict[str, Any]:
     """Run the in-process baseline and the deployment on the same data; ``say`` each outcome line.
+
+    ``tls_dir``: run the SuperLink with TLS, using the files in that folder or making them there
+    (:mod:`.tls`); ``node_auth``: SuperNode authentication (needs ``tls_dir``).
 
     Returns:
         the measurements as printed (recalls, bytes per search, seconds), and per query the global rows
         found (deployed, in-process, exact top-k) and the hit scores (deployed, in-process).
     """
     from securecompute.federated.deploy.federation import FragFederation
+    from securecompute.federated.deploy.tls import tls_option
     from securecompute.federated.frag.workload import exact_top_k, synthetic_vectors
 
+    tls = tls_option(tls_dir, node_auth)  # a bad folder is refused before any work
     data = synthetic_vectors(n + queries, dim, seed)
     base, held_out = data[:n], data[n:]
     k = min(k, n)
@@ -232,12 +288,18 @@ def run_frag_deployment(
     with tempfile.TemporaryDirectory(prefix="securecompute-deploy-") as scratch:
         folder = Path(workdir) if workdir else Path(scratch)
         started = time.monotonic()
-        federation = FragFederation(stores, folder, nlist=lists, seed=seed)
-        with federation:
+        federation = FragFederation(stores, folder, nlist=lists, seed=seed, tls=tls, node_auth=node_auth)
+        try:
+            federation.begin()
+            run = federation.submit(held_out, k=k, nprobe=nprobe, timeout=timeout)  # starts while the nodes register
+            federation.finish()
             up = time.monotonic() - started
-            say(f"deployment: SuperLink {federation.deployment.address}, {nodes} SuperNodes up in {up:.1f} s")
-            result = federation.search(held_out, k=k, nprobe=nprobe, timeout=timeout)
+            mode = "insecure" if tls is None else "TLS" + (" + node authentication" if node_auth else "")
+            say(f"deployment: SuperLink {federation.deployment.address} ({mode}), {nodes} SuperNodes up in {up:.1f} s")
+            result = federation.wait(run, 600.0)
+        finally:  # also on Ctrl-C and on failure
             stopping = time.monotonic()
+            federation.stop_uninterrupted()
         down = time.monotonic() - stopping
     recalls, found_rows = [], []
     for deployed, expected in zip(result["queries"], truth, strict=True):
@@ -333,3 +395,76 @@ def _in_process(
         "rows": found_rows,
         "scores": scores,
     }
+
+
+TOUR_BUDGET = 60.0
+"""Seconds the demo tour's deployment step may take in all before it is stopped and reported as timed out."""
+
+
+def tour_step(report: TourReport, *, budget: float = TOUR_BUDGET) -> None:
+    """FRAG on a real Flower deployment: 3 party hosts, 3 SuperNodes, a SuperLink, one encrypted 5-NN search.
+
+    Checked against numpy: the deployed hits' scores are the exact top-5 cosine similarities over all
+    parties.  Bounded by ``budget`` seconds of wall time in all (:func:`~.processes.time_limit`: SIGALRM
+    in the main thread, elsewhere a timer that aborts the deployment): past it every process is stopped
+    and the row says TIMED OUT.  Where it goes (about 15 s here): Flower's
+    start-up, the run's start, and two sequential exchanges (the setup, the search), each paying a
+    SuperNode's 3 s idle poll and a fresh ClientApp process (``protocols/deploy.md`` §5).
+    """
+    import importlib.util
+
+    check = "FRAG search on a local Flower deployment (3 SuperNodes, 3 x 100 vectors, d=16, k=5)"
+    if importlib.util.find_spec("flwr") is None:
+        report.add("deploy", check, "not available", "needs the extra [flower]: pip install 'securecompute[flower]'")
+        return
+    from securecompute.federated.deploy.federation import FragFederation
+    from securecompute.federated.deploy.processes import (
+        DeploymentError,
+        DeploymentTimeoutError,
+        leftover_processes,
+        time_limit,
+    )
+
+    rng = np.random.default_rng(18)
+    stores = {f"party-{i}": rng.normal(size=(100, 16)) for i in range(3)}
+    query = rng.normal(size=(1, 16))
+    rows = np.concatenate(list(stores.values()))
+    exact = np.sort((rows / np.linalg.norm(rows, axis=1, keepdims=True)) @ (query[0] / np.linalg.norm(query[0])))[::-1]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="securecompute-tour-deploy-") as scratch:
+        federation = FragFederation(stores, scratch, startup_timeout=budget)
+        outcome, detail = "", ""
+        try:
+            with time_limit(budget, "the deployment step", expire=federation.deployment.abort):
+                federation.begin()
+                run = federation.submit(query, k=5, timeout=budget, fetch=False)  # starts while the nodes register
+                federation.finish()
+                up = time.monotonic() - started
+                result = federation.wait(run, budget)
+        except DeploymentError as error:  # an inner wait bounded by the budget too may run out first
+            if not isinstance(error, DeploymentTimeoutError) and time.monotonic() - started < budget:
+                raise
+            outcome, detail = f"TIMED OUT after {budget:.0f} s", str(error)
+        finally:
+            stopping = time.monotonic()
+            federation.stop_uninterrupted()
+            down = time.monotonic() - stopping
+        left = leftover_processes(federation.marker)
+    total = time.monotonic() - started
+    stopped = f"every process stopped in {down:.1f} s" if not left else f"{len(left)} PROCESSES LEFT: {left}"
+    if outcome:
+        report.add("deploy", check, outcome, f"{detail}; {stopped}")
+        return
+    entry = result["queries"][0]
+    scores = [hit[2] for hit in entry["hits"]]
+    same = not entry["partial"] and len(scores) == 5 and bool(np.allclose(scores, exact[:5], atol=1e-3))
+    setup, search = result["exchanges"][0], result["exchanges"][slice(*entry["search_exchanges"])]
+    through = sum(e["bytes_up"] + e["bytes_down"] for e in search)
+    report.add(
+        "deploy",
+        check,
+        ("top-5 = exact" if same else "MISMATCH") if not left else "FAILED",
+        f"{total:.1f} s in all: up {up:.1f} s, setup exchange {setup['seconds']:.1f} s, search exchange "
+        f"{sum(e['seconds'] for e in search):.1f} s, run {result['wall_seconds']:.1f} s from submission; "
+        f"{through / 1e6:.2f} MB through the SuperLink for the search; {stopped}",
+    )

@@ -28,6 +28,7 @@ import numpy as np
 from securecompute.errors import ParameterError
 from securecompute.federated.deploy.processes import DeploymentError, LocalDeployment, NodeSpec, StartStop
 from securecompute.federated.deploy.project import write_app_project
+from securecompute.federated.deploy.tls import TlsFiles
 
 __all__ = ["FragFederation", "FragRun"]
 
@@ -51,6 +52,7 @@ class FragFederation(StartStop):
         metric: "cosine", "ip" or "l2".
         nlist: IVF lists per party (k-means, seeded by ``seed``), or None for full scans only.
         startup_timeout: seconds for the SuperLink, the nodes and the party hosts to come up.
+        tls, node_auth: TLS for the SuperLink and SuperNode authentication (:class:`~.processes.LocalDeployment`).
 
     Raises:
         ParameterError: no stores, or stores of different dimensions.
@@ -66,6 +68,8 @@ class FragFederation(StartStop):
         nlist: int | None = None,
         seed: int = 0,
         startup_timeout: float = 60.0,
+        tls: TlsFiles | None = None,
+        node_auth: bool = False,
     ) -> None:
         dims = {np.asarray(vectors).shape[1:] for vectors in stores.values()}
         if not stores or len(dims) != 1 or len(next(iter(dims))) != 1:
@@ -81,17 +85,28 @@ class FragFederation(StartStop):
             [NodeSpec(name, {"party-socket": str(self.sockets[name])}) for name in self.stores],
             self.workdir,
             startup_timeout=startup_timeout,
+            tls=tls,
+            node_auth=node_auth,
         )
         self.app_dir = write_app_project(self.workdir / "app")
         self.manifest = self.workdir / "manifest.json"
+        self._public_keys: dict[str, bytes] = {}
         self._runs = 0
 
     def start(self) -> None:
-        """Write the parties' files, start the deployment and the party hosts, write the manifest."""
+        """Write the parties' files, start the party hosts and the deployment, write the manifest.
+
+        The same as :meth:`begin` then :meth:`finish`; a run submitted between the two starts while the
+        SuperNodes register (its ServerApp waits, bounded by its ``node-wait``, for the manifest).
+        """
+        self.begin()
+        self.finish()
+
+    def begin(self) -> None:
+        """Write the parties' files, start the party hosts, the SuperLink (healthy) and the SuperNodes."""
         from securecompute.federated.frag.channels import ChannelEnd
 
-        self.deployment.start()
-        public_keys = {}
+        public_keys = self._public_keys
         parties = self.workdir / "parties"
         parties.mkdir(mode=0o700, exist_ok=True)
         parties.chmod(0o700)  # the parties' vectors and channel keys: the operator's account only
@@ -109,7 +124,12 @@ class FragFederation(StartStop):
             argv += ["--socket", str(self.sockets[name])]
             if self.nlist is not None:
                 argv += ["--nlist", str(min(self.nlist, len(vectors))), "--seed", str(self.seed)]
-            self.deployment.spawn(f"party-{name}", argv)
+            self.deployment.spawn(f"party-{name}", argv)  # they load their stores while Flower starts
+        self.deployment.begin()
+
+    def finish(self) -> None:
+        """Wait for the SuperNodes' node ids and the party hosts' sockets; write the manifest (whole, at once)."""
+        self.deployment.finish()
         deadline = time.monotonic() + self.startup_timeout
         for name, path in self.sockets.items():
             while not path.exists():
@@ -118,10 +138,16 @@ class FragFederation(StartStop):
                     raise DeploymentError(f"party host {name!r} did not open {path} within {self.startup_timeout} s")
                 time.sleep(0.1)
         entries = [
-            {"name": name, "node_id": self.deployment.node_ids[name], "channel_public_key": public_keys[name].hex()}
+            {
+                "name": name,
+                "node_id": self.deployment.node_ids[name],
+                "channel_public_key": self._public_keys[name].hex(),
+            }
             for name in self.stores
         ]
-        self.manifest.write_text(json.dumps({"metric": self.metric, "parties": entries}))
+        partial = self.manifest.with_suffix(".tmp")
+        partial.write_text(json.dumps({"metric": self.metric, "parties": entries}))
+        partial.replace(self.manifest)  # a ServerApp waiting for it reads all of it or nothing
 
     def stop(self) -> None:
         """Stop every process and remove the socket folder."""

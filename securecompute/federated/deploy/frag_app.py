@@ -7,7 +7,8 @@ ServerApp run config (``[tool.flwr.app.config]``, overridden by ``flwr run --run
 ``manifest`` (JSON: metric and, per party, name, node id and pinned channel public key in hex),
 ``queries`` ((m, d) float .npy), ``out`` (result JSON written at the end), ``trace`` (JSON lines
 written as exchanges happen), ``k``, ``nprobe`` (IVF lists per party, 0 for a full scan), ``timeout`` (seconds per exchange), ``fetch`` (also fetch the
-hits' vectors), ``node-wait`` (seconds to wait for the parties' nodes to be online).
+hits' vectors), ``node-wait`` (seconds to wait for the manifest to be written and for the parties'
+nodes to be online).
 
 ClientApp node config (``flower-supernode --node-config``): ``party-socket``, the Unix socket of the
 party host on the same machine (:mod:`.partyhost`).
@@ -57,7 +58,9 @@ def query_parties(grid: Grid, context: Context) -> None:
 
     config = context.run_config
     out, trace_path = Path(str(config["out"])), Path(str(config["trace"]))
-    metric, parties, node_ids = read_manifest(Path(str(config["manifest"])))
+    manifest = Path(str(config["manifest"]))
+    _wait_for_manifest(manifest, float(config["node-wait"]))  # a run may be submitted while the nodes register
+    metric, parties, node_ids = read_manifest(manifest)
     queries = np.load(str(config["queries"]), allow_pickle=False)
     k, timeout = int(config["k"]), float(config["timeout"])
     nprobe = int(config["nprobe"]) or None  # 0: full scan
@@ -123,6 +126,13 @@ def read_manifest(path: Path) -> tuple[Metric, list[RemoteParty], dict[str, int]
     if metric not in ("cosine", "ip", "l2"):
         raise CorruptPayloadError(f"deployment manifest {path} names metric {metric!r}; accepted: cosine, ip, l2")
     return cast(Metric, metric), parties, node_ids
+
+
+def _wait_for_manifest(path: Path, timeout: float) -> None:
+    """Wait until ``path`` exists, at most ``timeout`` seconds (reading it then fails if it never came)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _wait_for_nodes(grid: Grid, wanted: set[int], timeout: float) -> set[int]:

@@ -54,7 +54,7 @@ k = 10
 nprobe = 0        # IVF lists probed per party with an index (0: full scan)
 timeout = 60.0    # seconds per exchange before a party counts as failed
 fetch = true      # also fetch the hits' vectors
-node-wait = 30.0  # seconds to wait for the parties' nodes to be online
+node-wait = 30.0  # seconds to wait for the manifest and for the parties' nodes to be online
 """,
 )
 

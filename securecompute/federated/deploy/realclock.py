@@ -168,6 +168,8 @@ def run_fedfix_deployment(
     workdir: str | None = None,
     plot: str | Path | None = None,
     say: Callable[[str], None] = print,
+    tls_dir: str | None = None,
+    node_auth: bool = False,
 ) -> dict[str, Any]:
     """Run ``policy`` on a local deployment for ``horizon`` seconds; compare with the event-clock twin.
 
@@ -180,6 +182,7 @@ def run_fedfix_deployment(
         alpha: Dirichlet label skew of the clients' shares (None: IID, whose smoother curve shows
             timing differences rather than which skewed client happened to land first).
         plot: where to write the PNG of both curves (None: no plot).
+        tls_dir, node_auth: TLS and SuperNode authentication (:func:`~.tls.prepare_tls_files`).
 
     Returns:
         the deployed result, the twin's curve, the comparison, the measured transport delays, timings.
@@ -190,7 +193,9 @@ def run_fedfix_deployment(
     """
     from securecompute.federated.deploy.processes import LocalDeployment, NodeSpec
     from securecompute.federated.deploy.project import FEDFIX_PYPROJECT, write_app_project
+    from securecompute.federated.deploy.tls import tls_option
 
+    tls = tls_option(tls_dir, node_auth)
     if alpha is not None and not alpha > 0:
         raise ParameterError(f"alpha must be > 0 or None (IID), got {alpha!r}")
     check_int("nodes", nodes, 1)
@@ -222,7 +227,7 @@ def run_fedfix_deployment(
         states.mkdir(parents=True, exist_ok=True)
         specs = [NodeSpec(f"client-{i}", {"partition": i, "state-dir": str(states)}) for i in range(nodes)]
         started = time.monotonic()
-        with LocalDeployment(specs, folder) as deployment:
+        with LocalDeployment(specs, folder, tls=tls, node_auth=node_auth) as deployment:
             say(
                 f"deployment: SuperLink {deployment.address}, {nodes} SuperNodes up in {time.monotonic() - started:.1f} s"
             )
