@@ -14,7 +14,7 @@ import pytest
 from tenseal import sealapi
 
 from securecompute.binary import MAGICS
-from securecompute.errors import CorruptPayloadError, MissingKeyError, ParameterError
+from securecompute.errors import CorruptPayloadError, KeyMismatchError, MissingKeyError, ParameterError
 from securecompute.fhe import CKKSContext, EncryptedTensor
 from securecompute.fhe.engines import engine_factory
 from securecompute.fhe.engines.cross import CrossCiphertext, CrossFactory, CrossKeyHolder
@@ -112,6 +112,9 @@ def test_operations_refuse_foreign_objects_and_scales(holder: CrossKeyHolder) ->
         engine_factory("cross").generate(PARAMS, noise=0.1)
     with pytest.raises(ParameterError, match="array_engine"):
         CrossFactory("torch")
+    for data in ([[1]], None, x.data.astype(np.int64)):  # a tagged ciphertext whose data is no uint64 array
+        with pytest.raises(KeyMismatchError, match=r"ciphertext data \((list|NoneType|int64 \(2, 3, 8192\))\)"):
+            holder.rotate(CrossCiphertext(data, x.scale, x.parms_id), 0)
 
 
 def test_every_operation_returns_a_new_ciphertext(holder: CrossKeyHolder) -> None:
