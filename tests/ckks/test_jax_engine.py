@@ -3,7 +3,8 @@
 Two chains: (40, 30, 30, 40), whose primes the JAX NTT's fast mode holds, and SEAL's (60, 40, 40, 60),
 whose 60-bit primes run the JAX wide-mode NTT (:mod:`securecompute.cross.jax_wide`).  Every op is
 checked against the numpy engine on ciphertexts that stay on the device through several ops in a row
-(with JAX's transfer guard set to refuse any implicit host <-> device copy), and against SEAL itself
+(under :func:`tests.ckks.device_guard.host_copies_refused`: JAX's transfer guard, plus numpy's
+conversions of device arrays, which the guard does not see on the CPU backend), and against SEAL itself
 on SEAL's keys.
 """
 
@@ -31,6 +32,7 @@ from securecompute.cross.jax_wide import JaxWideNTT
 from securecompute.cross.ntt import NTT
 from securecompute.errors import ParameterError
 from tests.ckks.conftest import SealWorld
+from tests.ckks.device_guard import host_copies_refused
 from tests.ckks.test_seal_ops import assert_same
 
 jax = pytest.importorskip("jax", reason="the JAX engine needs the optional extra [jax]")
@@ -91,12 +93,12 @@ def _workload(e: Evaluator, a: Ciphertext, b: Ciphertext, plain: Plaintext) -> l
     ]
 
 
-def test_every_op_equals_the_numpy_engine_on_device_resident_data(pair: Pair) -> None:
+def test_every_op_equals_the_numpy_engine_on_device_resident_data(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = _workload(pair.numpy, pair.a, pair.b, pair.plain)
     a, b = pair.jax.on_engine(pair.a), pair.jax.on_engine(pair.b)
     plain = pair.jax.on_engine(pair.plain)
     _workload(pair.jax, a, b, plain)  # compile and upload the keys
-    with jax.transfer_guard("disallow"):  # any implicit host <-> device copy inside or between ops raises
+    with host_copies_refused(monkeypatch):  # any host <-> device copy inside or between ops raises
         got = _workload(pair.jax, a, b, plain)
     assert len(got) == len(expected)
     for index, (left, right) in enumerate(zip(expected, got, strict=True)):
