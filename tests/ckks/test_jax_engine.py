@@ -255,3 +255,25 @@ def test_the_process_wide_program_cache_is_bounded(monkeypatch: pytest.MonkeyPat
             got = ours.rescale(ours.add(got, got))
             assert np.array_equal(np.asarray(got.data), expected.data)
             assert len(device._PROGRAMS) <= 3
+
+
+def test_device_plaintexts_encrypt_and_decode_as_host_ones() -> None:
+    """A plaintext the JAX engine holds (``on_engine``, ``mod_switch_plain``) given to the host-side
+    Encryptor and encoder: the host plaintext's words and values (50-bit primes: residues past 2^32, which
+    JAX arithmetic outside x64 would truncate)."""
+    params = CKKSParameters.from_bit_sizes(64, [50, 40, 50], allow_insecure=True)
+    keygen = KeyGenerator(params, RandomSource(bytes(64)))  # fixed test seed
+    public_key, encoder = keygen.public_key(), CKKSEncoder(params)
+    ours = Evaluator(params, backend="jax")
+    plain = encoder.encode(np.linspace(-1, 1, 32), 2.0**40)
+    pairs = [
+        (plain, ours.on_engine(plain)),
+        (Evaluator(params).mod_switch_plain(plain, 0), ours.mod_switch_plain(plain, 0)),
+    ]
+    for host, device in pairs:
+        assert isinstance(device.data, jax.Array)
+        expected = Encryptor(public_key, RandomSource(bytes(range(64)))).encrypt(host)  # fixed test seeds
+        got = Encryptor(public_key, RandomSource(bytes(range(64)))).encrypt(device)
+        assert isinstance(got.data, np.ndarray)
+        assert np.array_equal(got.data, expected.data)
+        assert np.array_equal(encoder.decode(device), encoder.decode(host))
