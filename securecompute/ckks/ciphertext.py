@@ -12,7 +12,7 @@ from securecompute.errors import ShapeError
 if TYPE_CHECKING:
     from securecompute.ckks.params import CKKSParameters
 
-__all__ = ["Ciphertext", "check_ciphertext"]
+__all__ = ["Ciphertext", "check_ciphertext", "is_array"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,11 @@ class Ciphertext:
         return int(self.data.shape[1]) - 1
 
 
+def is_array(data: object) -> bool:
+    """Whether ``data`` is an array (numpy, or a ``jax.Array``): it has ``dtype``, ``ndim`` and ``shape``."""
+    return all(hasattr(data, attribute) for attribute in ("dtype", "ndim", "shape"))
+
+
 def check_ciphertext(ciphertext: object, params: CKKSParameters, name: str = "ciphertext") -> Ciphertext:
     """``ciphertext`` after checking it is a :class:`Ciphertext` whose data fits ``params``.
 
@@ -51,8 +56,8 @@ def check_ciphertext(ciphertext: object, params: CKKSParameters, name: str = "ci
     if not isinstance(ciphertext, Ciphertext):
         raise ShapeError(f"{name} must be a Ciphertext, got {type(ciphertext).__name__}")
     data = ciphertext.data
-    if not all(hasattr(data, attribute) for attribute in ("dtype", "ndim", "shape")):
-        raise ShapeError(f"{name} data must be a uint64 array, got {type(data).__name__}")
+    if not is_array(data):
+        raise ShapeError(f"{name} data must be a uint64 array (numpy or JAX), got {type(data).__name__}")
     if (
         data.dtype != np.uint64
         or data.ndim != 3

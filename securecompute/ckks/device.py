@@ -23,6 +23,9 @@ JAX is imported lazily: importing :mod:`securecompute.ckks` never imports it.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache, partial
 from typing import Any
@@ -30,16 +33,22 @@ from typing import Any
 import numpy as np
 
 from securecompute.ckks.ring import ntt_for
-from securecompute.cross.jax_backend import import_jax
+from securecompute.cross.jax_backend import exact_device, import_jax
 from securecompute.cross.jax_wide import JaxWideNTT, barrett_columns, mul_mod, shoup_multiply
 
-__all__ = ["DeviceEngine", "JaxRingOps"]
+__all__ = ["PROGRAM_CACHE_SIZE", "DeviceEngine", "JaxRingOps"]
 
 Program = Callable[[Any, Any], Any]
 
-# (N, device id, body, statics, NTT sets) -> (jitted program, NTT constants): shared by every engine, so a
-# new Evaluator (a loaded public context, say) reuses the compiled programs; keys are arguments, not here.
-_PROGRAMS: dict[tuple[object, ...], tuple[Any, dict[str, Any]]] = {}
+#: Most jitted op programs kept per process (least recently used dropped first; a dropped one is
+#: traced and compiled again when next needed).  One chain uses about ten per level.
+PROGRAM_CACHE_SIZE = 512
+
+# (N, body, statics, NTT sets) -> jitted program, shared by every engine and device (jit compiles per
+# placement of its arguments), so a new Evaluator (a loaded public context, say) reuses the programs.
+# Keys, NTT constants and tables are arguments, never part of a program.
+_PROGRAMS: OrderedDict[tuple[object, ...], Any] = OrderedDict()
+_PROGRAMS_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=256)
@@ -136,18 +145,21 @@ class DeviceEngine:
 
     Args:
         n: the ring degree N.
-        device: a ``jax.Device``; default ``jax.devices()[0]``.
+        device: a ``jax.Device`` (CPU or GPU); default ``jax.devices()[0]``.  Ciphertexts, keys and the
+            NTT constants of this engine live there.
 
     Raises:
         DependencyMissingError: JAX is not installed.
+        NotAvailableError: the device is a TPU (its float64 GEMMs are not exact).
     """
 
     def __init__(self, n: int, device: Any = None) -> None:
         self.jax = import_jax()
         self.n = n
-        self.device = self.jax.devices()[0] if device is None else device
+        self.device = exact_device(self.jax, device)
         self._ntts: dict[str, tuple[Program, Any]] = {}
-        self._arrays: dict[tuple[object, ...], Any] = {}
+        self._constants: dict[tuple[tuple[int, ...], ...], dict[str, Any]] = {}
+        self._arrays: dict[tuple[object, ...], tuple[weakref.ref[Any], Any]] = {}
 
     def run(
         self, body: Callable[..., Any], statics: tuple[Any, ...], ntt_sets: tuple[tuple[int, ...], ...], *arrays: Any
@@ -160,32 +172,38 @@ class DeviceEngine:
         """
         jax = self.jax
         with jax.enable_x64(True):
-            key = (self.n, self.device.id, body, statics, ntt_sets)
-            cached = _PROGRAMS.get(key)
-            if cached is None:
+            constants = self._constants.get(ntt_sets)
+            if constants is None:
                 names = tuple(_name(direction, moduli) for moduli in ntt_sets for direction in ("forward", "inverse"))
-                transforms = {name: self._ntt(name) for name in names}
-                fns = {name: transform[0] for name, transform in transforms.items()}
-                constants = {name: transform[1] for name, transform in transforms.items()}
-                cached = (jax.jit(partial(_traced, jax.numpy, self.n, body, statics, fns)), constants)
-                _PROGRAMS[key] = cached
-            program, constants = cached
+                constants = {name: self._ntt(name)[1] for name in names}
+                self._constants[ntt_sets] = constants
+            program = self._program(body, statics, ntt_sets)
             return program(constants, *arrays)
 
     def upload(self, owner: object, cache_key: tuple[object, ...], build: Callable[[], Any]) -> Any:
         """The device copy of ``build()`` (numpy arrays or a tuple of them), uploaded once per (owner, key).
 
-        ``owner`` is the host object the arrays derive from (a key); it is held with the copy, so its
-        identity cannot be reused by another object while the cache lives.
+        ``owner`` is the host object the arrays derive from (a key, the parameters).  The copy is held
+        while the owner lives and dropped with it (a key replaced by another frees its device memory);
+        a lookup checks the owner itself, so a new object at a dead one's address never gets its arrays.
         """
         full_key = (id(owner), *cache_key)
         cached = self._arrays.get(full_key)
-        if cached is None:
-            jax = self.jax
-            with jax.enable_x64(True):
-                cached = (owner, jax.device_put(build(), self.device))
-            self._arrays[full_key] = cached
-        return cached[1]
+        if cached is not None and cached[0]() is owner:
+            return cached[1]
+        jax = self.jax
+        with jax.enable_x64(True):
+            arrays = jax.device_put(build(), self.device)
+        engine = weakref.ref(self)
+
+        def forget(_: object) -> None:
+            alive = engine()
+            if alive is not None:
+                alive._arrays.pop(full_key, None)
+
+        # the weak reference lives in the entry: its callback runs only while this engine does
+        self._arrays[full_key] = (weakref.ref(owner, forget), arrays)
+        return arrays
 
     def to_device(self, value: Any) -> Any:
         """A uint64 array (numpy or JAX) as a device array of this engine (one transfer, or none)."""
@@ -197,14 +215,37 @@ class DeviceEngine:
         with self.jax.enable_x64(True):
             return np.asarray(self.jax.device_get(value))
 
+    def _program(
+        self, body: Callable[..., Any], statics: tuple[Any, ...], ntt_sets: tuple[tuple[int, ...], ...]
+    ) -> Any:
+        """The process-wide jitted program of (N, body, statics, NTT sets), built on a miss (bounded LRU)."""
+        key = (self.n, body, statics, ntt_sets)
+        with _PROGRAMS_LOCK:
+            program = _PROGRAMS.get(key)
+            if program is not None:
+                _PROGRAMS.move_to_end(key)
+                return program
+        names = tuple(_name(direction, moduli) for moduli in ntt_sets for direction in ("forward", "inverse"))
+        fns = {name: self._ntt(name)[0] for name in names}
+        program = self.jax.jit(partial(_traced, self.jax.numpy, self.n, body, statics, fns))
+        with _PROGRAMS_LOCK:
+            program = _PROGRAMS.setdefault(key, program)
+            _PROGRAMS.move_to_end(key)
+            while len(_PROGRAMS) > PROGRAM_CACHE_SIZE:
+                _PROGRAMS.popitem(last=False)
+        return program
+
     def _ntt(self, name: str) -> tuple[Program, Any]:
+        """The NTT's pure program and its constants on this engine's device."""
         cached = self._ntts.get(name)
         if cached is None:
             direction, text = name.split(":")
             moduli = tuple(int(value) for value in text.split(","))
             transform = ntt_for(self.n, moduli, "jax")
             device_ntt = transform if isinstance(transform, JaxWideNTT) else transform._jax  # type: ignore[attr-defined]
-            cached = device_ntt.device_program(direction)
+            fn, constants = device_ntt.device_program(direction)
+            with self.jax.enable_x64(True):
+                cached = (fn, self.jax.device_put(constants, self.device))  # no copy when already there
             self._ntts[name] = cached
         return cached
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from securecompute.blas import single_blas_thread
+from securecompute.ckks.ciphertext import is_array
 from securecompute.ckks.params import CKKSParameters
 from securecompute.ckks.ring import forward, inverse
 from securecompute.cross.ntt import bit_reverse_permutation
@@ -36,11 +38,12 @@ class Plaintext:
     """An encoded message in NTT form at one level.
 
     Attributes:
-        data: uint64 ``(L, N)``, limb l modulo ``q_l`` (L = level + 1).
+        data: uint64 ``(L, N)``, limb l modulo ``q_l`` (L = level + 1): a numpy array, or a ``jax.Array``
+            on the device once a JAX engine holds it (``Evaluator.on_engine``, ``mod_switch_plain``).
         scale: the scaling factor Delta the values were multiplied by.
     """
 
-    data: np.ndarray
+    data: Any  # np.ndarray, or jax.Array on a JAX engine
     scale: float
 
     @property
@@ -137,14 +140,23 @@ class CKKSEncoder:
         """Complex slot values ``(N/2,)`` of a plaintext (exact CRT, then the forward special FFT).
 
         Raises:
-            ShapeError: the plaintext's limbs do not fit the parameters.
+            ShapeError: the plaintext's data is not a uint64 array whose limbs fit the parameters.
         """
         params = self.params
         data = plaintext.data
-        if data.ndim != 2 or data.shape[1] != params.n or not 1 <= data.shape[0] <= params.max_level + 1:
+        if not is_array(data):
+            raise ShapeError(f"plaintext data must be a uint64 array (numpy or JAX), got {type(data).__name__}")
+        if (
+            data.dtype != np.uint64
+            or data.ndim != 2
+            or data.shape[1] != params.n
+            or not 1 <= data.shape[0] <= params.max_level + 1
+        ):
             raise ShapeError(
-                f"plaintext data must be (L, N={params.n}) with L <= {params.max_level + 1}; got {data.shape}"
+                f"plaintext data must be uint64 (L, N={params.n}) with L <= {params.max_level + 1}; "
+                f"got {data.dtype} {data.shape}"
             )
+        data = np.asarray(data)  # host numpy: a JAX engine's device plaintext is copied here
         moduli = params.moduli_at(plaintext.level)
         integers = compose(inverse(params.n, moduli, data).view(np.int64), moduli, centred=True)
         inverse_scale = 1.0 / plaintext.scale

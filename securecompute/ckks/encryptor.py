@@ -13,7 +13,7 @@ import numpy as np
 
 from securecompute.blas import single_blas_thread
 from securecompute.ckks.arrays import NumpyRingOps
-from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext
+from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext, is_array
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import PublicKey, SecretKey
 from securecompute.ckks.keyswitch import divide_round_last
@@ -45,9 +45,11 @@ class Encryptor:
         """A fresh size-2 ciphertext of ``plaintext`` at its level and scale.
 
         Raises:
-            ParameterError: a plaintext at the key level or of the wrong shape.
+            ParameterError: not a plaintext, a plaintext at the key level or of the wrong type or shape.
         """
         params = self.params
+        if not isinstance(plaintext, Plaintext) or not is_array(plaintext.data):
+            raise ParameterError(f"encrypt takes a Plaintext with array data, got {type(plaintext).__name__}")
         level = plaintext.level
         if (
             plaintext.data.dtype != np.uint64
@@ -55,8 +57,10 @@ class Encryptor:
             or not 0 <= level <= params.max_level
         ):
             raise ParameterError(
-                f"plaintext must be uint64 (L <= {params.max_level + 1}, N={params.n}); got {plaintext.data.shape}"
+                f"plaintext must be uint64 (L <= {params.max_level + 1}, N={params.n}); "
+                f"got {plaintext.data.dtype} {plaintext.data.shape}"
             )
+        plain = np.asarray(plaintext.data)  # host numpy: a JAX engine's device plaintext is copied here
         above = self.params.moduli_at(level + 1)
         rows = [*range(level + 1), len(params.moduli) - 1] if level + 1 == params.key_level else list(range(level + 2))
         q = modulus_column(above)
@@ -66,7 +70,7 @@ class Encryptor:
             noise = forward(params.n, above, signed_to_residues(sample_noise(self.source, params.n), above))
             masked[k] = add_mod(masked[k], noise, q)
         data = divide_round_last(NumpyRingOps(params.n), masked, above)
-        data[0] = add_mod(data[0], plaintext.data, modulus_column(params.moduli_at(level)))
+        data[0] = add_mod(data[0], plain, modulus_column(params.moduli_at(level)))
         return Ciphertext(data, plaintext.scale)
 
 

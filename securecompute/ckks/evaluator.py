@@ -23,7 +23,7 @@ import numpy as np
 
 from securecompute.blas import single_blas_thread
 from securecompute.ckks.arrays import NumpyRingOps, RingOps
-from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext
+from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext, is_array
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import GaloisKeys, KeySwitchingKey
 from securecompute.ckks.keyswitch import divide_round_last, galois_arrays, hoisted_switch, mod_up, switch_key
@@ -48,9 +48,12 @@ class Evaluator:
             :mod:`securecompute.ckks.device`; every chain, the 48..60-bit primes through
             :class:`securecompute.cross.jax_wide.JaxWideNTT`; results are ``jax.Array`` uint64,
             inputs numpy or JAX); the words are identical.
+        device: the ``jax.Device`` of the JAX engine (CPU or GPU; default ``jax.devices()[0]``); only
+            with backend "jax".
 
     Raises:
-        ParameterError: an unknown backend; DependencyMissingError: "jax" without JAX installed.
+        ParameterError: an unknown backend, or a device with the numpy backend; DependencyMissingError:
+            "jax" without JAX installed; NotAvailableError: a TPU device.
     """
 
     def __init__(
@@ -59,9 +62,12 @@ class Evaluator:
         relin_key: KeySwitchingKey | None = None,
         galois_keys: GaloisKeys | None = None,
         backend: str = "numpy",
+        device: Any = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ParameterError(f"backend={backend!r} is unknown; accepted: {BACKENDS}")
+        if device is not None and backend != "jax":
+            raise ParameterError(f"device={device!r} is for backend='jax' only; backend is {backend!r}")
         if backend != "numpy":  # fail early (JAX missing) rather than inside the first operation
             ntt_for(params.n, params.moduli, backend)
         # A key made for another chain has the same shape when N and K agree; using it would return garbage.
@@ -86,7 +92,7 @@ class Evaluator:
         if backend == "jax":
             from securecompute.ckks.device import DeviceEngine
 
-            self._device = DeviceEngine(params.n)
+            self._device = DeviceEngine(params.n, device)
 
     def on_engine(self, value: _Value) -> _Value:
         """``value`` (a ciphertext or plaintext) with its data on this engine: uploaded to the device once
@@ -411,6 +417,8 @@ class Evaluator:
         if not isinstance(plaintext, Plaintext):
             raise ShapeError(f"plaintext must be a Plaintext, got {type(plaintext).__name__}")
         data = plaintext.data
+        if not is_array(data):
+            raise ShapeError(f"plaintext data must be a uint64 array (numpy or JAX), got {type(data).__name__}")
         if (
             data.dtype != np.uint64
             or data.ndim != 2

@@ -69,7 +69,7 @@ from securecompute.errors import DependencyMissingError, NotAvailableError, Shap
 if TYPE_CHECKING:
     from securecompute.cross.ntt import NTT
 
-__all__ = ["JaxNTT", "import_jax"]
+__all__ = ["JaxNTT", "exact_device", "import_jax"]
 
 INSTALL_HINT = "pip install 'securecompute[jax]'"
 
@@ -81,6 +81,22 @@ def import_jax() -> Any:
     except ImportError as error:
         raise DependencyMissingError(f"backend='jax' needs JAX, which is not installed: {INSTALL_HINT}") from error
     return jax
+
+
+def exact_device(jax: Any, device: Any = None) -> Any:
+    """``device`` (default ``jax.devices()[0]``) after checking its float64 GEMMs are exact (not a TPU).
+
+    Raises:
+        NotAvailableError: the device is a TPU (float64 is emulated or demoted there).
+    """
+    chosen = jax.devices()[0] if device is None else device
+    platform = str(chosen.platform).lower()
+    if platform == "tpu" or (device is None and jax.default_backend() == "tpu"):
+        raise NotAvailableError(
+            f"backend='jax' is exact only with native float64 GEMMs; device {chosen} is a TPU, which has "
+            "none (float64 is emulated or demoted there): use a CPU or GPU device, or backend='numpy'"
+        )
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -127,13 +143,7 @@ class JaxNTT:
         jax = import_jax()
         self._jax = jax
         self.ntt = ntt
-        self.device = jax.devices()[0] if device is None else device
-        platform = str(self.device.platform).lower()
-        if platform == "tpu" or (device is None and jax.default_backend() == "tpu"):
-            raise NotAvailableError(
-                f"backend='jax' is exact only with native float64 GEMMs; device {self.device} is a TPU, which has "
-                "none (float64 is emulated or demoted there): use a CPU or GPU device, or backend='numpy'"
-            )
+        self.device = exact_device(jax, device)
         if ntt.wide:
             widest = max(ntt.moduli).bit_length()
             raise NotAvailableError(

@@ -186,7 +186,8 @@ def shoup_multiply(jnp: Any, a: Any, b: Any, companion: Any, q: Any) -> Any:
 def barrett_columns(moduli: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The constants of :func:`mul_mod` as uint64 columns ``(L, 1)``: ``q``, ``mu = floor(2^(2s) / q)``, ``s``.
 
-    s is the bit length of q (``2^(s-1) <= q < 2^s``), so mu lies in ``[2^s, 2^(s+1))``.
+    s is the bit length of q (``2^(s-1) <= q < 2^s``), so mu lies in ``[2^s, 2^(s+1)]`` (``2^(s+1)`` only for
+    a power of two) and fits 62 bits.
 
     Raises:
         ParameterError: a modulus below 3 or of 62 bits or more.

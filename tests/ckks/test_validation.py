@@ -66,6 +66,11 @@ def test_malformed_plaintexts_and_scales_are_refused() -> None:
     plain = CKKSEncoder(SMALL).encode([0.5], 2.0**20)
     with pytest.raises(ParameterError, match="finite positive"):
         evaluator.add_plain(cipher, Plaintext(plain.data, float("nan")))
+    for data in ([[1, 2]], None, 3):  # not arrays: refused by name, not an AttributeError
+        with pytest.raises(ShapeError, match="plaintext data must be a uint64 array"):
+            evaluator.multiply_plain(cipher, Plaintext(data, 2.0**20))  # type: ignore[arg-type]
+        with pytest.raises(ShapeError, match="ciphertext data must be a uint64 array"):
+            evaluator.negate(Ciphertext(data, 2.0**20))
 
 
 def test_secret_key_repr_hides_the_key() -> None:

@@ -14,12 +14,13 @@ import pytest
 from tenseal import sealapi
 
 from securecompute.binary import MAGICS
-from securecompute.errors import CorruptPayloadError, MissingKeyError, ParameterError
+from securecompute.errors import CorruptPayloadError, KeyMismatchError, MissingKeyError, ParameterError
 from securecompute.fhe import CKKSContext, EncryptedTensor
 from securecompute.fhe.engines import engine_factory
 from securecompute.fhe.engines.cross import CrossCiphertext, CrossFactory, CrossKeyHolder
 from securecompute.fhe.engines.cross_io import PARMS_ID_BYTES, ring_parameters
 from securecompute.fhe.params import CKKSParameters
+from tests.ckks.device_guard import host_copies_refused
 
 PARAMS = CKKSParameters(8192, (60, 40, 40, 60), 40)
 SLOTS = PARAMS.slots
@@ -112,6 +113,9 @@ def test_operations_refuse_foreign_objects_and_scales(holder: CrossKeyHolder) ->
         engine_factory("cross").generate(PARAMS, noise=0.1)
     with pytest.raises(ParameterError, match="array_engine"):
         CrossFactory("torch")
+    for data in ([[1]], None, x.data.astype(np.int64)):  # a tagged ciphertext whose data is no uint64 array
+        with pytest.raises(KeyMismatchError, match=r"ciphertext data \((list|NoneType|int64 \(2, 3, 8192\))\)"):
+            holder.rotate(CrossCiphertext(data, x.scale, x.parms_id), 0)
 
 
 def test_every_operation_returns_a_new_ciphertext(holder: CrossKeyHolder) -> None:
@@ -149,6 +153,41 @@ def test_the_jax_array_engine_gives_the_numpy_engine_s_words(holder: CrossKeyHol
     loaded = on_jax.ciphertext_from_bytes(holder.ciphertext_to_bytes(x))  # strict parse, then uploaded
     assert not isinstance(loaded.data, np.ndarray)
     np.testing.assert_array_equal(np.asarray(on_jax.rotate(loaded, 8).data), holder.rotate(x, 8).data)
+
+
+def test_the_jax_adapter_s_ops_copy_nothing_between_host_and_device(
+    holder: CrossKeyHolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the uploads (bytes in, pre-encoded multipliers), the engine's ops (rotate, rotate_many, add at
+    two levels, multiply, dot_plain) copy nothing between host and device (``host_copies_refused``) and
+    give the numpy engine's words."""
+    jax = pytest.importorskip("jax", reason="the JAX array engine needs JAX (the [jax] extra)")
+    holder.make_rotation_keys([3, 8])
+    on_jax = engine_factory("cross-jax").load_public(holder.public_bytes())
+    x_host, y_host = holder.encrypt(_values(14)), holder.encrypt(_values(15))
+    x, y = (on_jax.ciphertext_from_bytes(holder.ciphertext_to_bytes(c)) for c in (x_host, y_host))
+    level = holder.level(x_host)
+    multipliers = [on_jax.encode(_values(16), level), on_jax.encode(_values(17), level)]
+    host_multipliers = [holder.encode(_values(16), level), holder.encode(_values(17), level)]
+
+    def workload(engine: Any, a: Any, b: Any, plains: list[Any]) -> list[Any]:
+        summed = engine.add(engine.rotate(a, 3), b)
+        product = engine.multiply(summed, a)
+        return [
+            summed,
+            product,
+            *engine.rotate_many(product, [0, 3, 8]),
+            engine.dot_plain([a, b], plains),
+            engine.add(product, engine.rotate(a, 0)),  # mixed levels: aligned by mod-switching on the device
+        ]
+
+    workload(on_jax, x, y, multipliers)  # compile
+    with host_copies_refused(monkeypatch):
+        got = workload(on_jax, x, y, multipliers)
+    expected = workload(holder, x_host, y_host, host_multipliers)
+    for ours, theirs in zip(expected, got, strict=True):
+        assert isinstance(theirs.data, jax.Array)
+        np.testing.assert_array_equal(ours.data, np.asarray(theirs.data))
 
 
 def test_contexts_select_the_engine_by_name_and_round_trip_through_envelopes() -> None:

@@ -38,6 +38,7 @@ from securecompute.ckks import (
     RandomSource,
     SecretKey,
 )
+from securecompute.ckks.ciphertext import is_array
 from securecompute.ckks.ring import galois_element
 from securecompute.errors import (
     CorruptPayloadError,
@@ -333,8 +334,12 @@ class CrossEvaluator:
         if not isinstance(ciphertext, CrossCiphertext) or ciphertext.parms_id != self._parms_id:
             raise KeyMismatchError("ciphertext was not made under this engine's CKKS parameters")
         data = ciphertext.data
-        if data.dtype != np.uint64 or data.ndim != 3 or data.shape[2] != self.ring.n:
-            raise KeyMismatchError("ciphertext was not made under this engine's CKKS parameters")
+        if not is_array(data) or data.dtype != np.uint64 or data.ndim != 3 or data.shape[2] != self.ring.n:
+            got = f"{data.dtype} {data.shape}" if is_array(data) else type(data).__name__
+            raise KeyMismatchError(
+                f"ciphertext data ({got}) was not made under this engine's CKKS parameters "
+                f"(uint64 (2, L, {self.ring.n}))"
+            )
         level = ciphertext.level
         if not 0 <= level <= self.params.depth or ciphertext.size != 2 or ciphertext.scale != self._delta:
             raise ParameterError(
