@@ -22,7 +22,7 @@ from securecompute.federated.deploy.transport import (
     reply_frames,
     request_parts,
 )
-from securecompute.federated.frag import Party, Querier
+from securecompute.federated.frag import Party, Querier, SearchResult
 
 DIM = 8
 
@@ -95,9 +95,19 @@ class FakeGrid:
                 continue
             mode, sender, frames = request_parts(message.content)
             party = self.parties[node]
+            frames = self.meddle_requests(node, sender, frames)
             answers = [party.handle_frame(sender, frame) if mode else party.handle(frame) for frame in frames]
+            answers = self.meddle_replies(node, sender, answers)
             self.ready.append(_Reply(message_id, RecordDict({RECORD: ConfigRecord({"frames": answers})})))
         return ids
+
+    def meddle_requests(self, node: int, sender: bytes, frames: list[bytes]) -> list[bytes]:
+        """What the SuperLink hands the node of a message's frames (unchanged here; subclasses meddle)."""
+        return frames
+
+    def meddle_replies(self, node: int, sender: bytes, frames: list[bytes]) -> list[bytes]:
+        """What the SuperLink hands back of a reply's frames (unchanged here; subclasses meddle)."""
+        return frames
 
     def pull_messages(self, ids: Iterable[str]) -> list[_Reply]:
         wanted = set(ids)
@@ -344,3 +354,78 @@ def test_a_superlink_that_swaps_or_replays_frames_is_caught(how: str) -> None:
     assert set(result.failures) == meddled
     assert all("TamperedMessageError" in message for message in result.failures.values())
     assert {hit.party for hit in result.hits} <= {"p0", "p1", "p2"} - meddled
+
+
+class _BatchMeddlingGrid(FakeGrid):
+    """A SuperLink that meddles inside ONE message: p0's frames of the first 3-query batch of one querier."""
+
+    def __init__(self, parties: dict[int, Party], how: str) -> None:
+        super().__init__(parties)
+        self.how, self.victim, self.done = how, b"", False
+
+    def _hit(self, node: int, sender: bytes, frames: list[bytes]) -> bool:
+        return node == 100 and sender == self.victim and len(frames) == 3 and not self.done
+
+    def meddle_requests(self, node: int, sender: bytes, frames: list[bytes]) -> list[bytes]:
+        if not self._hit(node, sender, frames) or self.how.endswith("replies"):
+            return frames
+        self.done = True
+        a, b, c = frames
+        return {"reorder requests": [b, a, c], "duplicate requests": [a, a, c], "drop requests": [a, c]}[self.how]
+
+    def meddle_replies(self, node: int, sender: bytes, frames: list[bytes]) -> list[bytes]:
+        if not self._hit(node, sender, frames) or not self.how.endswith("replies"):
+            return frames
+        self.done = True
+        a, b, c = frames
+        return {"reorder replies": [b, a, c], "replay replies": [a, a, c]}[self.how]
+
+
+@pytest.mark.parametrize(
+    ("how", "failed"),
+    [
+        ("reorder requests", {0, 1, 2}),  # the party refuses query 1's frame first, then is one frame behind
+        ("duplicate requests", {1, 2}),  # query 0 is answered once, honestly; its replay is refused
+        ("drop requests", {0, 1, 2}),  # two replies to three requests: the whole message is refused
+        ("reorder replies", {0, 1, 2}),  # query 0's reply opens in query 1's place: another query id
+        ("replay replies", {1, 2}),  # query 0's reply twice: the second is out of sequence
+    ],
+)
+def test_meddling_inside_one_message_fails_only_that_party_and_desynchronises_nothing(
+    how: str, failed: set[int]
+) -> None:
+    """Frames reordered, duplicated or dropped inside a batch's message: refused, only for that party and queries.
+
+    The other parties answer every query; the meddled party's unaffected queries are exact; the next
+    batch sets that party up again and is complete; another querier of the same parties never notices.
+    """
+    stores = _stores()
+    parties = {100 + index: Party(name, vectors) for index, (name, vectors) in enumerate(stores.items())}
+    remote = [RemoteParty(party.name, party.channel_public_key) for party in parties.values()]
+    grid = _BatchMeddlingGrid(parties, how)
+    nodes = {p.name: node for node, p in parties.items()}
+    victim, bystander = (
+        Querier(DIM, executor=FlowerTransport(grid, nodes, timeout=5.0, poll_interval=0.01)) for _ in range(2)
+    )
+    assert victim.channel_public_key is not None
+    grid.victim = victim.channel_public_key
+    queries = np.random.default_rng(5).normal(size=(3, DIM))
+    local = Querier(DIM)
+    oracle = local.search_batch(queries, [Party(name, vectors) for name, vectors in stores.items()], k=4)
+    assert not bystander.search_batch(queries[:1], remote, k=4)[0].partial  # a live session beside the victim's
+    meddled = victim.search_batch(queries, remote, k=4)
+    assert grid.done
+    assert {number for number, result in enumerate(meddled) if result.failures} == failed
+    for number, result in enumerate(meddled):
+        assert set(result.failures) <= {"p0"}
+        if number not in failed:  # honestly answered: the exact top 4
+            _assert_same_hits(result, oracle[number])
+    for querier in (victim, bystander):  # p0 is set up again for the victim; the bystander's channel never moved
+        for result, expected in zip(querier.search_batch(queries, remote, k=4), oracle, strict=True):
+            assert not result.partial
+            _assert_same_hits(result, expected)
+
+
+def _assert_same_hits(result: SearchResult, expected: SearchResult) -> None:
+    assert [hit.party for hit in result.hits] == [hit.party for hit in expected.hits]
+    np.testing.assert_allclose([hit.score for hit in result.hits], [hit.score for hit in expected.hits], atol=1e-3)
