@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from securecompute.errors import ParameterError
 from securecompute.federated.frag import Party, Querier, SearchResult
 from securecompute.federated.frag.transport import LocalTransport
 from tests.frag.conftest import DIM, clustered, exact_top
@@ -165,6 +166,24 @@ def test_a_batch_costs_the_exchanges_of_one_search(stores: list[np.ndarray], que
     assert payloads == [querier.fetch(result, parties) for result in batch]
     assert len(transport.exchanges) == 1 + 4  # each single fetch: one exchange
     assert searched == 3 + 4  # setup, queries, probes, then the oracle's 4 fetches
+
+
+def test_more_queries_than_a_batch_go_in_batches_within_the_partys_pending_bound(stores: list[np.ndarray]) -> None:
+    """10 IVF queries: 8, then 2, each batch's probes in one exchange; a party keeps only 8 queries pending."""
+    party = Party("b", stores[1], nlist=8, seed=0)
+    transport = _Counting()
+    querier = Querier(dim=DIM, executor=transport)
+    queries = clustered(10, 98)
+    results = querier.search_batch(queries, [party], k=3, nprobe=8)  # all 8 lists: the exact top 3
+    assert transport.exchanges == [["b"], ["b"] * 8, ["b"] * 8, ["b"] * 2, ["b"] * 2]
+    for query, result in zip(queries, results, strict=True):  # each query's own answer, in order
+        assert not result.partial
+        _, best, _ = exact_top([stores[1]], query, 3)
+        np.testing.assert_allclose([hit.score for hit in result.hits], best, atol=TOLERANCE)
+    with pytest.raises(ParameterError, match="1 to 8 results"):
+        querier.fetch_batch(results[:9], [party])
+    with pytest.raises(ParameterError, match="1 to 8 results"):
+        querier.fetch_batch([], [party])
 
 
 def test_handles_are_fresh_per_query_and_payloads_default_to_vectors(stores: list[np.ndarray], backend: str) -> None:

@@ -97,7 +97,9 @@ class RemoteParty(Party):
 class Exchange:
     """One round of requests through the SuperLink: sizes in bytes (record payloads), wall seconds.
 
-    ``parties`` messages went out (one per party), carrying ``frames`` requests in all.
+    ``parties`` messages went out (one per party), carrying ``frames`` requests in all; ``answered``
+    of them came back well formed (one reply frame per request frame).  ``bytes_up``: the request
+    frames plus one 32-byte sender key per message in channel mode; ``bytes_down``: the reply frames.
     """
 
     parties: int
@@ -115,6 +117,8 @@ class FlowerTransport:
         grid: the ServerApp's Grid.
         node_ids: party name -> Flower node id.
         timeout: seconds to wait for each exchange's replies (> 0); late parties are reported failed.
+            A party's node relays its frames of an exchange one after another, so a batch of m
+            queries needs about m times one query's time (and its message is m times the size).
         poll_interval: seconds between ``pull_messages`` calls.
         on_event: called with a dict after each push ("push") and each completed exchange ("done").
 

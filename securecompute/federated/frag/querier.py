@@ -41,7 +41,7 @@ from securecompute.federated.frag import messages as wire
 from securecompute.federated.frag.channels import ChannelEnd, check_nonce, fresh_nonce
 from securecompute.federated.frag.index import check_query
 from securecompute.federated.frag.params import FragParameters, Metric, secret_context
-from securecompute.federated.frag.party import Party
+from securecompute.federated.frag.party import PENDING_QUERIES, Party
 from securecompute.federated.frag.pool import ZeroPool
 from securecompute.federated.frag.result import (
     Hit,
@@ -60,9 +60,9 @@ __all__ = ["Querier"]
 
 SCORE_SLACK = 1e-3
 """Absolute tolerance above the score bound before decrypted scores count as garbage (CKKS error is ~1e-5)."""
-BATCH = 8
-"""Queries per exchange in :meth:`Querier.search_batch` and :meth:`Querier.fetch_batch`: a party keeps 8
-queries pending between the IVF rounds (``party.PENDING_QUERIES``) and 16 queries' handles."""
+BATCH = PENDING_QUERIES
+"""Queries per exchange in :meth:`Querier.search_batch` and :meth:`Querier.fetch_batch` (8): a party keeps
+that many queries pending between the IVF rounds (``party.PENDING_QUERIES``) and 16 queries' handles."""
 SETUP_REFUSALS = (ParameterError, ShapeError)
 """A party's setup refusals that are the caller's configuration error (wrong d, norms, noise): raised, not partial."""
 
@@ -344,12 +344,18 @@ class Querier:
                 the setup (else that party is a recorded failure, like any other).
         """
         vector = check_query(query, self.params)
-        parties = self._check_parties(parties)
+        return self._search_checked(
+            [vector], self._check_search(parties, k, nprobe, pad_probes), k, nprobe, pad_probes
+        )[0]
+
+    def _check_search(self, parties: Sequence[Party], k: object, nprobe: object, pad_probes: object) -> list[Party]:
+        """The checked parties; ParameterError for a bad party list, k, nprobe or pad_probes."""
+        listed = self._check_parties(parties)
         _check_count(k, "k", 1)
         if nprobe is not None:
             _check_count(nprobe, "nprobe", 1)
         _check_count(pad_probes, "pad_probes", 0)
-        return self._search_checked([vector], parties, k, nprobe, pad_probes)[0]
+        return listed
 
     def _search_checked(
         self, vectors: list[np.ndarray], parties: list[Party], k: int, nprobe: int | None, pad: int
@@ -372,27 +378,36 @@ class Querier:
     ) -> list[SearchResult]:
         """:meth:`search` for each row of (m, d) ``queries``, each with fresh ciphertexts and handles.
 
-        The queries go out together: every party gets the first-round requests of up to
-        :data:`BATCH` queries in one exchange (and, under IVF, their probes in one more), in channel
+        The queries go out in batches of :data:`BATCH`: every party gets the first-round requests of
+        a batch's queries in one exchange (and, under IVF, their probes in one more), in channel
         order, so a batch costs the round trips of one search (one message per party and exchange
-        on a transport that groups a party's requests, as ``FlowerTransport`` does).  Each query's
-        result, failures and statistics are its own, as with :meth:`search`.
+        on a transport that groups a party's requests, as ``FlowerTransport`` does).  Each query has
+        its own ciphertexts, query id, handles, result, failures and statistics, and a complete
+        result has the hits :meth:`search` would find (scores equal up to CKKS noise).  What differs from m :meth:`search` calls is when a
+        failed party is tried again: setup (and the retry of a failed or out-of-step party) happens
+        once per batch, so a party that times out, or whose reply fails authentication, usually
+        fails every later query of the same batch too (its channel is out of step until the next
+        batch sets it up again), where m searches would set it up again before the next query.
+
+        Args:
+            queries: (m, d) real, finite, m >= 1; each row as ``query`` of :meth:`search`.
+            parties, k, nprobe, pad_probes: as for :meth:`search`, for every query.
+
+        Returns:
+            m results, in the rows' order.
 
         Raises:
-            ShapeError: ``queries`` is not (m, d) with m >= 1; the other errors of :meth:`search`.
+            ShapeError: ``queries`` is not (m, d) with m >= 1; the other errors of :meth:`search`,
+                raised before any query is sent for a bad row or argument.
         """
         matrix = np.asarray(queries)
         if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] != self.params.dim:
             raise ShapeError(f"queries must be (m, {self.params.dim}) with m >= 1, got shape {matrix.shape}")
         vectors = [check_query(row, self.params) for row in matrix]
-        parties = self._check_parties(parties)
-        _check_count(k, "k", 1)
-        if nprobe is not None:
-            _check_count(nprobe, "nprobe", 1)
-        _check_count(pad_probes, "pad_probes", 0)
+        listed = self._check_search(parties, k, nprobe, pad_probes)
         results: list[SearchResult] = []
         for start in range(0, len(vectors), BATCH):
-            results += self._search_checked(vectors[start : start + BATCH], parties, k, nprobe, pad_probes)
+            results += self._search_checked(vectors[start : start + BATCH], listed, k, nprobe, pad_probes)
         return results
 
     def fetch(
@@ -418,10 +433,19 @@ class Querier:
     ) -> list[list[bytes | np.ndarray]]:
         """:meth:`fetch` for each of ``results``, in one exchange: each party gets every result's fetch at once.
 
-        At most :data:`BATCH` results (a party remembers the handles of its last 16 queries).
+        Args:
+            results: 1 to :data:`BATCH` search results of this querier (a party keeps the handles of
+                its last 16 queries only: fetch before).
+            parties, pad_to: as for :meth:`fetch`, for every result.
+
+        Returns:
+            per result, in order, its hits' payloads as :meth:`fetch` returns them.
 
         Raises:
-            ParameterError: more than :data:`BATCH` results; the errors of :meth:`fetch`.
+            ParameterError: no results or more than :data:`BATCH`; the errors of :meth:`fetch`, checked
+                for every result before anything is sent.
+            SecureComputeError: as :meth:`fetch`, for the first bad reply of any result; then no
+                result's payloads are returned (m :meth:`fetch` calls would return those before it).
         """
         if not 1 <= len(results) <= BATCH:
             raise ParameterError(f"fetch_batch takes 1 to {BATCH} results, got {len(results)}")
