@@ -237,6 +237,9 @@ def test_malformed_replies_are_refused() -> None:
     with pytest.raises(CorruptPayloadError):
         reply_frames(RecordDict({RECORD: ConfigRecord({"frame": b"ok"})}))
     assert reply_frames(RecordDict({RECORD: ConfigRecord({"frames": [b"ok", b"too"]})})) == [b"ok", b"too"]
+    for frames in ([b"x"] * 65, []):  # above MAX_FRAMES, or none
+        with pytest.raises(CorruptPayloadError, match="1 to 64"):
+            reply_frames(RecordDict({RECORD: ConfigRecord({"frames": frames})}))
 
 
 def test_a_batch_of_queries_is_one_message_per_party_and_equals_single_searches() -> None:
@@ -378,7 +381,9 @@ class _BatchMeddlingGrid(FakeGrid):
             return frames
         self.done = True
         a, b, c = frames
-        return {"reorder replies": [b, a, c], "replay replies": [a, a, c]}[self.how]
+        return {"reorder replies": [b, a, c], "replay replies": [a, a, c], "oversized replies": [a, b, c] * 22}[
+            self.how
+        ]
 
 
 @pytest.mark.parametrize(
@@ -389,6 +394,7 @@ class _BatchMeddlingGrid(FakeGrid):
         ("drop requests", {0, 1, 2}),  # two replies to three requests: the whole message is refused
         ("reorder replies", {0, 1, 2}),  # query 0's reply opens in query 1's place: another query id
         ("replay replies", {1, 2}),  # query 0's reply twice: the second is out of sequence
+        ("oversized replies", {0, 1, 2}),  # 66 frames, above MAX_FRAMES: refused before any is opened
     ],
 )
 def test_meddling_inside_one_message_fails_only_that_party_and_desynchronises_nothing(
