@@ -397,16 +397,24 @@ class _BatchMeddlingGrid(FakeGrid):
         ("oversized replies", {0, 1, 2}),  # 66 frames, above MAX_FRAMES: refused before any is opened
     ],
 )
+@pytest.mark.parametrize("ivf", [False, True])
 def test_meddling_inside_one_message_fails_only_that_party_and_desynchronises_nothing(
-    how: str, failed: set[int]
+    how: str, failed: set[int], ivf: bool
 ) -> None:
     """Frames reordered, duplicated or dropped inside a batch's message: refused, only for that party and queries.
 
     The other parties answer every query; the meddled party's unaffected queries are exact; the next
     batch sets that party up again and is complete; another querier of the same parties never notices.
+    With IVF at the meddled party, its queries before the meddled frame fail at their probe (the
+    channel is out of step), so all of them fail there.
     """
     stores = _stores()
-    parties = {100 + index: Party(name, vectors) for index, (name, vectors) in enumerate(stores.items())}
+    lists = {"p0": 4 if ivf else None}  # probing all 4 lists: still the exact top k
+    nprobe, failed = (4, {0, 1, 2}) if ivf else (None, failed)
+    parties = {
+        100 + index: Party(name, vectors, nlist=lists.get(name), seed=0)
+        for index, (name, vectors) in enumerate(stores.items())
+    }
     remote = [RemoteParty(party.name, party.channel_public_key) for party in parties.values()]
     grid = _BatchMeddlingGrid(parties, how)
     nodes = {p.name: node for node, p in parties.items()}
@@ -418,8 +426,8 @@ def test_meddling_inside_one_message_fails_only_that_party_and_desynchronises_no
     queries = np.random.default_rng(5).normal(size=(3, DIM))
     local = Querier(DIM)
     oracle = local.search_batch(queries, [Party(name, vectors) for name, vectors in stores.items()], k=4)
-    assert not bystander.search_batch(queries[:1], remote, k=4)[0].partial  # a live session beside the victim's
-    meddled = victim.search_batch(queries, remote, k=4)
+    assert not bystander.search_batch(queries[:1], remote, k=4, nprobe=nprobe)[0].partial  # beside the victim's
+    meddled = victim.search_batch(queries, remote, k=4, nprobe=nprobe)
     assert grid.done
     assert {number for number, result in enumerate(meddled) if result.failures} == failed
     for number, result in enumerate(meddled):
@@ -427,7 +435,7 @@ def test_meddling_inside_one_message_fails_only_that_party_and_desynchronises_no
         if number not in failed:  # honestly answered: the exact top 4
             _assert_same_hits(result, oracle[number])
     for querier in (victim, bystander):  # p0 is set up again for the victim; the bystander's channel never moved
-        for result, expected in zip(querier.search_batch(queries, remote, k=4), oracle, strict=True):
+        for result, expected in zip(querier.search_batch(queries, remote, k=4, nprobe=nprobe), oracle, strict=True):
             assert not result.partial
             _assert_same_hits(result, expected)
 
