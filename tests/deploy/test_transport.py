@@ -19,10 +19,10 @@ from securecompute.federated.deploy.transport import (
     RECORD,
     FlowerTransport,
     RemoteParty,
-    reply_frame,
+    reply_frames,
     request_parts,
 )
-from securecompute.federated.frag import Party, Querier
+from securecompute.federated.frag import Party, Querier, SearchResult
 
 DIM = 8
 
@@ -93,11 +93,21 @@ class FakeGrid:
             if node in self.failing:
                 self.ready.append(_Reply(message_id, error=_Error(5, "node unavailable")))
                 continue
-            mode, sender, frame = request_parts(message.content)
+            mode, sender, frames = request_parts(message.content)
             party = self.parties[node]
-            answer = party.handle_frame(sender, frame) if mode else party.handle(frame)
-            self.ready.append(_Reply(message_id, RecordDict({RECORD: ConfigRecord({"frame": answer})})))
+            frames = self.meddle_requests(node, sender, frames)
+            answers = [party.handle_frame(sender, frame) if mode else party.handle(frame) for frame in frames]
+            answers = self.meddle_replies(node, sender, answers)
+            self.ready.append(_Reply(message_id, RecordDict({RECORD: ConfigRecord({"frames": answers})})))
         return ids
+
+    def meddle_requests(self, node: int, sender: bytes, frames: list[bytes]) -> list[bytes]:
+        """What the SuperLink hands the node of a message's frames (unchanged here; subclasses meddle)."""
+        return frames
+
+    def meddle_replies(self, node: int, sender: bytes, frames: list[bytes]) -> list[bytes]:
+        """What the SuperLink hands back of a reply's frames (unchanged here; subclasses meddle)."""
+        return frames
 
     def pull_messages(self, ids: Iterable[str]) -> list[_Reply]:
         wanted = set(ids)
@@ -201,12 +211,17 @@ def test_transport_refuses_bad_configuration() -> None:
 @pytest.mark.parametrize(
     "record",
     [
-        {"mode": 1, "sender": b"", "frame": b"x"},  # frame mode without a sender key
-        {"mode": 0, "sender": bytes(32), "frame": b"x"},  # plain mode with one
-        {"mode": 2, "sender": b"", "frame": b"x"},
-        {"mode": 0, "sender": b"", "frame": "text"},
-        {"mode": 0, "frame": b"x"},
-        {"mode": 0, "sender": b"", "frame": b"x", "extra": 1},
+        {"mode": 1, "sender": b"", "frames": [b"x"]},  # frame mode without a sender key
+        {"mode": 0, "sender": bytes(32), "frames": [b"x"]},  # plain mode with one
+        {"mode": 2, "sender": b"", "frames": [b"x"]},
+        {"mode": 0, "sender": b"", "frames": ["text"]},
+        {"mode": 0, "sender": b"", "frames": [3, 4]},
+        {"mode": 0, "sender": b"", "frames": []},
+        {"mode": 0, "sender": b"", "frames": [b"x"] * 65},  # more than MAX_FRAMES
+        {"mode": 0, "sender": b"", "frames": b"x"},  # one frame, not a list
+        {"mode": 0, "sender": b"", "frame": b"x"},  # the single-frame key
+        {"mode": 0, "frames": [b"x"]},
+        {"mode": 0, "sender": b"", "frames": [b"x"], "extra": 1},
     ],
 )
 def test_malformed_requests_are_refused(record: dict[str, Any]) -> None:
@@ -216,10 +231,93 @@ def test_malformed_requests_are_refused(record: dict[str, Any]) -> None:
 
 def test_malformed_replies_are_refused() -> None:
     with pytest.raises(CorruptPayloadError):
-        reply_frame(RecordDict({"other": ConfigRecord({"frame": b"x"})}))
+        reply_frames(RecordDict({"other": ConfigRecord({"frames": [b"x"]})}))
     with pytest.raises(CorruptPayloadError):
-        reply_frame(RecordDict({RECORD: ConfigRecord({"frame": 3})}))
-    assert reply_frame(RecordDict({RECORD: ConfigRecord({"frame": b"ok"})})) == b"ok"
+        reply_frames(RecordDict({RECORD: ConfigRecord({"frames": [3]})}))
+    with pytest.raises(CorruptPayloadError):
+        reply_frames(RecordDict({RECORD: ConfigRecord({"frame": b"ok"})}))
+    assert reply_frames(RecordDict({RECORD: ConfigRecord({"frames": [b"ok", b"too"]})})) == [b"ok", b"too"]
+    for frames in ([b"x"] * 65, []):  # above MAX_FRAMES, or none
+        with pytest.raises(CorruptPayloadError, match="1 to 64"):
+            reply_frames(RecordDict({RECORD: ConfigRecord({"frames": frames})}))
+
+
+def test_a_batch_of_queries_is_one_message_per_party_and_equals_single_searches() -> None:
+    """search_batch puts every query's request to a party in one Flower message: one round trip, fewer bytes."""
+    stores, _parties, remote, transport = _setup()
+    queries = np.random.default_rng(3).normal(size=(3, DIM))
+    querier = Querier(DIM, executor=transport)
+    batch = querier.search_batch(queries, remote, k=4)
+    grid = transport._grid
+    assert len(transport.exchanges) == 2  # the setup, then all three queries
+    assert grid.pushed == 3 + 3  # one message per party in each exchange
+    assert [(e.parties, e.frames, e.answered) for e in transport.exchanges] == [(3, 3, 3), (3, 9, 3)]
+    local = [Party(name, vectors) for name, vectors in stores.items()]
+    for query, result in zip(queries, batch, strict=True):
+        single = Querier(DIM).search(query, local, k=4)
+        assert not result.partial
+        assert [hit.party for hit in result.hits] == [hit.party for hit in single.hits]
+        np.testing.assert_allclose([h.score for h in result.hits], [h.score for h in single.hits], atol=1e-3)
+    # the relay's bytes: the querier's envelopes, one 32-byte sender key per party and message, and the
+    # channel frame's overhead on each envelope; never more than the three queries sent one by one
+    envelopes_up = sum(result.stats.bytes_up for result in batch)
+    envelopes_down = sum(result.stats.bytes_down for result in batch)
+    up, down = transport.exchanges[1].bytes_up - envelopes_up, transport.exchanges[1].bytes_down - envelopes_down
+    assert up - down == 3 * 32
+    assert 0 < down <= 9 * 64
+    singles = FlowerTransport(grid, transport.node_ids, timeout=5.0, poll_interval=0.01)
+    one_by_one = Querier(DIM, executor=singles)
+    alone = [one_by_one.search(query, remote, k=4) for query in queries]
+    assert len(singles.exchanges) == 1 + 3
+    single_overhead = sum(e.bytes_up + e.bytes_down for e in singles.exchanges[1:]) - sum(
+        result.stats.bytes_up + result.stats.bytes_down for result in alone
+    )
+    # the same frames; the batch carries each party's sender key once instead of three times
+    assert (up + down) == single_overhead - 6 * 32
+
+
+def test_a_batch_of_fetches_is_one_exchange_and_returns_each_results_vectors() -> None:
+    stores, _parties, remote, transport = _setup()
+    queries = np.random.default_rng(4).normal(size=(2, DIM))
+    querier = Querier(DIM, executor=transport)
+    results = querier.search_batch(queries, remote, k=3)
+    before = len(transport.exchanges)
+    fetched = querier.fetch_batch(results, remote)
+    assert len(transport.exchanges) == before + 1
+    rows = {name: {row.tobytes() for row in vectors} for name, vectors in stores.items()}
+    for result, vectors in zip(results, fetched, strict=True):
+        assert len(vectors) == 3
+        for hit, vector in zip(result.hits, vectors, strict=True):
+            assert np.asarray(vector).tobytes() in rows[hit.party]  # each hit's own party's stored row
+            assert result.leakage.parties[hit.party].fetched >= 1
+
+
+def test_a_reply_with_the_wrong_number_of_frames_fails_that_party() -> None:
+    class _Truncating(FakeGrid):
+        def push_messages(self, messages: Iterable[Any]) -> list[str]:
+            ids = super().push_messages(messages)
+            if self.pushed > 3:  # after the setup: p0's reply loses its last frame
+                reply = self.ready[-3]
+                frames = reply_frames(reply.content)
+                reply.content = RecordDict({RECORD: ConfigRecord({"frames": frames[:-1]})})
+            return ids
+
+    stores = _stores()
+    parties = {100 + index: Party(name, vectors) for index, (name, vectors) in enumerate(stores.items())}
+    grid = _Truncating(parties)
+    remote = [RemoteParty(party.name, party.channel_public_key) for party in parties.values()]
+    transport = FlowerTransport(grid, {p.name: node for node, p in parties.items()}, timeout=5.0, poll_interval=0.01)
+    results = Querier(DIM, executor=transport).search_batch(np.ones((2, DIM)), remote, k=3)
+    for result in results:
+        assert set(result.failures) == {"p0"}
+        assert "answered 1 frames to 2 requests" in result.failures["p0"]
+        assert {hit.party for hit in result.hits} <= {"p1", "p2"}
+
+
+def test_more_requests_to_one_party_than_a_message_carries_are_refused() -> None:
+    _, _parties, remote, transport = _setup()
+    with pytest.raises(ParameterError, match="at most 64 requests"):
+        transport.exchange([(remote[0], b"x")] * 65)
 
 
 class _MeddlingGrid(FakeGrid):
@@ -259,3 +357,89 @@ def test_a_superlink_that_swaps_or_replays_frames_is_caught(how: str) -> None:
     assert set(result.failures) == meddled
     assert all("TamperedMessageError" in message for message in result.failures.values())
     assert {hit.party for hit in result.hits} <= {"p0", "p1", "p2"} - meddled
+
+
+class _BatchMeddlingGrid(FakeGrid):
+    """A SuperLink that meddles inside ONE message: p0's frames of the first 3-query batch of one querier."""
+
+    def __init__(self, parties: dict[int, Party], how: str) -> None:
+        super().__init__(parties)
+        self.how, self.victim, self.done = how, b"", False
+
+    def _hit(self, node: int, sender: bytes, frames: list[bytes]) -> bool:
+        return node == 100 and sender == self.victim and len(frames) == 3 and not self.done
+
+    def meddle_requests(self, node: int, sender: bytes, frames: list[bytes]) -> list[bytes]:
+        if not self._hit(node, sender, frames) or self.how.endswith("replies"):
+            return frames
+        self.done = True
+        a, b, c = frames
+        return {"reorder requests": [b, a, c], "duplicate requests": [a, a, c], "drop requests": [a, c]}[self.how]
+
+    def meddle_replies(self, node: int, sender: bytes, frames: list[bytes]) -> list[bytes]:
+        if not self._hit(node, sender, frames) or not self.how.endswith("replies"):
+            return frames
+        self.done = True
+        a, b, c = frames
+        return {"reorder replies": [b, a, c], "replay replies": [a, a, c], "oversized replies": [a, b, c] * 22}[
+            self.how
+        ]
+
+
+@pytest.mark.parametrize(
+    ("how", "failed"),
+    [
+        ("reorder requests", {0, 1, 2}),  # the party refuses query 1's frame first, then is one frame behind
+        ("duplicate requests", {1, 2}),  # query 0 is answered once, honestly; its replay is refused
+        ("drop requests", {0, 1, 2}),  # two replies to three requests: the whole message is refused
+        ("reorder replies", {0, 1, 2}),  # query 0's reply opens in query 1's place: another query id
+        ("replay replies", {1, 2}),  # query 0's reply twice: the second is out of sequence
+        ("oversized replies", {0, 1, 2}),  # 66 frames, above MAX_FRAMES: refused before any is opened
+    ],
+)
+@pytest.mark.parametrize("ivf", [False, True])
+def test_meddling_inside_one_message_fails_only_that_party_and_desynchronises_nothing(
+    how: str, failed: set[int], ivf: bool
+) -> None:
+    """Frames reordered, duplicated or dropped inside a batch's message: refused, only for that party and queries.
+
+    The other parties answer every query; the meddled party's unaffected queries are exact; the next
+    batch sets that party up again and is complete; another querier of the same parties never notices.
+    With IVF at the meddled party, its queries before the meddled frame fail at their probe (the
+    channel is out of step), so all of them fail there.
+    """
+    stores = _stores()
+    lists = {"p0": 4 if ivf else None}  # probing all 4 lists: still the exact top k
+    nprobe, failed = (4, {0, 1, 2}) if ivf else (None, failed)
+    parties = {
+        100 + index: Party(name, vectors, nlist=lists.get(name), seed=0)
+        for index, (name, vectors) in enumerate(stores.items())
+    }
+    remote = [RemoteParty(party.name, party.channel_public_key) for party in parties.values()]
+    grid = _BatchMeddlingGrid(parties, how)
+    nodes = {p.name: node for node, p in parties.items()}
+    victim, bystander = (
+        Querier(DIM, executor=FlowerTransport(grid, nodes, timeout=5.0, poll_interval=0.01)) for _ in range(2)
+    )
+    assert victim.channel_public_key is not None
+    grid.victim = victim.channel_public_key
+    queries = np.random.default_rng(5).normal(size=(3, DIM))
+    local = Querier(DIM)
+    oracle = local.search_batch(queries, [Party(name, vectors) for name, vectors in stores.items()], k=4)
+    assert not bystander.search_batch(queries[:1], remote, k=4, nprobe=nprobe)[0].partial  # beside the victim's
+    meddled = victim.search_batch(queries, remote, k=4, nprobe=nprobe)
+    assert grid.done
+    assert {number for number, result in enumerate(meddled) if result.failures} == failed
+    for number, result in enumerate(meddled):
+        assert set(result.failures) <= {"p0"}
+        if number not in failed:  # honestly answered: the exact top 4
+            _assert_same_hits(result, oracle[number])
+    for querier in (victim, bystander):  # p0 is set up again for the victim; the bystander's channel never moved
+        for result, expected in zip(querier.search_batch(queries, remote, k=4, nprobe=nprobe), oracle, strict=True):
+            assert not result.partial
+            _assert_same_hits(result, expected)
+
+
+def _assert_same_hits(result: SearchResult, expected: SearchResult) -> None:
+    assert [hit.party for hit in result.hits] == [hit.party for hit in expected.hits]
+    np.testing.assert_allclose([hit.score for hit in result.hits], [hit.score for hit in expected.hits], atol=1e-3)

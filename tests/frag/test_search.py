@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from securecompute.errors import ParameterError
 from securecompute.federated.frag import Party, Querier, SearchResult
+from securecompute.federated.frag.transport import LocalTransport
 from tests.frag.conftest import DIM, clustered, exact_top
 
 TOLERANCE = 1e-4  # CKKS error at N=4096, scale 2^29 is about 1e-5 for unit vectors
@@ -130,6 +132,58 @@ def test_search_batch_answers_each_row(querier: Querier, parties: list[Party], q
     for query, result in zip(queries[:3], results, strict=True):
         single = querier.search(query, parties, k=4)
         np.testing.assert_allclose([h.score for h in result.hits], [h.score for h in single.hits], atol=TOLERANCE)
+
+
+class _Counting(LocalTransport):
+    """The in-process transport, counting exchanges and the requests each party got in each."""
+
+    def __init__(self) -> None:
+        self.exchanges: list[list[str]] = []
+
+    def exchange(self, requests, sender=None):  # type: ignore[no-untyped-def]
+        self.exchanges.append([party.name for party, _ in requests])
+        return super().exchange(requests, sender)
+
+
+def test_a_batch_costs_the_exchanges_of_one_search(stores: list[np.ndarray], queries: np.ndarray) -> None:
+    """Every query's first round in one exchange, every IVF probe in one more, every fetch in one: same answers."""
+    parties = [
+        Party("a", stores[0], nlist=16, seed=0, payloads=[f"a-{row}" for row in range(len(stores[0]))]),
+        Party("c", stores[2], payloads=[f"c-{row}" for row in range(len(stores[2]))]),
+    ]
+    transport = _Counting()
+    querier = Querier(dim=DIM, executor=transport)
+    batch = querier.search_batch(queries[:4], parties, k=5, nprobe=16)  # all lists: the exact top-5
+    # setup; the 4 queries to both parties, in query order; the 4 probes to the IVF party
+    assert transport.exchanges == [["a", "c"], ["a", "c"] * 4, ["a"] * 4]
+    for query, result in zip(queries[:4], batch, strict=True):
+        assert not result.partial
+        assert_exact_top_k(querier, result, parties, [stores[0], stores[2]], query)
+    searched = len(transport.exchanges)
+    transport.exchanges.clear()
+    payloads = querier.fetch_batch(batch, parties)
+    assert len(transport.exchanges) == 1
+    assert payloads == [querier.fetch(result, parties) for result in batch]
+    assert len(transport.exchanges) == 1 + 4  # each single fetch: one exchange
+    assert searched == 3 + 4  # setup, queries, probes, then the oracle's 4 fetches
+
+
+def test_more_queries_than_a_batch_go_in_batches_within_the_partys_pending_bound(stores: list[np.ndarray]) -> None:
+    """10 IVF queries: 8, then 2, each batch's probes in one exchange; a party keeps only 8 queries pending."""
+    party = Party("b", stores[1], nlist=8, seed=0)
+    transport = _Counting()
+    querier = Querier(dim=DIM, executor=transport)
+    queries = clustered(10, 98)
+    results = querier.search_batch(queries, [party], k=3, nprobe=8)  # all 8 lists: the exact top 3
+    assert transport.exchanges == [["b"], ["b"] * 8, ["b"] * 8, ["b"] * 2, ["b"] * 2]
+    for query, result in zip(queries, results, strict=True):  # each query's own answer, in order
+        assert not result.partial
+        _, best, _ = exact_top([stores[1]], query, 3)
+        np.testing.assert_allclose([hit.score for hit in result.hits], best, atol=TOLERANCE)
+    with pytest.raises(ParameterError, match="1 to 8 results"):
+        querier.fetch_batch(results[:9], [party])
+    with pytest.raises(ParameterError, match="1 to 8 results"):
+        querier.fetch_batch([], [party])
 
 
 def test_handles_are_fresh_per_query_and_payloads_default_to_vectors(stores: list[np.ndarray], backend: str) -> None:

@@ -7,7 +7,7 @@ ServerApp run config (``[tool.flwr.app.config]``, overridden by ``flwr run --run
 ``manifest`` (JSON: metric and, per party, name, node id and pinned channel public key in hex),
 ``queries`` ((m, d) float .npy), ``out`` (result JSON written at the end), ``trace`` (JSON lines
 written as exchanges happen), ``k``, ``nprobe`` (IVF lists per party, 0 for a full scan), ``timeout`` (seconds per exchange), ``fetch`` (also fetch the
-hits' vectors), ``node-wait`` (seconds to wait for the manifest to be written and for the parties'
+hits' vectors; only when set), ``node-wait`` (seconds to wait for the manifest to be written and for the parties'
 nodes to be online).
 
 ClientApp node config (``flower-supernode --node-config``): ``party-socket``, the Unix socket of the
@@ -42,19 +42,23 @@ client_app = ClientApp()
 
 @client_app.query("frag")
 def relay_to_party(message: Message, context: Context) -> Message:
-    """Hand the request's bytes to the party host named in the node config and return its reply bytes."""
+    """Hand each of the request's frames, in order, to the party host named in the node config; reply with theirs.
+
+    The frames of one message are one exchange's requests to this party in the querier's channel
+    order, so they are relayed one after another and the replies returned in the same order.
+    """
     socket_path = context.node_config.get("party-socket")
     if not isinstance(socket_path, str) or not socket_path:
         raise ParameterError("this SuperNode has no 'party-socket' in its node config")
-    mode, sender, frame = request_parts(message.content)
-    reply = relay(socket_path, mode, sender, frame, RELAY_TIMEOUT)
-    return Message(RecordDict({RECORD: ConfigRecord({"frame": reply})}), reply_to=message)
+    mode, sender, frames = request_parts(message.content)
+    replies = [relay(socket_path, mode, sender, frame, RELAY_TIMEOUT) for frame in frames]
+    return Message(RecordDict({RECORD: ConfigRecord({"frames": replies})}), reply_to=message)
 
 
 @server_app.main()
 def query_parties(grid: Grid, context: Context) -> None:
     """Set up the parties, run every query, optionally fetch the hits, write the results as JSON."""
-    from securecompute.federated.frag.querier import Querier
+    from securecompute.federated.frag.querier import BATCH, Querier
 
     config = context.run_config
     out, trace_path = Path(str(config["out"])), Path(str(config["trace"]))
@@ -80,20 +84,25 @@ def query_parties(grid: Grid, context: Context) -> None:
         setup_seconds = time.perf_counter() - started
         record({"event": "setup", "failures": setup_failures})
         results = []
-        for query in queries:
+        for start in range(0, len(queries), BATCH):  # a batch's searches share their exchanges, its fetches too
+            batch = queries[start : start + BATCH]
             started, first = time.perf_counter(), len(transport.exchanges)
-            result = querier.search(query, parties, k=k, nprobe=nprobe)
-            entry: dict[str, Any] = _result_json(result, time.perf_counter() - started)
-            entry["search_exchanges"] = [first, len(transport.exchanges)]  # indices into "exchanges"
-            if bool(config["fetch"]) and result.hits:
-                live = [party for party in parties if party.name not in result.failures]
+            found = querier.search_batch(batch, parties, k=k, nprobe=nprobe)
+            seconds, searched = time.perf_counter() - started, [first, len(transport.exchanges)]
+            entries = [_result_json(result, seconds) for result in found]
+            for entry in entries:
+                entry["search_exchanges"] = searched  # indices into "exchanges", shared by the batch
+                entry["batch"] = len(found)
+            if bool(config["fetch"]) and any(result.hits for result in found):
                 started, first = time.perf_counter(), len(transport.exchanges)
-                vectors = querier.fetch(result, live)
-                entry["fetched"] = [np.asarray(vector, dtype=float).tolist() for vector in vectors]
-                entry["fetch_seconds"] = time.perf_counter() - started
-                entry["fetch_exchanges"] = [first, len(transport.exchanges)]
-            results.append(entry)
-            record({"event": "query", "partial": result.partial})
+                vectors = querier.fetch_batch(found, parties)
+                fetched = [first, len(transport.exchanges)]
+                for entry, rows in zip(entries, vectors, strict=True):
+                    entry["fetched"] = [np.asarray(vector, dtype=float).tolist() for vector in rows]
+                    entry["fetch_seconds"] = time.perf_counter() - started
+                    entry["fetch_exchanges"] = fetched
+            results += entries
+            record({"event": "queries", "partial": [result.partial for result in found]})
         summary = {
             "setup_seconds": setup_seconds,
             "setup_failures": setup_failures,

@@ -22,7 +22,7 @@ import secrets
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,7 @@ from securecompute.federated.frag import messages as wire
 from securecompute.federated.frag.channels import ChannelEnd, check_nonce, fresh_nonce
 from securecompute.federated.frag.index import check_query
 from securecompute.federated.frag.params import FragParameters, Metric, secret_context
-from securecompute.federated.frag.party import Party
+from securecompute.federated.frag.party import PENDING_QUERIES, Party
 from securecompute.federated.frag.pool import ZeroPool
 from securecompute.federated.frag.result import (
     Hit,
@@ -60,6 +60,9 @@ __all__ = ["Querier"]
 
 SCORE_SLACK = 1e-3
 """Absolute tolerance above the score bound before decrypted scores count as garbage (CKKS error is ~1e-5)."""
+BATCH = PENDING_QUERIES
+"""Queries per exchange in :meth:`Querier.search_batch` and :meth:`Querier.fetch_batch` (8): a party keeps
+that many queries pending between the IVF rounds (``party.PENDING_QUERIES``) and 16 queries' handles."""
 SETUP_REFUSALS = (ParameterError, ShapeError)
 """A party's setup refusals that are the caller's configuration error (wrong d, norms, noise): raised, not partial."""
 
@@ -86,6 +89,19 @@ class _Round:
     dummy: int = 0
     noise: float = 0.0
     mode: str = "full scan"
+
+
+@dataclass
+class _Job:
+    """One query of a batch: its vector, per-party rounds, failures and candidates, querier-side seconds."""
+
+    vector: np.ndarray
+    rounds: dict[str, _Round]
+    failures: dict[str, str]
+    candidates: list[tuple[str, np.ndarray, np.ndarray]]
+    seconds: float = 0.0
+    encrypt_seconds: float = 0.0
+    encryptions: set[str] = field(default_factory=set)
 
 
 class Querier:
@@ -328,16 +344,28 @@ class Querier:
                 the setup (else that party is a recorded failure, like any other).
         """
         vector = check_query(query, self.params)
-        parties = self._check_parties(parties)
+        return self._search_checked(
+            [vector], self._check_search(parties, k, nprobe, pad_probes), k, nprobe, pad_probes
+        )[0]
+
+    def _check_search(self, parties: Sequence[Party], k: object, nprobe: object, pad_probes: object) -> list[Party]:
+        """The checked parties; ParameterError for a bad party list, k, nprobe or pad_probes."""
+        listed = self._check_parties(parties)
         _check_count(k, "k", 1)
         if nprobe is not None:
             _check_count(nprobe, "nprobe", 1)
         _check_count(pad_probes, "pad_probes", 0)
+        return listed
+
+    def _search_checked(
+        self, vectors: list[np.ndarray], parties: list[Party], k: int, nprobe: int | None, pad: int
+    ) -> list[SearchResult]:
+        """Set up who needs it, check k against the parties' sizes, search every checked vector."""
         failures = self._connect(parties)
         total = sum(self._links[id(party)][1].size for party in parties if id(party) in self._links)
         if k > total and not failures:
             raise ParameterError(f"k={k} is larger than the {total} vectors the parties hold together")
-        return self._search(vector, parties, k, nprobe, pad_probes, failures)
+        return self._search(vectors, parties, k, nprobe, pad, failures)
 
     def search_batch(
         self,
@@ -350,13 +378,37 @@ class Querier:
     ) -> list[SearchResult]:
         """:meth:`search` for each row of (m, d) ``queries``, each with fresh ciphertexts and handles.
 
+        The queries go out in batches of :data:`BATCH`: every party gets the first-round requests of
+        a batch's queries in one exchange (and, under IVF, their probes in one more), in channel
+        order, so a batch costs the round trips of one search (one message per party and exchange
+        on a transport that groups a party's requests, as ``FlowerTransport`` does).  Each query has
+        its own ciphertexts, query id, handles, result, failures and statistics, and a complete
+        result has the hits :meth:`search` would find (scores equal up to CKKS noise).  What differs from m :meth:`search` calls is when a
+        failed party is tried again: setup (and the retry of a failed or out-of-step party) happens
+        once per batch, so a party that times out, or whose reply fails authentication, usually
+        fails every later query of the same batch too (its channel is out of step until the next
+        batch sets it up again), where m searches would set it up again before the next query.
+
+        Args:
+            queries: (m, d) real, finite, m >= 1; each row as ``query`` of :meth:`search`.
+            parties, k, nprobe, pad_probes: as for :meth:`search`, for every query.
+
+        Returns:
+            m results, in the rows' order.
+
         Raises:
-            ShapeError: ``queries`` is not (m, d) with m >= 1.
+            ShapeError: ``queries`` is not (m, d) with m >= 1; the other errors of :meth:`search`,
+                raised before any query is sent for a bad row or argument.
         """
         matrix = np.asarray(queries)
         if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] != self.params.dim:
             raise ShapeError(f"queries must be (m, {self.params.dim}) with m >= 1, got shape {matrix.shape}")
-        return [self.search(row, parties, k, nprobe, pad_probes=pad_probes) for row in matrix]
+        vectors = [check_query(row, self.params) for row in matrix]
+        listed = self._check_search(parties, k, nprobe, pad_probes)
+        results: list[SearchResult] = []
+        for start in range(0, len(vectors), BATCH):
+            results += self._search_checked(vectors[start : start + BATCH], listed, k, nprobe, pad_probes)
+        return results
 
     def fetch(
         self, result: SearchResult, parties: Sequence[Party], *, pad_to: int | None = None
@@ -374,7 +426,68 @@ class Querier:
             ParameterError: a hit's party is not among ``parties``; ``pad_to`` below a party's hit count.
             SecureComputeError: a party's refusal (expired query, unknown handle) or a bad reply.
         """
+        return self.fetch_batch([result], parties, pad_to=pad_to)[0]
+
+    def fetch_batch(
+        self, results: Sequence[SearchResult], parties: Sequence[Party], *, pad_to: int | None = None
+    ) -> list[list[bytes | np.ndarray]]:
+        """:meth:`fetch` for each of ``results``, in one exchange: each party gets every result's fetch at once.
+
+        Args:
+            results: 1 to :data:`BATCH` search results of this querier (a party keeps the handles of
+                its last 16 queries only: fetch before).
+            parties, pad_to: as for :meth:`fetch`, for every result.
+
+        Returns:
+            per result, in order, its hits' payloads as :meth:`fetch` returns them.
+
+        Raises:
+            ParameterError: no results or more than :data:`BATCH`; the errors of :meth:`fetch`, checked
+                for every result before anything is sent.
+            SecureComputeError: as :meth:`fetch`, for the first bad reply of any result; then no
+                result's payloads are returned (m :meth:`fetch` calls would return those before it).
+        """
+        if not 1 <= len(results) <= BATCH:
+            raise ParameterError(f"fetch_batch takes 1 to {BATCH} results, got {len(results)}")
         by_name = {party.name: party for party in parties}
+        plans = [self._fetch_plan(result, by_name, pad_to) for result in results]
+        requests = []
+        owners = []
+        for number, (result, (_, asked)) in enumerate(zip(results, plans, strict=True)):
+            for name, handles in asked.items():
+                if not handles:
+                    continue
+                meta = encode_json({"query_id": result.query_ids[name].hex()})
+                array = encode_array(np.asarray(handles, dtype=np.uint64))
+                requests.append((by_name[name], pack(wire.FETCH, {"meta": meta, "handles": array}, self.fingerprint)))
+                owners.append(number)
+        replies = self._exchange(requests)
+        payloads: list[dict[tuple[str, int], bytes | np.ndarray]] = [{} for _ in results]
+        for (party, _), reply, number in zip(requests, replies, owners, strict=True):
+            result, (wanted, asked) = results[number], plans[number]
+            handles = asked[party.name]
+            try:
+                items = self._read_payloads(party.name, reply, result.query_ids[party.name], len(handles))
+            except Exception as error:  # a reply that escaped the parsers is still named as this party's
+                raise _as_failure(error) from None
+            payloads[number].update(zip(((party.name, handle) for handle in handles), items, strict=True))
+            entry = result.leakage.parties[party.name]
+            hits = len(wanted.get(party.name, []))
+            result.leakage.parties[party.name] = replace(
+                entry,
+                fetched=entry.fetched + len(handles),
+                fetched_real=entry.fetched_real + hits,
+                fetch_padded=pad_to is not None and (entry.fetch_padded or not entry.fetched),
+            )
+        return [
+            [found[(hit.party, hit.handle)] for hit in result.hits]
+            for result, found in zip(results, payloads, strict=True)
+        ]
+
+    def _fetch_plan(
+        self, result: SearchResult, by_name: dict[str, Party], pad_to: int | None
+    ) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """(hits' handles per party, handles to ask per party: the hits plus ``pad_to`` dummies, sorted)."""
         wanted: dict[str, list[int]] = {}
         for hit in result.hits:
             if hit.party not in by_name:
@@ -393,94 +506,70 @@ class Querier:
                 others = [int(handle) for handle in scored.tolist() if int(handle) not in real]
                 dummies = chooser.sample(others, min(pad_to - len(real), len(others)))
                 asked[name] = sorted(real | set(dummies))
-        requests = []
-        for name, handles in asked.items():
-            if not handles:
-                continue
-            meta = encode_json({"query_id": result.query_ids[name].hex()})
-            array = encode_array(np.asarray(handles, dtype=np.uint64))
-            requests.append((by_name[name], pack(wire.FETCH, {"meta": meta, "handles": array}, self.fingerprint)))
-        replies = self._exchange(requests)
-        payloads: dict[tuple[str, int], bytes | np.ndarray] = {}
-        for (party, _), reply in zip(requests, replies, strict=True):
-            handles = asked[party.name]
-            try:
-                items = self._read_payloads(party.name, reply, result.query_ids[party.name], len(handles))
-            except Exception as error:  # a reply that escaped the parsers is still named as this party's
-                raise _as_failure(error) from None
-            payloads.update(zip(((party.name, handle) for handle in handles), items, strict=True))
-            entry = result.leakage.parties[party.name]
-            hits = len(wanted.get(party.name, []))
-            result.leakage.parties[party.name] = replace(
-                entry,
-                fetched=entry.fetched + len(handles),
-                fetched_real=entry.fetched_real + hits,
-                fetch_padded=pad_to is not None and (entry.fetch_padded or not entry.fetched),
-            )
-        return [payloads[(hit.party, hit.handle)] for hit in result.hits]
+        return wanted, asked
 
     # --- internals -----------------------------------------------------------------------------
     def _search(
         self,
-        vector: np.ndarray,
+        vectors: list[np.ndarray],
         parties: list[Party],
         k: int,
         nprobe: int | None,
         pad: int,
         failures: dict[str, str],
-    ) -> SearchResult:
-        clock = time.perf_counter()
-        rounds = {party.name: _Round() for party in parties}
-        live = [party for party in parties if party.name not in failures]
-        requests = []
-        encryptions = set()
-        encrypt_seconds = 0.0
-        for party in live:
-            state = rounds[party.name]
-            state.query_id = secrets.token_bytes(wire.QUERY_ID_BYTES)  # one per party: not linkable by id
-            started = time.perf_counter()
-            ciphertexts, encryption = self._encrypt(vector)  # one per party: not linkable by ciphertext
-            encrypt_seconds += time.perf_counter() - started
-            encryptions.add(encryption)
-            ivf = nprobe is not None and self._links[id(party)][1].nlist > 0
-            state.mode = "ivf" if ivf else "full scan"
-            meta = encode_json({"query_id": state.query_id.hex(), "mode": "centroids" if ivf else "scan"})
-            requests.append(
-                (party, pack(wire.QUERY, {"meta": meta, **wire.ciphertext_sections(ciphertexts)}, self.fingerprint))
-            )
-            state.cts_up += len(ciphertexts)
-        querier_seconds = time.perf_counter() - clock
-        candidates: list[tuple[str, np.ndarray, np.ndarray]] = []
-        probes = []
-        for (party, message), reply in zip(requests, self._exchange(requests), strict=True):
-            started = time.perf_counter()
-            state = rounds[party.name]
-            state.bytes_up += len(message)
-            try:
-                if state.mode == "ivf":
-                    scores = self._read_scores(party, reply, state, "centroids")
-                    probes.append((party, self._probe(party, scores, nprobe or 1, pad, state)))
-                else:
-                    scores = self._read_scores(party, reply, state, "candidates")
-                    candidates.append((party.name, scores.handles, self._decrypt(scores)))
-            except Exception as error:  # one party's bad reply must not cost the others their answer
-                self._fail(party, _as_failure(error), failures)
-            querier_seconds += time.perf_counter() - started
-        if probes:
-            for (party, message), reply in zip(probes, self._exchange(probes), strict=True):
+    ) -> list[SearchResult]:
+        """Search every vector: one exchange for all first rounds, one for all IVF probes, then each result."""
+        jobs = [_Job(vector, {party.name: _Round() for party in parties}, dict(failures), []) for vector in vectors]
+        requests: list[tuple[Party, bytes]] = []
+        owners: list[_Job] = []
+        for job in jobs:
+            clock = time.perf_counter()
+            for party in parties:
+                if party.name in job.failures:
+                    continue
+                state = job.rounds[party.name]
+                state.query_id = secrets.token_bytes(wire.QUERY_ID_BYTES)  # one per party: not linkable by id
                 started = time.perf_counter()
-                state = rounds[party.name]
+                ciphertexts, encryption = self._encrypt(job.vector)  # one per party: not linkable by ciphertext
+                job.encrypt_seconds += time.perf_counter() - started
+                job.encryptions.add(encryption)
+                ivf = nprobe is not None and self._links[id(party)][1].nlist > 0
+                state.mode = "ivf" if ivf else "full scan"
+                meta = encode_json({"query_id": state.query_id.hex(), "mode": "centroids" if ivf else "scan"})
+                sections = {"meta": meta, **wire.ciphertext_sections(ciphertexts)}
+                requests.append((party, pack(wire.QUERY, sections, self.fingerprint)))
+                owners.append(job)
+                state.cts_up += len(ciphertexts)
+            job.seconds += time.perf_counter() - clock
+        first = True  # the first round answers IVF parties with centroid scores, whose probes make a second
+        while requests:
+            probes: list[tuple[Party, bytes]] = []
+            probe_owners: list[_Job] = []
+            for (party, message), reply, job in zip(requests, self._exchange(requests), owners, strict=True):
+                started = time.perf_counter()
+                state = job.rounds[party.name]
                 state.bytes_up += len(message)
                 try:
-                    scores = self._read_scores(party, reply, state, "candidates")
-                    candidates.append((party.name, scores.handles, self._decrypt(scores)))
+                    if first and state.mode == "ivf":
+                        scores = self._read_scores(party, reply, state, "centroids")
+                        probes.append((party, self._probe(party, scores, nprobe or 1, pad, state)))
+                        probe_owners.append(job)
+                    else:
+                        scores = self._read_scores(party, reply, state, "candidates")
+                        job.candidates.append((party.name, scores.handles, self._decrypt(scores)))
                 except Exception as error:  # one party's bad reply must not cost the others their answer
-                    self._fail(party, _as_failure(error), failures)
-                querier_seconds += time.perf_counter() - started
+                    self._fail(party, _as_failure(error), job.failures)
+                job.seconds += time.perf_counter() - started
+            requests, owners, first = probes, probe_owners, False
+        return [self._result(job, parties, k) for job in jobs]
+
+    def _result(self, job: _Job, parties: list[Party], k: int) -> SearchResult:
+        """One query's result from its candidates: the merged top k, the leakage report, the statistics."""
         started = time.perf_counter()
-        hits = self._merge(candidates, k, float(vector @ vector))
-        querier_seconds += time.perf_counter() - started
-        scored = {name: len(handles) for name, handles, _ in candidates}
+        hits = self._merge(job.candidates, k, float(job.vector @ job.vector))
+        job.seconds += time.perf_counter() - started
+        rounds, failures = job.rounds, job.failures
+        scored = {name: len(handles) for name, handles, _ in job.candidates}
         leakage = LeakageReport(
             {
                 party.name: PartyLeakage(
@@ -496,17 +585,18 @@ class Querier:
                 for party in parties
             }
         )
+        encryptions = job.encryptions
         stats = SearchStats(
             {
                 name: PartyStats(state.bytes_up, state.bytes_down, state.cts_up, state.cts_down, state.seconds)
                 for name, state in rounds.items()
             },
-            querier_seconds,
-            encrypt_seconds,
+            job.seconds,
+            job.encrypt_seconds,
             encryptions.pop() if len(encryptions) == 1 else ("mixed" if encryptions else "none"),
         )
         query_ids = {name: state.query_id for name, state in rounds.items() if state.query_id}
-        kept = {name: handles for name, handles, _ in candidates}
+        kept = {name: handles for name, handles, _ in job.candidates}
         return SearchResult(hits, leakage, stats, query_ids, k, failures, kept)
 
     def _fail(self, party: Party, error: SecureComputeError, failures: dict[str, str]) -> None:

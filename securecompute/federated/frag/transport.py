@@ -38,7 +38,9 @@ class Transport(Protocol):
     """Sends request bytes to parties and collects reply bytes (or the exception in their place).
 
     With ``sender`` (the querier's channel public key) the requests are channel frames, answered by
-    ``Party.handle_frame``; without, plain envelopes answered by ``Party.handle``.
+    ``Party.handle_frame``; without, plain envelopes answered by ``Party.handle``.  A party may appear
+    in several requests of one exchange (a batch of queries): they are its channel's next frames in
+    the order given, and must reach it in that order; a transport may carry them in one message.
     """
 
     def exchange(
