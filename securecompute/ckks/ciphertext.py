@@ -12,7 +12,7 @@ from securecompute.errors import ShapeError
 if TYPE_CHECKING:
     from securecompute.ckks.params import CKKSParameters
 
-__all__ = ["Ciphertext", "check_ciphertext", "is_array"]
+__all__ = ["Ciphertext", "check_ciphertext", "check_plaintext_data", "is_array"]
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,18 @@ def check_ciphertext(ciphertext: object, params: CKKSParameters, name: str = "ci
             f"got {data.dtype} {data.shape}"
         )
     return ciphertext
+
+
+def check_plaintext_data(data: Any, params: CKKSParameters, name: str = "plaintext") -> None:
+    """Raise ShapeError unless ``data`` is a uint64 array (numpy or JAX) ``(1 <= L <= max_level + 1, N)``."""
+    if not is_array(data):
+        raise ShapeError(f"{name} data must be a uint64 array (numpy or JAX), got {type(data).__name__}")
+    if (
+        data.dtype != np.uint64
+        or data.ndim != 2
+        or data.shape[1] != params.n
+        or not 1 <= data.shape[0] <= params.max_level + 1
+    ):
+        raise ShapeError(
+            f"{name} must be uint64 (L <= {params.max_level + 1}, N={params.n}); got {data.dtype} {data.shape}"
+        )

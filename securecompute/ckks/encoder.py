@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from securecompute.blas import single_blas_thread
-from securecompute.ckks.ciphertext import is_array
+from securecompute.ckks.ciphertext import check_plaintext_data
 from securecompute.ckks.params import CKKSParameters
 from securecompute.ckks.ring import forward, inverse
 from securecompute.cross.ntt import bit_reverse_permutation
@@ -143,20 +143,8 @@ class CKKSEncoder:
             ShapeError: the plaintext's data is not a uint64 array whose limbs fit the parameters.
         """
         params = self.params
-        data = plaintext.data
-        if not is_array(data):
-            raise ShapeError(f"plaintext data must be a uint64 array (numpy or JAX), got {type(data).__name__}")
-        if (
-            data.dtype != np.uint64
-            or data.ndim != 2
-            or data.shape[1] != params.n
-            or not 1 <= data.shape[0] <= params.max_level + 1
-        ):
-            raise ShapeError(
-                f"plaintext data must be uint64 (L, N={params.n}) with L <= {params.max_level + 1}; "
-                f"got {data.dtype} {data.shape}"
-            )
-        data = np.asarray(data)  # host numpy: a JAX engine's device plaintext is copied here
+        check_plaintext_data(plaintext.data, params)
+        data = np.asarray(plaintext.data)  # host numpy: a JAX engine's device plaintext is copied here
         moduli = params.moduli_at(plaintext.level)
         integers = compose(inverse(params.n, moduli, data).view(np.int64), moduli, centred=True)
         inverse_scale = 1.0 / plaintext.scale

@@ -23,7 +23,7 @@ import numpy as np
 
 from securecompute.blas import single_blas_thread
 from securecompute.ckks.arrays import NumpyRingOps, RingOps
-from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext, is_array
+from securecompute.ckks.ciphertext import Ciphertext, check_ciphertext, check_plaintext_data
 from securecompute.ckks.encoder import Plaintext
 from securecompute.ckks.keys import GaloisKeys, KeySwitchingKey
 from securecompute.ckks.keyswitch import divide_round_last, galois_arrays, hoisted_switch, mod_up, switch_key
@@ -416,19 +416,7 @@ class Evaluator:
     def _check_plain(self, plaintext: Plaintext) -> None:
         if not isinstance(plaintext, Plaintext):
             raise ShapeError(f"plaintext must be a Plaintext, got {type(plaintext).__name__}")
-        data = plaintext.data
-        if not is_array(data):
-            raise ShapeError(f"plaintext data must be a uint64 array (numpy or JAX), got {type(data).__name__}")
-        if (
-            data.dtype != np.uint64
-            or data.ndim != 2
-            or data.shape[1] != self.params.n
-            or not 1 <= data.shape[0] <= self.params.max_level + 1
-        ):
-            raise ShapeError(
-                f"plaintext must be uint64 (L <= {self.params.max_level + 1}, N={self.params.n}); "
-                f"got {data.dtype} {data.shape}"
-            )
+        check_plaintext_data(plaintext.data, self.params)
         self._check_scale_value(plaintext.scale, "plaintext")
 
     @staticmethod
