@@ -14,13 +14,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from securecompute.cross import jax_backend
 from securecompute.cross.ntt import NTT
 from securecompute.cross.primes import find_ntt_primes
 from securecompute.cross.seal_interop import bfv_ntt_pair
 from securecompute.errors import DependencyMissingError, NotAvailableError, ParameterError, ShapeError
 
-jax = pytest.importorskip("jax")
-jax_backend = pytest.importorskip("securecompute.cross.jax_backend")
+jax = pytest.importorskip("jax", reason="the JAX backend needs the optional extra [jax]")
 
 ORDERS = ["bit_reversed", "natural"]
 

@@ -21,7 +21,7 @@ def ray_cluster() -> Iterator[Any]:
     Skips when Ray is not installed (extra ``[ray]``).  Ray costs ~4-9 s to start and ~1 GB of memory, so
     every Ray test shares this one cluster.
     """
-    ray = pytest.importorskip("ray")
+    ray = pytest.importorskip("ray", reason="needs the optional extra [ray]")
     if ray.is_initialized():  # started by someone else: use it, leave it running
         yield ray
         return

@@ -381,7 +381,7 @@ def test_flower_simulation_end_to_end(tmp_path: Path) -> None:
     Runs in a subprocess: Flower's Ray backend calls ``ray.shutdown()`` when the simulation ends, which would
     stop the session's shared Ray cluster (``ray_cluster`` fixture).  About 30 s, most of it Ray start-up.
     """
-    pytest.importorskip("ray")
+    pytest.importorskip("ray", reason="needs the optional extra [ray]")
     script = tmp_path / "simulation.py"
     script.write_text(SIMULATION)
     output = tmp_path / "result.json"

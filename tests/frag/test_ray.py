@@ -16,7 +16,7 @@ from tests.frag.conftest import DIM, ENGINES, clustered
 @pytest.fixture(scope="module")
 def ray_module() -> Iterator[Any]:
     """A local Ray cluster (2 CPUs, no auth token, no usage stats), or the one already running."""
-    ray = pytest.importorskip("ray")
+    ray = pytest.importorskip("ray", reason="needs the optional extra [ray]")
     if ray.is_initialized():
         yield ray
         return
