@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # import securecompute from this checkout (the device machine has no install)
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from ckks_gpu import nvidia_smi  # noqa: E402
+from ckks_gpu import accelerator_info  # noqa: E402
 
 from securecompute.cross.jax_backend import JaxNTT, import_jax  # noqa: E402
 from securecompute.cross.ntt import NTT  # noqa: E402
@@ -212,12 +212,6 @@ def compare(headline: dict[str, Any], peaks: dict[str, dict[str, Any]]) -> dict[
     return comparison
 
 
-def _jaxlib_version() -> str:
-    import jaxlib
-
-    return str(jaxlib.__version__)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CPU-sized: n = 2^10 and 2^12, batch 16")
@@ -260,13 +254,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "description": (__doc__ or "").splitlines()[0],
         "machine": {
             "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (device Python may be < 3.11)
-            "jax": jax.__version__,
-            "jaxlib": _jaxlib_version(),
-            **nvidia_smi(),
-            "backend": jax.default_backend(),
-            "device": str(device),
-            "device_kind": device.device_kind,
-            "platform": platform.platform(),
+            **accelerator_info(),  # JAX, jaxlib, the device and nvidia-smi's GPU, driver and memory
+            "os": platform.platform(),
             "python": platform.python_version(),
             "numpy": np.__version__,
         },
